@@ -1,0 +1,1 @@
+"""The traffic harness: real agenkit RemoteAgent and middleware, traffic, and probes."""

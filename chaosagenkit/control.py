@@ -1,0 +1,290 @@
+"""The Chaos Toolkit control that builds an experiment's sandbox and always tears it down.
+
+Declare it once at the top of an experiment::
+
+    "controls": [{
+        "name": "chaosagenkit",
+        "provider": {
+            "type": "python",
+            "module": "chaosagenkit.control",
+            "arguments": {
+                "seed": "${seed}",
+                "servers": [{"name": "target", "agent": "chaosagenkit.targets:echo",
+                             "transport": "${transport}"}],
+                "proxy": {"name": "proxy", "url": "${toxiproxy_url}"},
+                "proxies": [{"name": "target_proxy", "upstream": "server:target"}],
+                "clients": [{"name": "caller", "proxy": "target_proxy",
+                             "middleware": [{"type": "retry", "max_retries": 3}]}]
+            }
+        }
+    }]
+
+Lifecycle (a design rule of this module):
+
+- ``before_experiment_control`` (before the steady-state hypothesis) fixes
+  the run's seed, starts the declared servers (``chaosagenkit serve`` child
+  processes) or registers external ones (``control_url``), starts the fault
+  proxy or uses an external Toxiproxy-compatible API (``url``), declares the
+  proxies, and creates the clients. If anything fails it tears down what it
+  started and stops the run with ``InterruptExecution``: an experiment never
+  runs against half a sandbox.
+- ``after_method_control`` checks the ``tolerance`` of every method probe
+  with chaoslib's own ``within_tolerance`` (Chaos Toolkit records method
+  probes but never checks them) and marks each run entry ``tolerance_met``.
+- ``after_experiment_control`` writes the chaosagenkit extension into the
+  journal (seed, fault timeline, every client's request outcomes, the
+  method expectations) and marks the journal ``deviated`` when a method
+  expectation was not met; then it tears down.
+- ``cleanup_control``, which Chaos Toolkit calls whatever happened to the
+  run (failed, aborted, interrupted by SIGINT), tears down again. Teardown
+  is idempotent: stop traffic, close clients, clear every fault on every
+  known server, remove the run's proxies and toxics, stop every process the
+  run started.
+"""
+
+from __future__ import annotations
+
+import secrets as _secrets
+import threading
+from typing import Any
+
+from chaoslib.exceptions import InterruptExecution
+from logzero import logger
+
+from chaosagenkit import __version__
+from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.sandbox import SANDBOX
+
+__all__ = [
+    "configure_control",
+    "before_experiment_control",
+    "after_method_control",
+    "after_experiment_control",
+    "cleanup_control",
+    "build_sandbox",
+    "teardown_sandbox",
+    "evaluate_expectations",
+    "EXTENSION_NAME",
+]
+
+EXTENSION_NAME = "chaosagenkit"
+
+_teardown_lock = threading.Lock()
+_expectations: list[dict[str, Any]] = []
+
+
+def configure_control(**kwargs: Any) -> None:
+    """Start each run from an empty registry (the chaos process may run several)."""
+    teardown_sandbox()
+    SANDBOX.reset()
+    _expectations.clear()
+
+
+def before_experiment_control(
+    context: dict[str, Any],
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+    seed: int | str | None = None,
+    servers: list[dict[str, Any]] | None = None,
+    proxy: dict[str, Any] | None = None,
+    proxies: list[dict[str, Any]] | None = None,
+    clients: list[dict[str, Any]] | None = None,
+    **kwargs: Any,
+) -> None:
+    """Build the sandbox before the steady-state hypothesis; stop the run if it cannot."""
+    try:
+        build_sandbox(
+            seed=seed,
+            servers=servers or [],
+            proxy=proxy,
+            proxies=proxies or [],
+            clients=clients or [],
+            configuration=configuration or {},
+        )
+    except Exception as e:
+        teardown_sandbox()
+        message = f"chaosagenkit.control: could not build the sandbox: {e}"
+        logger.error(message)
+        raise InterruptExecution(message) from e
+
+
+def after_method_control(
+    context: dict[str, Any],
+    state: list[dict[str, Any]] | None = None,
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> None:
+    """Check the tolerance of every method probe that declares one."""
+    _expectations.extend(evaluate_expectations(state or [], configuration, secrets))
+
+
+def after_experiment_control(
+    context: dict[str, Any],
+    state: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> None:
+    """Record the chaosagenkit extension in the journal, then tear the sandbox down."""
+    try:
+        if state is not None:
+            _record_in_journal(state)
+    finally:
+        teardown_sandbox()
+
+
+def cleanup_control(**kwargs: Any) -> None:
+    """Tear down whatever is left; Chaos Toolkit calls this whatever happened to the run."""
+    teardown_sandbox()
+
+
+def build_sandbox(
+    *,
+    seed: int | str | None,
+    servers: list[dict[str, Any]],
+    proxy: dict[str, Any] | None,
+    proxies: list[dict[str, Any]],
+    clients: list[dict[str, Any]],
+    configuration: dict[str, Any],
+) -> None:
+    """Start or register everything the experiment declares, in dependency order."""
+    SANDBOX.seed = _resolve_seed(seed)
+    SANDBOX.configuration = dict(configuration)
+    logger.info(f"chaosagenkit: run seed {SANDBOX.seed}")
+
+    from chaosagenkit.service import process as service_process
+
+    for spec in servers:
+        service_process.start_or_register(spec)
+
+    if proxy or proxies:
+        from chaosagenkit.network import process as network_process
+
+        network_process.start_or_register_daemon(proxy or {}, configuration)
+        for spec in proxies:
+            network_process.declare_proxy_from_spec(spec)
+
+    if clients:
+        from chaosagenkit.client import registry as client_registry
+
+        for spec in clients:
+            client_registry.create_client_from_spec(spec)
+
+
+def teardown_sandbox() -> list[str]:
+    """Stop traffic, close clients, clear faults, remove proxies, stop processes.
+
+    Idempotent and best-effort: every step runs even when an earlier one
+    failed; what failed is logged and returned.
+    """
+    problems: list[str] = []
+    with _teardown_lock:
+        steps = []
+        if SANDBOX.clients:
+            from chaosagenkit.client import registry as client_registry
+
+            steps.append(("close clients", client_registry.close_all_clients))
+        if SANDBOX.servers:
+            from chaosagenkit.service import process as service_process
+
+            steps.append(("clear server faults", service_process.clear_all_faults))
+            steps.append(("stop servers", service_process.stop_started_servers))
+        if SANDBOX.proxies or SANDBOX.proxy_daemons:
+            from chaosagenkit.network import process as network_process
+
+            steps.append(("remove proxies", network_process.teardown))
+        for what, step in steps:
+            try:
+                step()
+            except Exception as e:  # keep going: the next step may free more
+                problems.append(f"{what}: {e}")
+                logger.error(f"chaosagenkit teardown could not {what}: {e}")
+    return problems
+
+
+def evaluate_expectations(
+    runs: list[dict[str, Any]],
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Check each method probe's ``tolerance``; mark its run entry ``tolerance_met``."""
+    from chaoslib.hypothesis import within_tolerance
+
+    results = []
+    for run in runs:
+        activity = run.get("activity") or {}
+        if activity.get("type") != "probe" or "tolerance" not in activity:
+            continue
+        tolerance = activity["tolerance"]
+        if run.get("status") != "succeeded":
+            met = False
+        else:
+            try:
+                met = bool(
+                    within_tolerance(
+                        tolerance, run.get("output"), configuration=configuration, secrets=secrets
+                    )
+                )
+            except Exception as e:  # a tolerance that cannot be checked is not met
+                logger.error(f"chaosagenkit: cannot check tolerance of {activity.get('name')}: {e}")
+                met = False
+        run["tolerance_met"] = met
+        results.append(
+            {
+                "activity": activity.get("name"),
+                "output": run.get("output"),
+                "tolerance": tolerance,
+                "status": run.get("status"),
+                "met": met,
+            }
+        )
+        if not met:
+            logger.warning(
+                f"chaosagenkit: expectation '{activity.get('name')}' not met: "
+                f"got {run.get('output')!r}, tolerance {tolerance!r}"
+            )
+    return results
+
+
+def _record_in_journal(journal: dict[str, Any]) -> None:
+    clients: dict[str, Any] = {}
+    if SANDBOX.clients:
+        from chaosagenkit.client import registry as client_registry
+
+        try:
+            clients = client_registry.export_outcomes()
+        except Exception as e:
+            logger.error(f"chaosagenkit: could not export client outcomes: {e}")
+    unmet = [e for e in _expectations if not e["met"]]
+    extension = {
+        "name": EXTENSION_NAME,
+        "version": __version__,
+        "seed": SANDBOX.seed,
+        "configuration": {
+            k: v for k, v in SANDBOX.configuration.items() if isinstance(v, str | int | float | bool)
+        },
+        "timeline": SANDBOX.timeline(),
+        "clients": clients,
+        "expectations": list(_expectations),
+        "expectations_met": not unmet,
+    }
+    journal.setdefault("extensions", [])
+    journal["extensions"] = [
+        e for e in journal["extensions"] if e.get("name") != EXTENSION_NAME
+    ] + [extension]
+    if unmet and journal.get("status") == "completed":
+        journal["deviated"] = True
+        names = ", ".join(str(e["activity"]) for e in unmet)
+        logger.warning(f"chaosagenkit: method expectations not met ({names}): experiment deviated")
+
+
+def _resolve_seed(seed: int | str | None) -> int:
+    if seed is None or (isinstance(seed, str) and seed.strip() == ""):
+        return _secrets.randbelow(2**31)
+    try:
+        value = int(seed)
+    except (TypeError, ValueError):
+        raise ConfigurationError("seed", f"must be an integer, got {seed!r}") from None
+    if value < 0:
+        raise ConfigurationError("seed", f"must be >= 0, got {value}")
+    return value
+

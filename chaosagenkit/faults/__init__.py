@@ -1,0 +1,1 @@
+"""Pure fault logic: no sockets, no event loop, no chaoslib."""

@@ -1,0 +1,1 @@
+"""Journals turned into JUnit XML, Markdown summaries and self-contained HTML."""

@@ -1,0 +1,1 @@
+"""The chaos host: ChaosAgent, ``chaosagenkit serve``, its control API, and its activities."""
