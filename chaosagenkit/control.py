@@ -151,10 +151,11 @@ def build_sandbox(
     SANDBOX.configuration = dict(configuration)
     logger.info(f"chaosagenkit: run seed {SANDBOX.seed}")
 
-    from chaosagenkit.service import process as service_process
+    if servers:
+        from chaosagenkit.service import process as service_process
 
-    for spec in servers:
-        service_process.start_or_register(spec)
+        for spec in servers:
+            service_process.start_or_register(spec)
 
     if proxy or proxies:
         from chaosagenkit.network import process as network_process

@@ -1,0 +1,85 @@
+"""chaosagenkit.control without any server: expectations, journal extension, seed."""
+
+from __future__ import annotations
+
+import pytest
+from chaoslib.experiment import run_experiment
+
+from chaosagenkit.control import EXTENSION_NAME, evaluate_expectations
+
+
+def answer(value):
+    """A probe for these tests: returns what it is given."""
+    return value
+
+
+def probe(name: str, value, tolerance) -> dict:
+    return {
+        "type": "probe",
+        "name": name,
+        "tolerance": tolerance,
+        "provider": {"type": "python", "module": __name__, "func": "answer",
+                     "arguments": {"value": value}},
+    }
+
+
+def experiment(method: list[dict], seed="7") -> dict:
+    return {
+        "title": "control test",
+        "description": "method expectations decide the verdict",
+        "controls": [{"name": "chaosagenkit", "provider": {
+            "type": "python", "module": "chaosagenkit.control", "arguments": {"seed": seed}}}],
+        "steady-state-hypothesis": {"title": "always", "probes": [probe("steady", 1, 1)]},
+        "method": method,
+    }
+
+
+def extension(journal: dict) -> dict:
+    return next(e for e in journal["extensions"] if e["name"] == EXTENSION_NAME)
+
+
+@pytest.mark.parametrize(
+    "runs,met",
+    [
+        ([{"activity": {"type": "probe", "name": "p", "tolerance": [1, 3]}, "status": "succeeded", "output": 2}], [True]),
+        ([{"activity": {"type": "probe", "name": "p", "tolerance": [1, 3]}, "status": "succeeded", "output": 4}], [False]),
+        ([{"activity": {"type": "probe", "name": "p", "tolerance": "open"}, "status": "failed", "output": None}], [False]),
+        ([{"activity": {"type": "probe", "name": "p"}, "status": "succeeded", "output": 4}], []),
+        ([{"activity": {"type": "action", "name": "a", "tolerance": 1}, "status": "succeeded", "output": 4}], []),
+        ([{"activity": {"type": "probe", "name": "p", "tolerance": {"type": "range", "target": "x", "range": [0, 1]}},
+           "status": "succeeded", "output": {"x": 0.5}}], [True]),
+    ],
+)
+def test_evaluate_expectations_marks_run_entries(runs, met):
+    results = evaluate_expectations(runs)
+    assert [r["met"] for r in results] == met
+    assert [r.get("tolerance_met") for r in runs if "tolerance_met" in r] == met
+
+
+def test_unmet_method_expectation_makes_the_run_deviate_and_is_recorded():
+    journal = run_experiment(experiment([probe("opens", "closed", "open")]))
+    assert journal["status"] == "completed"
+    assert journal["deviated"] is True
+    ext = extension(journal)
+    assert ext["seed"] == 7
+    assert ext["expectations_met"] is False
+    assert ext["expectations"][0]["output"] == "closed"
+    assert journal["run"][0]["tolerance_met"] is False
+
+
+def test_met_method_expectations_leave_the_run_holding():
+    journal = run_experiment(experiment([probe("opens", "open", "open"), probe("fast", 2.5, [0, 5])]))
+    assert journal["status"] == "completed"
+    assert journal["deviated"] is False
+    assert extension(journal)["expectations_met"] is True
+
+
+def test_bad_seed_stops_the_run_before_the_hypothesis():
+    journal = run_experiment(experiment([probe("x", 1, 1)], seed="not-a-number"))
+    assert journal["status"] == "interrupted"
+    assert journal["steady_states"]["before"] is None
+
+
+def test_missing_seed_is_drawn_and_recorded():
+    journal = run_experiment(experiment([probe("x", 1, 1)], seed=""))
+    assert isinstance(extension(journal)["seed"], int)
