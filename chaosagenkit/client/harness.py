@@ -1,0 +1,195 @@
+"""A declared client: agenkit RemoteAgent(s) under agenkit middleware, and its outcomes.
+
+Design rule: the client never hides agenkit's behaviour. Requests go through
+``build_stack(...)`` over agenkit's ``RemoteAgent``; we time each call,
+check that the answer belongs to its request and record the outcome, and
+nothing else: no retry, reconnect or correction of our own.
+
+Concurrency: one ``RemoteAgent`` serialises its requests on its one
+connection (agenkit's lock), so concurrent requests on the default
+``connections=1`` queue behind each other; that IS agenkit's behaviour.
+With ``connections=N`` the client holds N RemoteAgents behind a
+``ConnectionPool`` that hands each request to a free one, and ONE
+middleware stack sits above the pool, so a client has one circuit breaker,
+one retry budget and one cache whatever its concurrency (middleware per
+connection would split the breaker's failure count N ways). The pool adds
+no behaviour: a broken connection stays broken, as it does in agenkit.
+
+Requests: content ``req-<n>`` and metadata ``{"request_id": "<client>:<n>"}``;
+with ``distinct=K`` (caching under test) content and request_id are both
+``key-<n mod K>``, because agenkit's cache key covers the metadata too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import itertools
+import time
+from collections.abc import Callable
+from typing import Any
+
+from chaosagenkit.client.recorder import Recorder
+from chaosagenkit.client.stack import build_stack, validate_middleware
+from chaosagenkit.exceptions import ConfigurationError
+
+__all__ = ["Client", "ConnectionPool", "resolve_answer_check", "echo_answer_ok", "DEFAULT_TIMEOUT_MS"]
+
+DEFAULT_TIMEOUT_MS = 5000
+MAX_CONNECTIONS = 256
+_CLOSE_TIMEOUT_S = 2.0
+
+AnswerCheck = Callable[[Any, Any], bool]
+
+
+def echo_answer_ok(request: Any, answer: Any) -> bool:
+    """True when the answer carries its request's content and request_id (the echo contract)."""
+    metadata = answer.metadata or {}
+    return answer.content == request.content and metadata.get("request_id") == request.metadata["request_id"]
+
+
+def resolve_answer_check(answer_check: str) -> AnswerCheck | None:
+    """``"echo"``, ``"none"`` or ``"module:function"`` (called as f(request, answer) -> bool)."""
+    if answer_check == "echo":
+        return echo_answer_ok
+    if answer_check == "none":
+        return None
+    if not isinstance(answer_check, str) or answer_check.count(":") != 1:
+        raise ConfigurationError(
+            "answer_check", f"must be 'echo', 'none' or 'module:function', got {answer_check!r}"
+        )
+    module_name, attribute = answer_check.split(":")
+    try:
+        check = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as e:
+        raise ConfigurationError("answer_check", f"cannot import {answer_check!r}: {e}") from e
+    if not callable(check):
+        raise ConfigurationError("answer_check", f"{answer_check!r} is not callable")
+    return check
+
+
+class ConnectionPool:
+    """An agenkit Agent that hands each request to a free RemoteAgent (one request each)."""
+
+    def __init__(self, name: str, remotes: list[Any]) -> None:
+        self._name = name
+        self.remotes = remotes
+        self._free: asyncio.Queue[Any] | None = None  # created on the runtime's loop
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def capabilities(self) -> list[str]:
+        return []
+
+    async def process(self, message: Any) -> Any:
+        if self._free is None:
+            self._free = asyncio.Queue()
+            for remote in self.remotes:
+                self._free.put_nowait(remote)
+        remote = await self._free.get()
+        try:
+            return await remote.process(message)
+        finally:
+            self._free.put_nowait(remote)
+
+    async def stream(self, message: Any) -> Any:  # agenkit's Agent interface; unused here
+        raise NotImplementedError("the connection pool only forwards process()")
+
+
+class Client:
+    """One named caller: RemoteAgent(s) + agenkit middleware + an outcome recorder.
+
+    Construct, call and close it from the client runtime's event loop only
+    (``chaosagenkit.client.runtime.RUNTIME``); the registry does this.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        endpoint: str,
+        middleware: list[dict[str, Any]] | None = None,
+        timeout_ms: int = DEFAULT_TIMEOUT_MS,
+        connections: int = 1,
+        answer_check: str = "echo",
+    ) -> None:
+        from agenkit.adapters.python.remote_agent import RemoteAgent
+
+        self.name = name
+        self.endpoint = endpoint
+        self.middleware = validate_middleware(middleware)
+        self.timeout_ms = timeout_ms
+        self.connections = connections
+        self.answer_check = answer_check
+        self._check = resolve_answer_check(answer_check)
+        try:
+            self.remotes = [
+                RemoteAgent(name, endpoint=endpoint, timeout_ms=timeout_ms) for _ in range(connections)
+            ]
+        except ValueError as e:  # agenkit's endpoint parser
+            raise ConfigurationError("endpoint", f"is not usable by agenkit: {e}") from e
+        inner = self.remotes[0] if connections == 1 else ConnectionPool(name, self.remotes)
+        self.agent = build_stack(inner, self.middleware)
+        self.recorder = Recorder()
+        self.created = self.recorder.created
+        self.closed = False
+        self.traffic: Any = None  # chaosagenkit.client.traffic.Traffic while running
+        self._numbers = itertools.count()
+        self._sources = itertools.count(1)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "endpoint": self.endpoint,
+            "middleware": self.middleware,
+            "timeout_ms": self.timeout_ms,
+            "connections": self.connections,
+            "answer_check": self.answer_check,
+        }
+
+    def new_source(self) -> int:
+        """A tag for the outcomes of one batch or traffic run."""
+        return next(self._sources)
+
+    def next_request(self, distinct: int = 0) -> Any:
+        from agenkit.interfaces import Message
+
+        n = next(self._numbers)
+        if distinct:
+            key = f"key-{n % distinct}"
+            return Message(role="user", content=key, metadata={"request_id": key})
+        return Message(role="user", content=f"req-{n}", metadata={"request_id": f"{self.name}:{n}"})
+
+    async def call(self, message: Any, source: int) -> bool:
+        """Send one request through the stack and record its outcome; True on success."""
+        sent_at = time.time()
+        started = time.perf_counter()
+        try:
+            answer = await self.agent.process(message)
+        except Exception as e:  # every failure is an outcome; CancelledError passes through
+            self.recorder.record(sent_at, (time.perf_counter() - started) * 1000.0, e, False, source)
+            return False
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        wrong = self._check is not None and not self._is_right(message, answer)
+        self.recorder.record(sent_at, latency_ms, None, wrong, source)
+        return not wrong
+
+    async def close(self) -> None:
+        """Stop traffic and close every RemoteAgent (bounded: a dead peer cannot hang us)."""
+        self.closed = True
+        if self.traffic is not None:
+            await self.traffic.stop(drain_s=_CLOSE_TIMEOUT_S)
+        for remote in self.remotes:
+            try:
+                await asyncio.wait_for(remote.close(), _CLOSE_TIMEOUT_S)
+            except (Exception, asyncio.TimeoutError):  # noqa: S112 - closing is best effort
+                continue
+
+    def _is_right(self, request: Any, answer: Any) -> bool:
+        assert self._check is not None
+        try:
+            return bool(self._check(request, answer))
+        except Exception:  # a checker that cannot read the answer means it is not the right one
+            return False

@@ -1,0 +1,204 @@
+"""What the client probes measure: middleware state, outcome windows, recovery time.
+
+Middleware numbers are READ from agenkit's decorators through
+``chaosagenkit.middleware_view`` (a client's own stack, read on the client
+runtime's loop so nothing changes while it is read), or from a chaos host's
+``GET /middleware`` for a served agent that calls another agent through its
+own middleware. We never count middleware events ourselves.
+
+Recovery (``time_to_recover``): seconds from the last fault-timeline event
+of a kind (default "clear") until the SEND time of the first of
+``consecutive`` successes in a row (ordered by send time). If the client has
+no background traffic running, the probe sends one request at a time itself
+(every ``interval_ms``) until it sees recovery or gives up, so it measures
+from the event but can only observe recovery from the moment it runs.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from chaosagenkit.activity import require, require_choice, require_number
+from chaosagenkit.client.recorder import Window, percentile
+from chaosagenkit.client.registry import get_client
+from chaosagenkit.client.runtime import RUNTIME
+from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.sandbox import SANDBOX
+
+__all__ = [
+    "OUTCOME_FILTERS",
+    "middleware_chain",
+    "middleware_entry",
+    "window_of",
+    "latency_percentile",
+    "success_rate",
+    "error_count",
+    "rejected_fast",
+    "first_recovery",
+    "last_event",
+    "time_to_recover",
+]
+
+OUTCOME_FILTERS = ("all", "ok", "error")
+_POLL_S = 0.05
+
+
+def middleware_chain(
+    client: str = "", server: str = "", configuration: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """agenkit's decorator metrics, outermost first, of a client or of a served agent."""
+    from chaosagenkit.middleware_view import describe_chain
+
+    _require_one_of(client, server)
+    if client:
+        harness = get_client(client)
+        return RUNTIME.call(lambda: describe_chain(harness.agent))
+    body = _server_control(server, configuration).get("/middleware")
+    chain = body.get("middleware") if isinstance(body, dict) else None
+    if not isinstance(chain, list):
+        raise ConfigurationError("server", f"server {server!r} answered GET /middleware without a list")
+    return chain
+
+
+def middleware_entry(
+    kind: str, client: str = "", server: str = "", which: int = 0, configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The ``which``-th (0 = outermost) decorator of ``kind`` in the chain."""
+    require_number(which, "which", minimum=0, integer=True)
+    chain = middleware_chain(client, server, configuration)
+    found = [entry for entry in chain if entry.get("kind") == kind]
+    if len(found) <= which:
+        who = f"client {client!r}" if client else f"server {server!r}"
+        have = ", ".join(str(e.get("kind")) for e in chain) or "none"
+        raise ConfigurationError(
+            "client" if client else "server", f"{who} has no {kind} middleware #{which} (has: {have})"
+        )
+    return found[which]
+
+
+def window_of(client: str, window_s: float, outcome: str = "all") -> Window:
+    """The client's outcomes sent in the last ``window_s`` s (0 = all), filtered by outcome."""
+    require_number(window_s, "window_s", minimum=0)
+    require_choice(outcome, "outcome", OUTCOME_FILTERS)
+    window = get_client(client).recorder.select(window_s=window_s)
+    if outcome == "all":
+        return window
+    keep = [i for i, ok in enumerate(window.ok) if ok == (outcome == "ok")]
+    return Window(*([column[i] for i in keep] for column in _columns(window)))
+
+
+def latency_percentile(client: str, pct: float, window_s: float, outcome: str) -> float | None:
+    """The ``pct``-th latency percentile (ms, 2 decimals) of the window; None if it is empty."""
+    require_number(pct, "percentile", minimum=0, maximum=100)
+    window = window_of(client, window_s, outcome)
+    if not len(window):
+        return None
+    return round(percentile(sorted(window.latency_ms), pct), 2)
+
+
+def success_rate(client: str, window_s: float) -> float | None:
+    """Successes (answered and right) / sent in the window (4 decimals); None if empty."""
+    window = window_of(client, window_s)
+    return round(window.successes() / len(window), 4) if len(window) else None
+
+
+def error_count(client: str, error: str, window_s: float, in_chain: bool) -> int:
+    """Outcomes whose error is ``error`` (or, with ``in_chain``, has it in its cause chain)."""
+    require(isinstance(error, str) and error.strip() != "", "error", "an error class name", error)
+    window = window_of(client, window_s)
+    if in_chain:
+        return sum(1 for chain in window.chains if chain and error in chain)
+    return sum(1 for name in window.error if name == error)
+
+
+def rejected_fast(client: str, max_ms: float, window_s: float, min_rejections: int) -> bool:
+    """True when >= ``min_rejections`` CircuitBreakerError outcomes all took <= ``max_ms``."""
+    require_number(max_ms, "max_ms", minimum=0)
+    require_number(min_rejections, "min_rejections", minimum=1, integer=True)
+    window = window_of(client, window_s)
+    rejected = [lat for lat, name in zip(window.latency_ms, window.error, strict=True) if name == "CircuitBreakerError"]
+    return len(rejected) >= min_rejections and max(rejected) <= max_ms
+
+
+def first_recovery(window: Window, consecutive: int) -> float | None:
+    """Send time of the first of ``consecutive`` successes in a row (by send time), or None."""
+    streak_start: float | None = None
+    streak = 0
+    for i in sorted(range(len(window)), key=window.t.__getitem__):
+        if window.ok[i] and not window.wrong[i]:
+            if streak == 0:
+                streak_start = window.t[i]
+            streak += 1
+            if streak >= consecutive:
+                return streak_start
+        else:
+            streak = 0
+    return None
+
+
+def last_event(event: str, target: str = "") -> dict[str, Any]:
+    """The last fault-timeline entry of kind ``event`` (for ``target`` if given)."""
+    require(isinstance(event, str) and event.strip() != "", "after_event", "an event name", event)
+    for entry in reversed(SANDBOX.timeline()):
+        if entry.get("event") == event and (not target or entry.get("target") == target):
+            return entry
+    where = f" for target {target!r}" if target else ""
+    raise ConfigurationError("after_event", f"no {event!r} event on the fault timeline{where} yet")
+
+
+def time_to_recover(
+    client: str, after_event: str, target: str, consecutive: int, timeout_s: float, interval_ms: float
+) -> float:
+    """Seconds from the event to recovery (3 decimals), or -1.0 if not seen within ``timeout_s``."""
+    from chaosagenkit.client.traffic import send_batch
+
+    harness = get_client(client)
+    require_number(consecutive, "consecutive", minimum=1, integer=True)
+    require_number(timeout_s, "timeout_s", minimum=0)
+    require_number(interval_ms, "interval_ms", minimum=0)
+    event_t = float(last_event(after_event, target)["t"])
+    deadline = time.monotonic() + timeout_s
+    while True:
+        recovered_at = first_recovery(harness.recorder.select(since=event_t), int(consecutive))
+        if recovered_at is not None:
+            return round(recovered_at - event_t, 3)
+        if time.monotonic() >= deadline:
+            return -1.0
+        traffic = harness.traffic
+        if traffic is not None and traffic.running:
+            time.sleep(_POLL_S)
+            continue
+        if harness.closed:
+            raise ConfigurationError("client", f"client {client!r} is closed")
+        RUNTIME.run(send_batch(harness, 1, 1, 0, 0.0), max(1.0, deadline - time.monotonic() + 5.0))
+        time.sleep(interval_ms / 1000.0)
+
+
+def _columns(window: Window) -> tuple[list[Any], ...]:
+    return (window.t, window.latency_ms, window.ok, window.error, window.wrong, window.chains)
+
+
+def _require_one_of(client: str, server: str) -> None:
+    for value, arg in ((client, "client"), (server, "server")):
+        require(isinstance(value, str), arg, "a name", value)
+    if bool(client) == bool(server):
+        raise ConfigurationError("client", "give exactly one of 'client' or 'server'")
+
+
+def _server_control(server: str, configuration: dict[str, Any] | None) -> Any:
+    """A ControlClient for the chaos host ``server`` (a name, or its control URL)."""
+    from chaosagenkit.http_client import ControlClient
+
+    try:
+        from chaosagenkit.service.process import resolve_server
+    except ImportError:
+        resolve_server = None
+    if resolve_server is not None:
+        ref = resolve_server(server, configuration)
+    else:
+        ref = SANDBOX.servers.get(server)
+        if ref is None:
+            known = ", ".join(sorted(SANDBOX.servers)) or "none"
+            raise ConfigurationError("server", f"unknown server {server!r} (known: {known})")
+    return ControlClient(ref.control_url, ref.token)

@@ -1,0 +1,172 @@
+"""Client declarations: endpoint resolution, checks before any change, registration, export.
+
+No request is sent here (creating a client opens no connection); traffic is
+tested in tests/integration/test_client_*.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+from chaoslib.exceptions import ActivityFailed
+
+from chaosagenkit.client import actions, probes, registry
+from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.sandbox import SANDBOX, ProxyRef, ServerRef
+
+
+@pytest.fixture(autouse=True)
+def clean_sandbox():
+    SANDBOX.reset()
+    yield
+    registry.close_all_clients()
+    SANDBOX.reset()
+
+
+def declare_topology() -> None:
+    SANDBOX.servers["target"] = ServerRef("target", "http://127.0.0.1:4100", "http://127.0.0.1:4101")
+    SANDBOX.servers["other"] = ServerRef("other", "tcp://127.0.0.1:4200", "http://127.0.0.1:4201")
+    SANDBOX.proxies["target_proxy"] = ProxyRef("target_proxy", "proxy", "127.0.0.1:4300", "127.0.0.1:4100")
+    SANDBOX.proxies["loose"] = ProxyRef("loose", "proxy", "0.0.0.0:4400", "127.0.0.1:4999")
+
+
+@pytest.mark.parametrize(
+    "kwargs,expected",
+    [
+        ({"endpoint": "tcp://127.0.0.1:1234", "server": "target"}, "tcp://127.0.0.1:1234"),
+        ({"endpoint": "  ", "server": "other"}, "tcp://127.0.0.1:4200"),
+        ({"server": "target"}, "http://127.0.0.1:4100"),
+        ({"proxy": "target_proxy"}, "http://127.0.0.1:4300"),  # scheme of the upstream server
+        ({"proxy": "target_proxy", "transport": "ws"}, "ws://127.0.0.1:4300"),
+        ({"proxy": "target_proxy", "server": "other"}, "tcp://127.0.0.1:4300"),
+        ({"proxy": "loose"}, "tcp://127.0.0.1:4400"),  # unknown upstream: tcp; wildcard -> loopback
+        ({"server": "other", "transport": "tcp"}, "tcp://127.0.0.1:4200"),
+    ],
+)
+def test_endpoint_resolution(kwargs, expected):
+    declare_topology()
+    assert registry.resolve_endpoint(**kwargs) == expected
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({}, "'endpoint' is missing: give an endpoint, a server or a proxy"),
+        ({"server": "nope"}, "'server' unknown server 'nope' (known: other, target)"),
+        ({"proxy": "nope"}, "'proxy' unknown proxy 'nope' (known: loose, target_proxy)"),
+        ({"proxy": "loose", "transport": "unix"}, "'transport' must be one of tcp, http"),
+        ({"server": "target", "transport": "tcp"}, "'transport' is 'tcp' but server 'target' serves http://"),
+    ],
+)
+def test_endpoint_resolution_errors(kwargs, message):
+    declare_topology()
+    with pytest.raises(ConfigurationError) as raised:
+        registry.resolve_endpoint(**kwargs)
+    assert message in str(raised.value)
+
+
+def test_spec_with_unknown_key_is_rejected_and_nothing_is_registered():
+    with pytest.raises(ConfigurationError, match="'retries' is not a client setting"):
+        registry.create_client_from_spec({"name": "c", "endpoint": "tcp://127.0.0.1:9", "retries": 3})
+    assert SANDBOX.clients == {}
+
+
+def test_spec_creates_and_registers_a_client_over_agenkits_remote_agent():
+    from agenkit.adapters.python.remote_agent import RemoteAgent
+
+    declare_topology()
+    client = registry.create_client_from_spec(
+        {"name": "caller", "server": "other", "timeout_ms": 750, "connections": 3,
+         "middleware": [{"type": "timeout", "timeout_ms": 100}]}
+    )  # fmt: skip
+    assert SANDBOX.clients["caller"] is client
+    assert client.endpoint == "tcp://127.0.0.1:4200"
+    assert len(client.remotes) == 3 and all(isinstance(r, RemoteAgent) for r in client.remotes)
+    assert all(r._timeout_ms == 750 for r in client.remotes)
+    assert client.describe()["middleware"] == [{"type": "timeout", "timeout_ms": 100}]
+
+
+def test_a_name_cannot_be_reused_while_open_but_can_after_close():
+    registry.create_client("c", endpoint="tcp://127.0.0.1:9")
+    with pytest.raises(ConfigurationError, match="already exists"):
+        registry.create_client("c", endpoint="tcp://127.0.0.1:9")
+    registry.close_client("c")
+    assert registry.create_client("c", endpoint="tcp://127.0.0.1:10").endpoint == "tcp://127.0.0.1:10"
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"name": ""}, "create_client: 'name' must be a non-empty string"),
+        ({"timeout_ms": 0}, "create_client: 'timeout_ms' must be >= 1, got 0"),
+        ({"connections": 0}, "create_client: 'connections' must be >= 1, got 0"),
+        ({"connections": 300}, "create_client: 'connections' must be between 1 and 256, got 300"),
+        ({"connections": 1.5}, "create_client: 'connections' must be an integer"),
+        ({"endpoint": "carrier-pigeon://x"}, "create_client: 'endpoint' is not usable by agenkit"),
+        ({"answer_check": "exact"}, "create_client: 'answer_check' must be 'echo', 'none' or 'module:function'"),
+        ({"answer_check": "no_such_module:f"}, "create_client: 'answer_check' cannot import"),
+    ],
+)
+def test_create_client_checks_arguments_before_registering(kwargs, message):
+    arguments = {"name": "c", "endpoint": "tcp://127.0.0.1:9"} | kwargs
+    with pytest.raises(ActivityFailed) as raised:
+        actions.create_client(**arguments)
+    assert str(raised.value).startswith(message)
+    assert SANDBOX.clients == {}
+
+
+def test_custom_answer_check_is_imported():
+    client = registry.create_client("c", endpoint="tcp://127.0.0.1:9", answer_check="operator:eq")
+    assert client.describe()["answer_check"] == "operator:eq"
+
+
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda: probes.send_requests("ghost"), "send_requests: 'client' unknown client 'ghost' (known: c)"),
+        (lambda: probes.send_requests("c", count=0), "send_requests: 'count' must be >= 1, got 0"),
+        (lambda: probes.send_requests("c", concurrency=0), "send_requests: 'concurrency' must be >= 1, got 0"),
+        (lambda: actions.start_traffic("c", rate_per_s=-1), "start_traffic: 'rate_per_s' must be >= 0"),
+        (lambda: actions.start_traffic("c", duration_s=0), "start_traffic: 'duration_s' must be > 0"),
+        (lambda: actions.stop_traffic("c"), "stop_traffic: 'client' client 'c' has no traffic to stop"),
+        (lambda: probes.latency("c", percentile=101), "latency: 'percentile' must be between 0 and 100"),
+        (lambda: probes.latency("c", outcome="good"), "latency: 'outcome' must be one of all, ok, error"),
+        (lambda: probes.success_rate("c", window_s=-1), "success_rate: 'window_s' must be >= 0"),
+        (lambda: probes.error_count("c", ""), "error_count: 'error' must be an error class name"),
+        (lambda: probes.circuit_state(), "circuit_state: 'client' give exactly one of 'client' or 'server'"),
+        (lambda: probes.circuit_state("c", server="s"), "circuit_state: 'client' give exactly one of 'client' or 'server'"),
+        (lambda: probes.circuit_state("c"), "circuit_state: 'client' client 'c' has no circuit_breaker"),
+        (lambda: probes.retry_count("c", which=-1), "retry_count: 'which' must be >= 0"),
+        (lambda: probes.time_to_recover("c"), "time_to_recover: 'after_event' no 'clear' event"),
+        (lambda: probes.rejected_fast("c", min_rejections=0), "rejected_fast: 'min_rejections' must be >= 1"),
+    ],
+)
+def test_activity_arguments_fail_with_one_line(call, message):
+    registry.create_client("c", endpoint="tcp://127.0.0.1:9", middleware=[{"type": "timeout"}])
+    with pytest.raises(ActivityFailed) as raised:
+        call()
+    assert str(raised.value).startswith(message), str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_probes_on_an_idle_client_return_null_or_zero():
+    registry.create_client("c", endpoint="tcp://127.0.0.1:9")
+    assert probes.latency("c") is None
+    assert probes.success_rate("c") is None
+    assert probes.wrong_answers("c") == 0
+    assert probes.error_count("c", "TimeoutError") == 0
+    assert probes.rejected_fast("c") is False
+    assert probes.middleware_metrics("c") == []
+
+
+def test_export_shape_and_close_all_forgets_clients():
+    registry.create_client("a", endpoint="tcp://127.0.0.1:9", middleware=[{"type": "timeout", "timeout_ms": 5}])
+    exported = registry.export_outcomes()
+    assert set(exported) == {"a"}
+    entry = exported["a"]
+    assert entry["endpoint"] == "tcp://127.0.0.1:9"
+    assert entry["middleware"] == [{"type": "timeout", "timeout_ms": 5}]
+    assert isinstance(entry["t0"], float)
+    assert entry["outcomes"] == {"t": [], "latency_ms": [], "ok": [], "error": [], "wrong": []}
+    registry.close_all_clients()
+    registry.close_all_clients()  # idempotent
+    assert SANDBOX.clients == {}
