@@ -23,6 +23,7 @@ with ``distinct=K`` (caching under test) content and request_id are both
 from __future__ import annotations
 
 import asyncio
+import collections
 import importlib
 import itertools
 import time
@@ -69,12 +70,17 @@ def resolve_answer_check(answer_check: str) -> AnswerCheck | None:
 
 
 class ConnectionPool:
-    """An agenkit Agent that hands each request to a free RemoteAgent (one request each)."""
+    """An agenkit Agent that hands each request to a free RemoteAgent (one request each).
+
+    Free connections are taken first-come first-served; a request that finds
+    none waits for the next one released.
+    """
 
     def __init__(self, name: str, remotes: list[Any]) -> None:
         self._name = name
         self.remotes = remotes
-        self._free: asyncio.Queue[Any] | None = None  # created on the runtime's loop
+        self._free: collections.deque[Any] = collections.deque(remotes)
+        self._waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
 
     @property
     def name(self) -> str:
@@ -85,18 +91,32 @@ class ConnectionPool:
         return []
 
     async def process(self, message: Any) -> Any:
-        if self._free is None:
-            self._free = asyncio.Queue()
-            for remote in self.remotes:
-                self._free.put_nowait(remote)
-        remote = await self._free.get()
+        remote = self._free.popleft() if self._free and not self._waiters else await self._wait_for_free()
         try:
             return await remote.process(message)
         finally:
-            self._free.put_nowait(remote)
+            self._release(remote)
 
     async def stream(self, message: Any) -> Any:  # agenkit's Agent interface; unused here
         raise NotImplementedError("the connection pool only forwards process()")
+
+    async def _wait_for_free(self) -> Any:
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release(waiter.result())  # handed a connection while being cancelled
+            raise
+
+    def _release(self, remote: Any) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(remote)
+                return
+        self._free.append(remote)
 
 
 class Client:
@@ -116,7 +136,9 @@ class Client:
         answer_check: str = "echo",
     ) -> None:
         from agenkit.adapters.python.remote_agent import RemoteAgent
+        from agenkit.interfaces import Message
 
+        self._message = Message
         self.name = name
         self.endpoint = endpoint
         self.middleware = validate_middleware(middleware)
@@ -154,13 +176,11 @@ class Client:
         return next(self._sources)
 
     def next_request(self, distinct: int = 0) -> Any:
-        from agenkit.interfaces import Message
-
         n = next(self._numbers)
         if distinct:
             key = f"key-{n % distinct}"
-            return Message(role="user", content=key, metadata={"request_id": key})
-        return Message(role="user", content=f"req-{n}", metadata={"request_id": f"{self.name}:{n}"})
+            return self._message(role="user", content=key, metadata={"request_id": key})
+        return self._message(role="user", content=f"req-{n}", metadata={"request_id": f"{self.name}:{n}"})
 
     async def call(self, message: Any, source: int) -> bool:
         """Send one request through the stack and record its outcome; True on success."""

@@ -18,7 +18,6 @@ columnar shape. Definitions used everywhere (probes, summaries, reports):
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -105,21 +104,21 @@ class Window:
 
 
 class Recorder:
-    """Append-only outcome columns of one client; safe to read from another thread."""
+    """Append-only outcomes of one client; safe to read from another thread.
+
+    Only the client runtime's loop appends. A row is one tuple appended in
+    one step, and its error chain is stored before the row, so a reader that
+    copies the rows first never sees half an outcome (no lock on the hot path).
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self.created = time.time()
-        self._t: list[float] = []
-        self._latency: list[float] = []
-        self._ok: list[bool] = []
-        self._error: list[str | None] = []
-        self._wrong: list[bool] = []
-        self._source: list[int] = []
-        self._chains: dict[int, tuple[str, ...]] = {}  # index -> cause chain, errors only
+        # (sent at epoch s, latency ms, error name or None, wrong, source)
+        self._rows: list[tuple[float, float, str | None, bool, int]] = []
+        self._chains: dict[int, tuple[str, ...]] = {}  # row index -> cause chain, errors only
 
     def __len__(self) -> int:
-        return len(self._t)
+        return len(self._rows)
 
     def record(
         self,
@@ -130,33 +129,32 @@ class Recorder:
         source: int,
     ) -> None:
         """Add one outcome: send time (epoch s), latency (ms), the error seen or None."""
-        with self._lock:
-            if error is not None:
-                self._chains[len(self._t)] = error_chain(error)
-            self._t.append(t)
-            self._latency.append(latency_ms)
-            self._ok.append(error is None)
-            self._error.append(None if error is None else type(error).__name__)
-            self._wrong.append(wrong)
-            self._source.append(source)
+        if error is None:
+            self._rows.append((t, latency_ms, None, wrong, source))
+            return
+        self._chains[len(self._rows)] = error_chain(error)
+        self._rows.append((t, latency_ms, type(error).__name__, wrong, source))
 
     def select(self, window_s: float = 0.0, source: int | None = None, since: float | None = None) -> Window:
         """Outcomes sent in the last ``window_s`` s (0 = all), from ``source``, at or after ``since``."""
         cutoff = time.time() - window_s if window_s > 0 else None
         if since is not None:
             cutoff = since if cutoff is None else max(cutoff, since)
-        with self._lock:
-            n = len(self._t)
-            columns = (self._t[:n], self._latency[:n], self._ok[:n], self._error[:n], self._wrong[:n])
-            sources = self._source[:n]
-            chains = dict(self._chains)
+        rows = self._rows[:]  # first the rows, then the chains stored before them
+        chains = self._chains.copy()
         keep = [
             i
-            for i in range(n)
-            if (cutoff is None or columns[0][i] >= cutoff) and (source is None or sources[i] == source)
+            for i, row in enumerate(rows)
+            if (cutoff is None or row[0] >= cutoff) and (source is None or row[4] == source)
         ]
-        t, latency, ok, error, wrong = ([col[i] for i in keep] for col in columns)
-        return Window(t, latency, ok, error, wrong, [chains.get(i) for i in keep])
+        return Window(
+            t=[rows[i][0] for i in keep],
+            latency_ms=[rows[i][1] for i in keep],
+            ok=[rows[i][2] is None for i in keep],
+            error=[rows[i][2] for i in keep],
+            wrong=[rows[i][3] for i in keep],
+            chains=[chains.get(i) for i in keep],
+        )
 
     def export(self, t0: float) -> dict[str, list[Any]]:
         """Columns sorted by send time: t (s since ``t0``), latency_ms, ok, error, wrong."""

@@ -1,0 +1,214 @@
+"""The client harness's own ceiling, next to a hand-written loop over agenkit's RemoteAgent (issue 4, item 6).
+
+Both sides send requests to the same echo target, served by agenkit's
+``LocalAgent`` over tcp in a child process, with 50 requests in flight over
+50 connections and no middleware, on the same event loop (the client
+runtime's), in interleaved rounds (A B B A ...) so drift hits both alike:
+
+- ``hand-written``: 50 ``RemoteAgent``s, one coroutine each, awaiting
+  ``process(Message(...))`` in a loop: the least any caller can do;
+- ``harness``: ``send_requests`` of a client with ``connections=50`` and
+  ``concurrency=50``: the pool, request numbering, the echo answer check
+  and outcome recording included.
+
+Target: the harness keeps >= 90% of the hand-written rate (median rate over
+rounds), so what experiments measure is agenkit, not the harness.
+
+Usage: ``python benchmarks/harness.py [--rounds 8] [--requests 6000] [--no-record]``.
+Results go to ``benchmarks/results/harness.json`` and ``harness.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+TARGET_RATIO = 0.90
+CONCURRENCY = 50
+
+sys.path.insert(0, str(ROOT))
+
+_SERVE_ECHO = """
+import asyncio, json, os
+from agenkit.adapters.python import LocalAgent
+from chaosagenkit.targets import echo
+
+async def main():
+    server = LocalAgent(echo(), endpoint="tcp://127.0.0.1:0")
+    await server.start()
+    port = server._server.sockets[0].getsockname()[1]
+    print(json.dumps({"endpoint": f"tcp://127.0.0.1:{port}"}), flush=True)
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(0.2)
+
+asyncio.run(main())
+"""
+
+
+async def hand_written(remotes: list[Any], requests: int) -> float:
+    """The minimal caller: one loop per RemoteAgent; returns requests/s."""
+    from agenkit.interfaces import Message
+
+    per_agent = requests // len(remotes)
+
+    async def loop(remote: Any, worker: int) -> None:
+        for n in range(per_agent):
+            rid = f"{worker}:{n}"
+            await remote.process(Message(role="user", content=f"req-{n}", metadata={"request_id": rid}))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(loop(remote, i) for i, remote in enumerate(remotes)))
+    return per_agent * len(remotes) / (time.perf_counter() - started)
+
+
+def harness(client_name: str, requests: int) -> tuple[float, dict[str, Any]]:
+    """The harness: send_requests with 50 in flight; returns requests/s and its summary."""
+    from chaosagenkit.client import registry
+
+    started = time.perf_counter()
+    summary = registry.send_requests(client_name, requests, concurrency=CONCURRENCY)
+    return requests / (time.perf_counter() - started), summary
+
+
+def run(rounds: int, requests: int) -> dict[str, Any]:
+    from agenkit.adapters.python.remote_agent import RemoteAgent
+
+    from chaosagenkit.client import registry
+    from chaosagenkit.client.runtime import RUNTIME
+
+    server = subprocess.Popen([sys.executable, "-c", _SERVE_ECHO], stdout=subprocess.PIPE, cwd=ROOT)
+    try:
+        assert server.stdout is not None
+        endpoint = json.loads(server.stdout.readline())["endpoint"]
+        registry.create_client("bench", endpoint=endpoint, connections=CONCURRENCY, timeout_ms=10_000)
+        remotes = [RemoteAgent("bench", endpoint=endpoint, timeout_ms=10_000) for _ in range(CONCURRENCY)]
+        # warm-up: connect everything, fill caches, JIT-free Python still likes a first pass
+        RUNTIME.run(hand_written(remotes, CONCURRENCY * 20), 120)
+        harness("bench", CONCURRENCY * 20)
+        rows = []
+        for r in range(rounds):
+            order = ("hand", "harness") if r % 2 == 0 else ("harness", "hand")
+            row: dict[str, Any] = {"round": r + 1, "order": "-".join(order)}
+            for side in order:
+                if side == "hand":
+                    row["hand_written_rps"] = round(RUNTIME.run(hand_written(remotes, requests), 300), 1)
+                else:
+                    rate, summary = harness("bench", requests)
+                    if summary["ok"] != requests or summary["wrong_answers"]:
+                        raise RuntimeError(f"harness round {r + 1} did not run clean: {summary}")
+                    row["harness_rps"] = round(rate, 1)
+                    row["harness_p50_ms"] = summary["latency_ms"]["p50"]
+            row["ratio"] = round(row["harness_rps"] / row["hand_written_rps"], 3)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+        for remote in remotes:
+            RUNTIME.run(remote.close(), 10)
+    finally:
+        registry.close_all_clients()
+        server.terminate()
+        server.wait(10)
+    hand = statistics.median(row["hand_written_rps"] for row in rows)
+    ours = statistics.median(row["harness_rps"] for row in rows)
+    ratio = ours / hand
+    return {
+        "benchmark": "harness",
+        "question": "requests/s of the client harness vs a hand-written RemoteAgent loop, "
+        f"{CONCURRENCY} in flight, echo target, no middleware",
+        "commit": _commit(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "agenkit": _version("agenkit"),
+        "setup": {
+            "server": "agenkit LocalAgent(echo) over tcp://127.0.0.1, child process",
+            "concurrency": CONCURRENCY,
+            "connections": CONCURRENCY,
+            "requests_per_side_per_round": requests,
+            "rounds": rounds,
+        },
+        "rounds": rows,
+        "median_hand_written_rps": round(hand, 1),
+        "median_harness_rps": round(ours, 1),
+        "ratio": round(ratio, 3),
+        "min_round_ratio": min(row["ratio"] for row in rows),
+        "target_ratio": TARGET_RATIO,
+        "met": ratio >= TARGET_RATIO,
+    }
+
+
+def write(result: dict[str, Any]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "harness.json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = [
+        "# Harness ceiling vs hand-written RemoteAgent loop",
+        "",
+        f"Commit `{result['commit']}`, {result['date']}, Python {result['machine']['python']}, "
+        f"{result['machine']['cpus']} CPUs, agenkit {result['agenkit']}.",
+        "",
+        f"{result['setup']['concurrency']} requests in flight over {result['setup']['connections']} connections, "
+        f"{result['setup']['requests_per_side_per_round']} requests per side per round, "
+        f"{result['setup']['rounds']} interleaved rounds; {result['setup']['server']}.",
+        "",
+        "| round | order | hand-written req/s | harness req/s | ratio | harness p50 ms |",
+        "| ---: | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for row in result["rounds"]:
+        lines.append(
+            f"| {row['round']} | {row['order']} | {row['hand_written_rps']:.0f} | {row['harness_rps']:.0f} "
+            f"| {row['ratio']:.3f} | {row['harness_p50_ms']} |"
+        )
+    verdict = "met" if result["met"] else "NOT met"
+    lines += [
+        "",
+        f"Median: hand-written {result['median_hand_written_rps']:.0f} req/s, harness "
+        f"{result['median_harness_rps']:.0f} req/s, ratio **{result['ratio']:.3f}** "
+        f"(target >= {result['target_ratio']}: {verdict}; lowest round {result['min_round_ratio']:.3f}).",
+        "",
+    ]
+    (RESULTS / "harness.md").write_text("\n".join(lines))
+
+
+def _commit() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "chaosagenkit/client", "benchmarks/harness.py"],
+            cwd=ROOT, capture_output=True, text=True,
+        )  # fmt: skip
+        return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except OSError:
+        return "unknown"
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=6000)
+    parser.add_argument("--no-record", action="store_true", help="print only, write no result files")
+    args = parser.parse_args()
+    result = run(args.rounds, args.requests)
+    print(json.dumps({k: result[k] for k in ("median_hand_written_rps", "median_harness_rps", "ratio", "met")}))
+    if not args.no_record:
+        write(result)
+    return 0 if result["met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
