@@ -1,0 +1,289 @@
+"""The toxic contract: pure fault logic for one direction of one TCP connection.
+
+A toxic is a pure object (like h11: no sockets, no event loop, no sleeping).
+The proxy's link feeds it chunks of bytes stamped with the monotonic time
+(seconds) at which they reach the toxic, and the toxic answers with
+*instructions*:
+
+- ``Deliver(at, data)``: hand ``data`` to the next toxic (or the socket) at ``at``;
+- ``Close(at)``: end the stream gracefully (FIN) at ``at``;
+- ``Reset(at)``: abort the whole connection (RST) at ``at``;
+- ``Wake(at)``: call ``tick`` at ``at`` (for decisions that depend on time
+  passing, not on data arriving);
+- *hold*: return nothing for some bytes and keep them in the state, to be
+  released later from ``tick``, ``end`` or ``removed``.
+
+The link keeps a stream a stream: instructions leave a toxic in the order it
+emits them, never earlier than the one before (head-of-line blocking, as on
+TCP). Times may lie in the past (a timer fired late); the link then acts at once.
+
+Hooks, each returning a list of instructions:
+
+- ``start(state, now)``: the toxic joins a connection (at accept, or when it
+  is added to a live connection);
+- ``feed(state, data, now)``: bytes arrive;
+- ``tick(state, now)``: a ``Wake`` fell due;
+- ``end(state, now)``: the source closed. Don't drop data on the floor
+  (Toxiproxy's rule): deliver what is held, then ``Close``;
+- ``removed(state, now)``: the toxic is removed from a live connection:
+  release what it holds (the link forwards anything it had already scheduled
+  at once); a ``timeout`` toxic closes the connection here, as Toxiproxy does;
+- ``updated(state, now)``: its attributes changed on a live connection.
+
+Per-connection state comes from ``new_state(rng, context)``; the link calls
+it once per toxic per connection with a ``random.Random`` derived from the
+proxy's seed, so the same seed and the same traffic give the same decisions.
+Toxicity (the probability that the toxic applies) is drawn by the link once
+per connection, as Toxiproxy does, except for frame toxics
+(``per_frame = True``), which draw it for every frame themselves.
+
+Each toxic has a frozen config dataclass whose field names carry units
+(``latency_ms``) and which validates itself from Toxiproxy's JSON attribute
+names (``latency``); invalid input raises ``ConfigurationError`` naming the
+attribute. ``state.act()`` counts how many times a toxic really acted on
+traffic; the API reports it, and ``traffic_impacted`` relies on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+from chaosagenkit.exceptions import ConfigurationError
+
+__all__ = [
+    "Deliver",
+    "Close",
+    "Reset",
+    "Wake",
+    "Instruction",
+    "ToxicTally",
+    "ConnectionContext",
+    "ToxicState",
+    "ToxicConfig",
+    "Toxic",
+    "MAX_DURATION_MS",
+]
+
+#: The longest time attribute accepted (one day): beyond it a typo is likelier than intent.
+MAX_DURATION_MS = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """Deliver ``data`` at monotonic time ``at``."""
+
+    at: float
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close the stream gracefully (FIN) at ``at``."""
+
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """Reset the whole connection (RST, unsent data discarded) at ``at``."""
+
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """Call the toxic's ``tick`` at ``at``."""
+
+    at: float
+
+
+Instruction = Deliver | Close | Reset | Wake
+
+
+class ToxicTally:
+    """Counters one toxic shares across all its connections (read by the API)."""
+
+    __slots__ = ("acted", "connections")
+
+    def __init__(self) -> None:
+        self.acted = 0  # times the toxic changed traffic (delayed, dropped, cut, corrupted ...)
+        self.connections = 0  # connections on which the toxic was drawn active
+
+    def as_json(self) -> dict[str, int]:
+        return {"acted": self.acted, "connections": self.connections}
+
+
+class ConnectionContext:
+    """What the two directions of one connection may share.
+
+    A response parser must know which requests were HEAD (their responses
+    announce a Content-Length but carry no body), and only the other
+    direction sees requests; a toxic that needs them sets
+    ``wants_request_methods`` and the proxy appends each request method sent
+    upstream to ``request_methods``.
+    """
+
+    __slots__ = ("number", "wants_request_methods", "request_methods")
+
+    def __init__(self, number: int = 0) -> None:
+        self.number = number
+        self.wants_request_methods = False
+        self.request_methods: deque[str] = deque(maxlen=1024)
+
+
+class ToxicState:
+    """Per-connection state of one toxic; toxics subclass it for their own fields."""
+
+    __slots__ = ("rng", "context", "tally", "toxicity", "acted")
+
+    def __init__(
+        self,
+        rng: random.Random,
+        context: ConnectionContext,
+        tally: ToxicTally,
+        toxicity: float = 1.0,
+    ) -> None:
+        self.rng = rng
+        self.context = context
+        self.tally = tally
+        self.toxicity = toxicity
+        self.acted = 0
+
+    def act(self, times: int = 1) -> None:
+        """Record that the toxic changed traffic ``times`` times."""
+        self.acted += times
+        self.tally.acted += times
+
+
+@dataclass(frozen=True)
+class ToxicConfig:
+    """Base of every toxic's attributes.
+
+    ``ATTRIBUTES`` maps Toxiproxy's attribute name to the field name (with
+    its unit); ``from_attributes`` converts, merges and validates.
+    """
+
+    ATTRIBUTES: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def from_attributes(cls, attributes: Any, base: Self | None = None) -> Self:
+        """Build a config from Toxiproxy JSON attributes, on top of ``base`` (an update).
+
+        ``None`` means no attributes (Toxiproxy accepts ``"attributes": null``).
+        """
+        if attributes is None:
+            attributes = {}
+        if not isinstance(attributes, dict):
+            raise ConfigurationError(
+                "attributes", f"must be a JSON object, got {type(attributes).__name__}"
+            )
+        values = {} if base is None else dataclasses.asdict(base)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for attribute, value in attributes.items():
+            field_name = cls.ATTRIBUTES.get(attribute)
+            if field_name is None:
+                known = ", ".join(sorted(cls.ATTRIBUTES)) or "none"
+                raise ConfigurationError(
+                    attribute, f"is not an attribute of this toxic (attributes: {known})"
+                )
+            values[field_name] = _coerce(attribute, fields[field_name].type, value)
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def to_attributes(self) -> dict[str, Any]:
+        """Toxiproxy's JSON attributes of this config."""
+        return {attribute: getattr(self, name) for attribute, name in self.ATTRIBUTES.items()}
+
+    def validate(self) -> None:
+        """Raise ``ConfigurationError`` naming the Toxiproxy attribute that is out of range."""
+
+    # helpers for validate(): errors name the attribute the user sent
+    def _attribute(self, field_name: str) -> str:
+        for attribute, name in self.ATTRIBUTES.items():
+            if name == field_name:
+                return attribute
+        return field_name
+
+    def _check_range(
+        self, field_name: str, minimum: float, maximum: float | None = None
+    ) -> None:
+        value = getattr(self, field_name)
+        attribute = self._attribute(field_name)
+        if value < minimum:
+            raise ConfigurationError(attribute, f"must be >= {minimum:g}, got {value!r}")
+        if maximum is not None and value > maximum:
+            raise ConfigurationError(attribute, f"must be <= {maximum:g}, got {value!r}")
+
+
+def _coerce(attribute: str, annotation: Any, value: Any) -> Any:
+    kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    if kind == "int":
+        # JSON has one number type; 100.0 is 100, 100.5 is a mistake (Toxiproxy rejects it too)
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok or not math.isfinite(value) or not float(value).is_integer():
+            raise ConfigurationError(attribute, f"must be an integer, got {value!r}")
+        return int(value)
+    if kind == "float":
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok or not math.isfinite(value):
+            raise ConfigurationError(attribute, f"must be a number, got {value!r}")
+        return float(value)
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ConfigurationError(attribute, f"must be a string, got {value!r}")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigurationError(attribute, f"must be true or false, got {value!r}")
+        return value
+    raise TypeError(f"unsupported attribute type {annotation!r}")  # a bug in a config class
+
+
+class Toxic:
+    """Base toxic: passes everything through unchanged (the ``noop`` behaviour)."""
+
+    type_name: ClassVar[str] = ""
+    Config: ClassVar[type[ToxicConfig]] = ToxicConfig
+    State: ClassVar[type[ToxicState]] = ToxicState
+    #: True for frame toxics: toxicity is drawn per frame by the toxic, not per connection.
+    per_frame: ClassVar[bool] = False
+
+    def __init__(self, config: ToxicConfig | None = None) -> None:
+        self.config = config if config is not None else self.Config()
+
+    @classmethod
+    def from_attributes(cls, attributes: Any, base: ToxicConfig | None = None) -> Self:
+        return cls(cls.Config.from_attributes(attributes, base))
+
+    def new_state(
+        self,
+        rng: random.Random,
+        context: ConnectionContext,
+        tally: ToxicTally,
+        toxicity: float = 1.0,
+    ) -> ToxicState:
+        return self.State(rng, context, tally, toxicity)
+
+    def start(self, state: ToxicState, now: float) -> list[Instruction]:
+        return []
+
+    def feed(self, state: ToxicState, data: bytes, now: float) -> list[Instruction]:
+        return [Deliver(now, data)]
+
+    def tick(self, state: ToxicState, now: float) -> list[Instruction]:
+        return []
+
+    def end(self, state: ToxicState, now: float) -> list[Instruction]:
+        return [Close(now)]
+
+    def removed(self, state: ToxicState, now: float) -> list[Instruction]:
+        return []
+
+    def updated(self, state: ToxicState, now: float) -> list[Instruction]:
+        return []

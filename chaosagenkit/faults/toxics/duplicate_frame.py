@@ -1,0 +1,39 @@
+"""``duplicate_frame``: send chosen agenkit frames ``copies`` extra times, back to back.
+
+A duplicated response stays in the stream after the caller read the first
+copy, so the caller's NEXT request on that connection receives it: a client
+that does not match responses to requests returns the wrong answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chaosagenkit.faults.toxics.base import Deliver, Instruction
+from chaosagenkit.faults.toxics.frame_toxic import FrameState, FrameToxic, FrameToxicConfig
+from chaosagenkit.faults.toxics.framing import Frame
+
+__all__ = ["DuplicateFrameConfig", "DuplicateFrameToxic"]
+
+
+@dataclass(frozen=True)
+class DuplicateFrameConfig(FrameToxicConfig):
+    copies: int = 1
+
+    ATTRIBUTES = {**FrameToxicConfig.ATTRIBUTES, "copies": "copies"}
+
+    def validate(self) -> None:
+        super().validate()
+        self._check_range("copies", 1, 100)
+
+
+class DuplicateFrameToxic(FrameToxic):
+    """Duplicate chosen frames."""
+
+    type_name = "duplicate_frame"
+    Config = DuplicateFrameConfig
+    config: DuplicateFrameConfig
+
+    def on_frame(self, state: FrameState, frame: Frame, now: float) -> list[Instruction]:
+        state.act()
+        return [Deliver(now, frame.raw * (1 + self.config.copies))]

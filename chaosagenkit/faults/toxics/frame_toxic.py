@@ -1,0 +1,107 @@
+"""What every agenkit frame-aware toxic shares: parse frames, decide per frame.
+
+A frame toxic reads its direction of the stream with a ``FrameReader``
+(agenkit tcp framing or HTTP/1.1, detected from the first bytes unless the
+``protocol`` attribute fixes it) and acts only on complete frames that carry
+an agenkit envelope (a JSON object with a ``type``). Everything else (HTTP
+health checks, gzip bodies, streaming bodies, TLS, any protocol it does not
+understand) passes untouched and in order. Toxicity is drawn per frame, so
+``toxicity`` 0.3 faults about 30 % of the messages of every connection.
+An incomplete frame is held until it is complete (at most one frame, at
+most 10 MiB), which is the only delay a frame toxic adds to what it lets
+through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.faults.toxics.base import (
+    Close,
+    Deliver,
+    Instruction,
+    Toxic,
+    ToxicConfig,
+    ToxicState,
+)
+from chaosagenkit.faults.toxics.framing import PROTOCOLS, Frame, FrameReader
+
+__all__ = ["FrameToxicConfig", "FrameState", "FrameToxic"]
+
+
+@dataclass(frozen=True)
+class FrameToxicConfig(ToxicConfig):
+    protocol: str = "auto"  # auto, agenkit or http
+
+    ATTRIBUTES = {"protocol": "protocol"}
+
+    def validate(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ConfigurationError(
+                "protocol", f"must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}"
+            )
+
+
+class FrameState(ToxicState):
+    __slots__ = ("reader",)
+
+    reader: FrameReader
+
+
+class FrameToxic(Toxic):
+    """Base of frame toxics: subclasses implement ``on_frame`` (and may hold frames)."""
+
+    per_frame = True
+    Config = FrameToxicConfig
+    State = FrameState
+    config: FrameToxicConfig
+
+    def new_state(self, rng, context, tally, toxicity=1.0) -> FrameState:
+        state = super().new_state(rng, context, tally, toxicity)
+        context.wants_request_methods = True  # responses to HEAD have no body
+        state.reader = FrameReader(self.config.protocol, request_methods=context.request_methods)
+        return state
+
+    def feed(self, state: FrameState, data: bytes, now: float) -> list[Instruction]:
+        out: list[Instruction] = []
+        for item in state.reader.feed(data):
+            if isinstance(item, Frame):
+                if item.envelope is not None and self._draw(state):
+                    out.extend(self.on_frame(state, item, now))
+                else:
+                    out.extend(self.pass_on(state, item.raw, now))
+            else:
+                out.extend(self.pass_on(state, item, now))
+        return out
+
+    def end(self, state: FrameState, now: float) -> list[Instruction]:
+        return self._release_all(state, now) + [Close(now)]
+
+    def removed(self, state: FrameState, now: float) -> list[Instruction]:
+        return self._release_all(state, now)
+
+    def on_frame(self, state: FrameState, frame: Frame, now: float) -> list[Instruction]:
+        """Act on one chosen frame (an agenkit envelope)."""
+        raise NotImplementedError
+
+    def pass_on(self, state: FrameState, data: bytes, now: float) -> list[Instruction]:
+        """Let bytes the toxic does not act on through."""
+        return [Deliver(now, data)]
+
+    def release(self, state: FrameState, now: float) -> list[Instruction]:
+        """Give back frames the toxic holds (end of stream, removal)."""
+        return []
+
+    def _release_all(self, state: FrameState, now: float) -> list[Instruction]:
+        out = self.release(state, now)
+        partial = state.reader.flush()
+        if partial:
+            out.append(Deliver(now, partial))
+        return out
+
+    @staticmethod
+    def _draw(state: ToxicState) -> bool:
+        if state.toxicity >= 1.0:
+            return True
+        return state.toxicity > 0 and state.rng.random() < state.toxicity

@@ -1,0 +1,133 @@
+"""``chaosagenkit proxy``: run the fault proxy as a standalone daemon.
+
+Prints one JSON line on stdout when the API is listening::
+
+    {"event": "ready", "api": "http://127.0.0.1:8474", "pid": 4242, "seed": 7, "proxies": {...}}
+
+and stops cleanly (every proxy closed) on SIGINT/SIGTERM, or when its
+parent dies if ``--exit-with-parent`` is given. Must not import agenkit
+(start-up time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from chaosagenkit.api import ApiError, build_app, check_bind, parse_host_port, start_app
+from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.network.api import routes
+from chaosagenkit.network.proxy import format_address
+from chaosagenkit.network.server import ProxyServer
+
+__all__ = ["proxy", "run_daemon"]
+
+logger = logging.getLogger("chaosagenkit.proxy")
+PARENT_POLL_S = 0.5
+
+
+@click.command("proxy")
+@click.option("--listen", default="127.0.0.1:8474", show_default=True,
+              help="HOST:PORT of the API (port 0: any free port).")
+@click.option("--token", default="", envvar="CHAOSAGENKIT_PROXY_TOKEN",
+              help="Bearer token the API requires (needed to listen beyond loopback).")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Seed of every random fault decision (default: random, printed).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="JSON file of proxies to create (Toxiproxy's populate format).")
+@click.option("--exit-with-parent", is_flag=True, help="Exit when the parent process dies.")
+@click.option("--log-level", default="warning", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def proxy(
+    listen: str,
+    token: str,
+    seed: int | None,
+    config_path: Path | None,
+    exit_with_parent: bool,
+    log_level: str,
+) -> None:
+    """Run the fault proxy (Toxiproxy-compatible API, agenkit frame-aware toxics)."""
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        host, port = parse_host_port(listen, "--listen")
+        check_bind(host, token or None, "--listen")
+        config = _read_config(config_path) if config_path else None
+    except ConfigurationError as e:
+        raise click.UsageError(str(e)) from None
+    try:
+        asyncio.run(run_daemon(host, port, token=token or None, seed=seed, config=config,
+                               exit_with_parent=exit_with_parent))
+    except (ConfigurationError, ApiError) as e:
+        raise click.ClickException(f"--config: {e}") from None
+    except OSError as e:
+        raise click.ClickException(f"cannot listen on {listen}: {e.strerror or e}") from None
+
+
+async def run_daemon(
+    host: str,
+    port: int,
+    *,
+    token: str | None = None,
+    seed: int | None = None,
+    config: list[Any] | None = None,
+    exit_with_parent: bool = False,
+) -> None:
+    """Serve the API until a signal (or the parent's death) asks to stop."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    server = ProxyServer(seed=seed, token=token)
+    runner = None
+    watchdog = None
+    try:
+        if config:
+            await server.populate(config)
+        runner, bound = await start_app(build_app(routes(server), token=token), host, port)
+        if exit_with_parent:
+            watchdog = loop.create_task(_watch_parent(os.getppid(), stop))
+        ready = {
+            "event": "ready",
+            "api": f"http://{format_address(host, bound)}",
+            "pid": os.getpid(),
+            "seed": server.seed,
+            "proxies": {name: p.listen for name, p in server.proxies.items()},
+        }
+        print(json.dumps(ready), flush=True)
+        await stop.wait()
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+        if runner is not None:
+            await runner.cleanup()
+        await server.close()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
+    while os.getppid() == parent:
+        await asyncio.sleep(PARENT_POLL_S)
+    logger.warning("parent process %d is gone: stopping", parent)
+    stop.set()
+
+
+def _read_config(path: Path) -> list[Any]:
+    try:
+        data = json.loads(path.read_text())
+    except OSError as e:
+        raise ConfigurationError("--config", f"cannot be read: {e.strerror or e}") from None
+    except ValueError as e:
+        raise ConfigurationError("--config", f"is not valid JSON: {e}") from None
+    if not isinstance(data, list):
+        raise ConfigurationError("--config", "must hold a JSON array of proxies (populate format)")
+    return data

@@ -1,0 +1,301 @@
+"""The fault proxy daemon: the proxies it runs, the run's seed, and what the API may change.
+
+``ProxyServer`` holds every proxy and applies the API's requests to them.
+Its rule: a request is checked completely before anything changes, and a
+request that fails changes nothing (a listener that cannot bind is found
+out before the old one is closed; populate creates all or none). The only
+exception is ``/reset``, a clean-up: it does all it can and reports what
+it could not (a proxy whose address was taken while it was down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from chaosagenkit import __version__
+from chaosagenkit.api import ApiError, is_loopback, parse_host_port
+from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.faults.toxics import build_toxic
+from chaosagenkit.network.proxy import STREAMS, Proxy, ToxicSpec
+
+__all__ = ["ProxyServer", "ProxyRequest", "IMPLEMENTATION"]
+
+logger = logging.getLogger("chaosagenkit.proxy")
+
+#: ``GET /version`` names the implementation, so clients can tell us from a real Toxiproxy.
+IMPLEMENTATION = "chaosagenkit"
+
+
+@dataclass(frozen=True)
+class ProxyRequest:
+    """A checked proxy definition from the API (``listen`` may have port 0)."""
+
+    name: str
+    listen: tuple[str, int]
+    upstream: tuple[str, int]
+    enabled: bool
+
+
+class ProxyServer:
+    """Every proxy of one daemon, and the seed their toxics draw from."""
+
+    def __init__(self, *, seed: int | None = None, token: str | None = None) -> None:
+        self.seed = secrets.randbelow(2**31) if seed is None else seed
+        self.token = token
+        self.proxies: dict[str, Proxy] = {}
+        self._lock = asyncio.Lock()  # one change at a time: checks and effects stay consistent
+
+    def version_json(self) -> dict[str, Any]:
+        return {"version": __version__, "implementation": IMPLEMENTATION}
+
+    # -- seed ---------------------------------------------------------------------
+    def set_seed(self, body: Any) -> dict[str, int]:
+        value = body.get("seed") if isinstance(body, dict) else None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigurationError("seed", f"must be an integer >= 0, got {value!r}")
+        self.seed = value
+        for proxy in self.proxies.values():
+            proxy.restart_numbering()
+        return {"seed": self.seed}
+
+    # -- proxies ------------------------------------------------------------------
+    def get(self, name: str) -> Proxy:
+        proxy = self.proxies.get(name)
+        if proxy is None:
+            raise ApiError(404, f"proxy not found: {name}")
+        return proxy
+
+    def check_proxy(self, body: Any, *, where: str = "") -> ProxyRequest:
+        """Check a proxy definition (Toxiproxy's JSON) without changing anything."""
+        if not isinstance(body, dict):
+            raise ApiError(400, f"bad request body{where}: a proxy must be a JSON object")
+        name = _check_name(body.get("name"), f"name{where}")
+        upstream_text = body.get("upstream")
+        if not isinstance(upstream_text, str) or not upstream_text.strip():
+            raise ApiError(400, f"missing required field: upstream{where} (HOST:PORT)")
+        upstream = parse_host_port(upstream_text, f"upstream{where}")
+        if upstream[1] == 0:
+            raise ConfigurationError(f"upstream{where}", "port must be between 1 and 65535, got 0")
+        listen = self._check_listen(body.get("listen", "127.0.0.1:0"), f"listen{where}")
+        enabled = body.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise ConfigurationError(f"enabled{where}", f"must be true or false, got {enabled!r}")
+        return ProxyRequest(name, listen, upstream, enabled)
+
+    async def create_proxy(self, body: Any) -> Proxy:
+        request = self.check_proxy(body)
+        async with self._lock:
+            if request.name in self.proxies:
+                raise ApiError(409, f"proxy already exists: {request.name}")
+            proxy = self._new_proxy(request)
+            if request.enabled:
+                await _bind(proxy)
+            self.proxies[proxy.name] = proxy
+            logger.info("proxy %s: %s -> %s", proxy.name, proxy.listen, proxy.upstream)
+            return proxy
+
+    async def update_proxy(self, name: str, body: Any) -> Proxy:
+        """Toxiproxy's ProxyUpdate: listen/upstream/enabled, each optional."""
+        if not isinstance(body, dict):
+            raise ApiError(400, "bad request body: expected a JSON object")
+        async with self._lock:
+            proxy = self.get(name)
+            merged = {
+                "name": name,
+                "listen": body.get("listen", proxy.listen),
+                "upstream": body.get("upstream", proxy.upstream),
+                "enabled": body.get("enabled", proxy.enabled),
+            }
+            if "name" in body and body["name"] != name:
+                raise ConfigurationError("name", "cannot be changed; delete and create the proxy")
+            request = self.check_proxy(merged)
+            before = ((proxy.listen_host, proxy.listen_port), (proxy.upstream_host, proxy.upstream_port))
+            if (request.listen, request.upstream) != before:
+                await _guard(proxy.listen, proxy.move(request.listen, request.upstream))
+            if request.enabled and not proxy.enabled:
+                try:
+                    await _bind(proxy)
+                except ApiError:
+                    await proxy.move(*before)  # a disabled proxy: addresses only, nothing to bind
+                    raise
+            elif not request.enabled and proxy.enabled:
+                await proxy.stop()
+            return proxy
+
+    async def delete_proxy(self, name: str) -> None:
+        async with self._lock:
+            proxy = self.get(name)
+            del self.proxies[name]
+            await proxy.stop()
+
+    async def populate(self, body: Any) -> list[Proxy]:
+        """Create or replace the proxies in ``body``: all of them, or none."""
+        if not isinstance(body, list):
+            raise ApiError(400, "bad request body: populate takes a JSON array of proxies")
+        requests = [self.check_proxy(item, where=f" (proxy {i + 1})") for i, item in enumerate(body)]
+        names = [request.name for request in requests]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ConfigurationError("name", f"appears more than once: {', '.join(duplicates)}")
+        async with self._lock:
+            plan = [
+                (request, self.proxies.get(request.name))
+                for request in requests
+                if request.name not in self.proxies or not _same(self.proxies[request.name], request)
+            ]
+            fresh: dict[str, Proxy] = {}
+            try:  # bind every new address first: a failure here changes nothing
+                for request, current in plan:
+                    proxy = fresh[request.name] = self._new_proxy(request)
+                    if current is not None and _listen_matches(current, request):
+                        proxy.listen_port = current.listen_port  # freed below, then bound again
+                    elif request.enabled:
+                        await _bind(proxy)
+            except BaseException:
+                for proxy in fresh.values():
+                    await proxy.stop()
+                raise
+            for request, current in plan:  # replace, as Toxiproxy: the old toxics go
+                proxy = fresh[request.name]
+                self.proxies[request.name] = proxy
+                if current is not None:
+                    await current.stop()
+                if request.enabled and not proxy.enabled:
+                    await _bind(proxy)  # its own address, just released
+            return [self.proxies[name] for name in names]
+
+    async def reset(self) -> list[str]:
+        """Enable every proxy and remove every toxic; return what could not be re-enabled."""
+        problems = []
+        async with self._lock:
+            for proxy in self.proxies.values():
+                for toxic_name in list(proxy.toxics):
+                    proxy.remove_toxic(toxic_name)
+                if not proxy.enabled:
+                    try:
+                        await proxy.start()
+                    except OSError as e:
+                        problems.append(f"{proxy.name} cannot listen on {proxy.listen} again: {e.strerror or e}")
+        return problems
+
+    async def close(self) -> None:
+        async with self._lock:
+            for proxy in list(self.proxies.values()):
+                await proxy.stop()
+            self.proxies.clear()
+
+    # -- toxics -------------------------------------------------------------------
+    async def create_toxic(self, proxy_name: str, body: Any) -> ToxicSpec:
+        async with self._lock:
+            proxy = self.get(proxy_name)
+            spec = _check_toxic(body)
+            if spec.name in proxy.toxics:
+                raise ApiError(409, f"toxic already exists: {spec.name} (on proxy {proxy_name})")
+            proxy.add_toxic(spec)
+            logger.info("proxy %s: toxic %s added", proxy_name, spec.name)
+            return spec
+
+    def get_toxic(self, proxy_name: str, toxic_name: str) -> ToxicSpec:
+        proxy = self.get(proxy_name)
+        spec = proxy.toxics.get(toxic_name)
+        if spec is None:
+            raise ApiError(404, f"toxic not found: {toxic_name} (on proxy {proxy_name})")
+        return spec
+
+    async def update_toxic(self, proxy_name: str, toxic_name: str, body: Any) -> ToxicSpec:
+        """Toxiproxy's ToxicUpdate: attributes merged onto the current ones, and toxicity."""
+        if not isinstance(body, dict):
+            raise ApiError(400, "bad request body: expected a JSON object")
+        async with self._lock:
+            spec = self.get_toxic(proxy_name, toxic_name)
+            for fixed in ("name", "type", "stream"):
+                if fixed in body and body[fixed] != getattr(spec, fixed):
+                    raise ConfigurationError(fixed, "cannot be changed; delete and re-create the toxic")
+            toxic = build_toxic(spec.type, body.get("attributes"), base=spec.toxic)
+            toxicity = _check_toxicity(body.get("toxicity", spec.toxicity))
+            return self.proxies[proxy_name].update_toxic(toxic_name, toxic, toxicity)
+
+    async def delete_toxic(self, proxy_name: str, toxic_name: str) -> None:
+        async with self._lock:
+            self.get_toxic(proxy_name, toxic_name)
+            self.proxies[proxy_name].remove_toxic(toxic_name)
+            logger.info("proxy %s: toxic %s removed", proxy_name, toxic_name)
+
+    # -- helpers ------------------------------------------------------------------
+    def _new_proxy(self, request: ProxyRequest) -> Proxy:
+        proxy = Proxy(request.name, request.listen, request.upstream, lambda: self.seed)
+        proxy.enabled = False
+        return proxy
+
+    def _check_listen(self, value: Any, field: str) -> tuple[str, int]:
+        if not isinstance(value, str):
+            raise ConfigurationError(field, f"must be HOST:PORT, got {value!r}")
+        host, port = parse_host_port(value, field)
+        if not is_loopback(host) and not self.token:
+            raise ConfigurationError(
+                field,
+                f"is {host}, which is not a loopback address: start the proxy with --token "
+                "to accept connections from other hosts",
+            )
+        return host, port
+
+
+def _check_name(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(400, f"missing required field: {field} (a non-empty string)")
+    if "/" in value or value != value.strip():
+        raise ConfigurationError(field, f"must not contain '/' or surrounding spaces, got {value!r}")
+    return value
+
+
+def _check_toxicity(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ConfigurationError("toxicity", f"must be a number between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def _check_toxic(body: Any) -> ToxicSpec:
+    """A toxic from Toxiproxy's JSON: defaults stream downstream, toxicity 1, name TYPE_STREAM."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad request body: a toxic must be a JSON object")
+    type_name = body.get("type")
+    if not isinstance(type_name, str) or not type_name:
+        raise ApiError(400, "missing required field: type")
+    stream = body.get("stream") or "downstream"
+    if stream not in STREAMS:
+        raise ApiError(400, f"stream was invalid, can be either upstream or downstream, got {stream!r}")
+    toxicity = _check_toxicity(body.get("toxicity", 1.0))
+    name = body.get("name") or f"{type_name}_{stream}"
+    _check_name(name, "name")
+    toxic = build_toxic(type_name, body.get("attributes"))
+    return ToxicSpec(name, type_name, stream, toxicity, toxic)
+
+
+async def _bind(proxy: Proxy) -> None:
+    await _guard(proxy.listen, proxy.start())
+
+
+async def _guard(listen: str, change) -> None:
+    """Await a change that may bind a listener; a taken address is the client's problem (409)."""
+    try:
+        await change
+    except OSError as e:
+        status = 409 if e.errno in (98, 48) else 400  # EADDRINUSE (Linux, macOS)
+        raise ApiError(status, f"cannot listen on {listen}: {e.strerror or e}") from e
+
+
+def _same(proxy: Proxy, request: ProxyRequest) -> bool:
+    return (
+        _listen_matches(proxy, request)
+        and request.upstream == (proxy.upstream_host, proxy.upstream_port)
+        and request.enabled == proxy.enabled
+    )
+
+
+def _listen_matches(proxy: Proxy, request: ProxyRequest) -> bool:
+    host, port = request.listen
+    return host == proxy.listen_host and port in (0, proxy.listen_port)
