@@ -1,0 +1,464 @@
+"""Chaos hosts as child processes of the chaos run, registered in ``SANDBOX.servers``.
+
+``start_server`` runs ``python -m chaosagenkit serve ... --exit-with-parent``
+and waits for its ready line; ``start_or_register`` is what
+``chaosagenkit.control`` calls for each server an experiment declares (or
+registers a host running elsewhere by its control URL); the teardown pair
+``clear_all_faults`` / ``stop_started_servers`` is idempotent and never
+raises for a host that is already gone.
+
+Rules kept here:
+
+- The child's stderr goes to an anonymous temporary file (never a pipe
+  nobody drains); its tail explains a failed start.
+- The token reaches the child through the environment, not argv (argv is
+  visible to every user of the machine in ``ps``).
+- A restart reuses the ports (and unix socket) the first start bound, so
+  clients reconnect to the same address.
+- Stop = SIGTERM, wait, then SIGKILL; always ``wait()``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from chaosagenkit.api import parse_host_port
+from chaosagenkit.exceptions import ConfigurationError, ProcessStartError, TargetError
+from chaosagenkit.http_client import ControlClient
+from chaosagenkit.sandbox import SANDBOX, ServerRef
+from chaosagenkit.service.cli import TOKEN_ENV
+from chaosagenkit.service.endpoint import SCHEMES, default_endpoint, parse_endpoint
+
+__all__ = [
+    "start_server",
+    "start_or_register",
+    "register_external",
+    "resolve_server",
+    "restart_server",
+    "stop_server",
+    "clear_all_faults",
+    "stop_started_servers",
+    "client_for",
+    "is_alive",
+    "SERVER_SPEC_KEYS",
+    "TOKEN_CONFIG_KEY",
+]
+
+logger = logging.getLogger("chaostoolkit")
+
+#: Keys a server declaration in the control's ``servers`` list may use.
+SERVER_SPEC_KEYS = (
+    "name", "agent", "transport", "endpoint", "control", "token", "seed", "env",
+    "http_default_middleware", "control_url",
+)
+#: Configuration key holding the token of hosts this run did not start.
+TOKEN_CONFIG_KEY = "chaosagenkit_server_token"
+STOP_GRACE_S = 5.0
+_STDERR_TAIL_BYTES = 2000
+
+_lock = threading.RLock()
+
+
+@dataclass
+class _Child:
+    """What this module keeps about a host it started, beside its ServerRef."""
+
+    stderr: IO[bytes]
+    unix_dir: str | None = None
+    seed: int | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+_children: dict[str, _Child] = {}
+
+
+# -- start ---------------------------------------------------------------------
+
+
+def start_server(
+    name: str,
+    agent: str = "chaosagenkit.targets:echo",
+    endpoint: str = "tcp://127.0.0.1:0",
+    *,
+    control: str = "127.0.0.1:0",
+    token: str | None = None,
+    seed: int | None = None,
+    env: dict[str, str] | None = None,
+    http_default_middleware: bool = True,
+    ready_timeout_s: float = 30.0,
+) -> ServerRef:
+    """Start ``chaosagenkit serve`` for ``agent`` on ``endpoint``; register it as ``name``.
+
+    Returns once the host has printed its ready line. Raises
+    ``ConfigurationError`` for bad arguments (nothing started) and
+    ``ProcessStartError`` (with the child's stderr tail) when it exits or
+    stays silent for ``ready_timeout_s`` seconds.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigurationError("name", f"must be a non-empty string, got {name!r}")
+    parse_endpoint(endpoint)
+    parse_host_port(control, "control")
+    with _lock:
+        existing = SANDBOX.servers.get(name)
+        if existing is not None and is_alive(existing):
+            raise ConfigurationError("name", f"a server named {name!r} is already running")
+        previous = _children.pop(name, None)
+        if previous is not None:  # a host of that name that died: forget its log and socket dir
+            previous.stderr.close()
+            if previous.unix_dir:
+                shutil.rmtree(previous.unix_dir, ignore_errors=True)
+        argv = _serve_argv(agent, endpoint, control, seed, http_default_middleware)
+        ref = _launch(name, argv, token, dict(env or {}), seed, ready_timeout_s)
+        SANDBOX.record_event("start", name, endpoint=ref.endpoint, control=ref.control_url,
+                             pid=ref.process.pid if ref.process else None, seed=seed)
+        return ref
+
+
+def start_or_register(spec: dict[str, Any]) -> ServerRef:
+    """Start (or, with ``control_url``, register) the server an experiment declares."""
+    if not isinstance(spec, dict):
+        raise ConfigurationError("servers", f"entries must be objects, got {spec!r}")
+    unknown = sorted(set(spec) - set(SERVER_SPEC_KEYS))
+    if unknown:
+        raise ConfigurationError(
+            unknown[0], f"is not a server field (known: {', '.join(SERVER_SPEC_KEYS)})"
+        )
+    name = spec.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigurationError("name", f"must be a non-empty string, got {name!r}")
+    token = spec.get("token") or None
+    if spec.get("control_url"):
+        return register_external(name, str(spec["control_url"]), token=token)
+    transport = spec.get("transport") or "tcp"
+    if transport not in SCHEMES:
+        raise ConfigurationError("transport", f"must be one of {', '.join(SCHEMES)}, got {transport!r}")
+    seed = _seed(spec.get("seed"), name)
+    env = _expand_env(spec.get("env") or {})
+    middleware = _flag(spec.get("http_default_middleware", True), "http_default_middleware")
+    unix_dir = None
+    endpoint = spec.get("endpoint") or ""
+    if not endpoint:
+        if transport == "unix":
+            unix_dir = tempfile.mkdtemp(prefix="chaosagenkit-")
+        endpoint = default_endpoint(transport, unix_dir or "")
+    try:
+        ref = start_server(
+            name,
+            agent=spec.get("agent") or "chaosagenkit.targets:echo",
+            endpoint=endpoint,
+            control=spec.get("control") or "127.0.0.1:0",
+            token=token,
+            seed=seed,
+            env=env,
+            http_default_middleware=middleware,
+        )
+    except BaseException:
+        if unix_dir:
+            shutil.rmtree(unix_dir, ignore_errors=True)
+        raise
+    if unix_dir:
+        _children[name].unix_dir = unix_dir
+    return ref
+
+
+def register_external(name: str, control_url: str, *, token: str | None = None) -> ServerRef:
+    """Register a chaos host running elsewhere, from its ``GET /health``; start nothing."""
+    token = token or _configured_token()
+    health = ControlClient(control_url, token).get("/health")
+    ref = ServerRef(name=name, endpoint=health["endpoint"], control_url=control_url.rstrip("/"),
+                    token=token)
+    with _lock:
+        SANDBOX.servers[name] = ref
+    return ref
+
+
+# -- lookup --------------------------------------------------------------------
+
+
+def resolve_server(server: str) -> ServerRef:
+    """A server of this run by name, or a host elsewhere by its control URL."""
+    if not isinstance(server, str) or not server.strip():
+        raise ConfigurationError("server", f"must be a server name or a control URL, got {server!r}")
+    with _lock:
+        ref = SANDBOX.servers.get(server)
+        if ref is not None:
+            return ref
+        if server.startswith(("http://", "https://")):
+            url = server.rstrip("/")
+            for known in SANDBOX.servers.values():
+                if known.control_url == url:
+                    return known
+            token = _configured_token()
+            health = ControlClient(url, token).get("/health")
+            return ServerRef(name=url, endpoint=health["endpoint"], control_url=url, token=token)
+        known_names = ", ".join(sorted(SANDBOX.servers)) or "none"
+    raise ConfigurationError(
+        "server",
+        f"must be a server started in this run (known: {known_names}) "
+        f"or a control URL like http://127.0.0.1:PORT, got {server!r}",
+    )
+
+
+def client_for(ref: ServerRef, timeout_s: float = 10.0) -> ControlClient:
+    return ControlClient(ref.control_url, ref.token, timeout_s=timeout_s)
+
+
+def is_alive(ref: ServerRef) -> bool:
+    """True while the process this run started runs (external hosts: answers /health)."""
+    if ref.process is not None:
+        return ref.process.poll() is None
+    try:
+        client_for(ref, timeout_s=3.0).get("/health")
+    except TargetError:
+        return False
+    return True
+
+
+# -- restart and stop ----------------------------------------------------------
+
+
+def restart_server(name: str, ready_timeout_s: float = 30.0) -> ServerRef:
+    """Stop ``name`` if alive, then start it again on the same endpoint and control port."""
+    with _lock:
+        ref = _started(name)
+        child = _children[name]
+        was_alive = is_alive(ref)
+        _terminate(ref.process)
+        _children[name].stderr.close()
+        new = _launch(name, ref.argv, ref.token, child.extra_env, child.seed, ready_timeout_s,
+                      unix_dir=child.unix_dir)
+        SANDBOX.record_event("restart", name, endpoint=new.endpoint, was_alive=was_alive,
+                             pid=new.process.pid if new.process else None)
+        return new
+
+
+def stop_server(name: str) -> int | None:
+    """Stop ``name`` (SIGTERM, then SIGKILL); return its exit code (None if it never ran here)."""
+    with _lock:
+        ref = _started(name)
+        if ref.process is None or ref.process.poll() is not None:
+            return None if ref.process is None else ref.process.returncode
+        code = _terminate(ref.process)
+        SANDBOX.record_event("stop", name, exit_code=code)
+        return code
+
+
+def clear_all_faults() -> dict[str, int]:
+    """DELETE /faults on every known server; dead or unreachable ones are skipped quietly."""
+    cleared: dict[str, int] = {}
+    with _lock:
+        refs = list(SANDBOX.servers.values())
+    for ref in refs:
+        if ref.process is not None and ref.process.poll() is not None:
+            continue
+        try:
+            removed = client_for(ref, timeout_s=5.0).delete("/faults").get("removed", [])
+        except TargetError as e:
+            logger.debug(f"chaosagenkit: cannot clear faults on {ref.name}: {e}")
+            continue
+        cleared[ref.name] = len(removed)
+        if removed:
+            SANDBOX.record_event("clear", ref.name, fault_id=None, removed=[f["id"] for f in removed])
+    return cleared
+
+
+def stop_started_servers() -> list[str]:
+    """Stop every host this run started; forget every server. Returns the names stopped."""
+    stopped = []
+    with _lock:
+        for name, ref in list(SANDBOX.servers.items()):
+            if ref.process is not None:
+                if ref.process.poll() is None:
+                    code = _terminate(ref.process)
+                    SANDBOX.record_event("stop", name, exit_code=code)
+                    stopped.append(name)
+            child = _children.pop(name, None)
+            if child is not None:
+                child.stderr.close()
+                if child.unix_dir:
+                    shutil.rmtree(child.unix_dir, ignore_errors=True)
+            SANDBOX.servers.pop(name, None)
+    return stopped
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def _serve_argv(agent: str, endpoint: str, control: str, seed: int | None, http_mw: bool) -> list[str]:
+    argv = [sys.executable, "-m", "chaosagenkit", "serve", "--agent", agent,
+            "--endpoint", endpoint, "--control", control, "--exit-with-parent"]
+    if seed is not None:
+        argv += ["--seed", str(seed)]
+    if not http_mw:
+        argv.append("--no-http-default-middleware")
+    return argv
+
+
+def _launch(
+    name: str,
+    argv: list[str],
+    token: str | None,
+    extra_env: dict[str, str],
+    seed: int | None,
+    ready_timeout_s: float,
+    unix_dir: str | None = None,
+) -> ServerRef:
+    env = {**os.environ, **extra_env}
+    env.pop(TOKEN_ENV, None)
+    if token:
+        env[TOKEN_ENV] = token
+    stderr = tempfile.TemporaryFile()
+    try:
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=stderr, env=env)
+    except OSError as e:
+        stderr.close()
+        raise ProcessStartError(f"cannot run chaosagenkit serve for server {name!r}: {e}") from e
+    try:
+        ready = _await_ready(process, ready_timeout_s)
+    except ProcessStartError as e:
+        _terminate(process)
+        tail = _tail(stderr)
+        stderr.close()
+        raise ProcessStartError(f"server {name!r}: {e}{': ' + tail if tail else ''}") from None
+    finally:
+        if process.stdout is not None:
+            process.stdout.close()
+    # Restarts must come back on the same addresses: pin the ports bound this time.
+    pinned = _pin(argv, "--endpoint", ready["endpoint"])
+    pinned = _pin(pinned, "--control", ready["control"].removeprefix("http://"))
+    ref = ServerRef(name=name, endpoint=ready["endpoint"], control_url=ready["control"], token=token,
+                    process=process, argv=pinned, env=extra_env or None)
+    _children[name] = _Child(stderr=stderr, unix_dir=unix_dir, seed=seed, extra_env=extra_env)
+    SANDBOX.servers[name] = ref
+    return ref
+
+
+def _await_ready(process: subprocess.Popen[bytes], timeout_s: float) -> dict[str, Any]:
+    """Read stdout lines until the ready line; fail if the child exits or stays silent."""
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    deadline = time.monotonic() + timeout_s
+    buffer = b""
+    while True:
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue  # something the agent printed before we were ready
+            if isinstance(message, dict) and message.get("event") == "ready":
+                return message
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ProcessStartError(f"chaosagenkit serve was not ready within {timeout_s:g} s")
+        readable, _, _ = select.select([fd], [], [], min(remaining, 0.5))
+        chunk = os.read(fd, 65536) if readable else b""
+        if readable and not chunk:
+            try:
+                code: int | None = process.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                code = None
+            raise ProcessStartError(f"chaosagenkit serve exited with status {code} before it was ready")
+        buffer += chunk
+
+
+def _terminate(process: subprocess.Popen[bytes] | None) -> int | None:
+    if process is None:
+        return None
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return process.wait()
+
+
+def _tail(stderr: IO[bytes]) -> str:
+    try:
+        stderr.seek(0, os.SEEK_END)
+        size = stderr.tell()
+        stderr.seek(max(0, size - _STDERR_TAIL_BYTES))
+        text = stderr.read().decode(errors="replace").strip()
+    except (OSError, ValueError):
+        return ""
+    return " | ".join(line for line in text.splitlines()[-5:] if line.strip())
+
+
+def _pin(argv: list[str], option: str, value: str) -> list[str]:
+    pinned = list(argv)
+    pinned[pinned.index(option) + 1] = value
+    return pinned
+
+
+def _started(name: str) -> ServerRef:
+    ref = SANDBOX.servers.get(name)
+    if ref is None or ref.process is None or name not in _children:
+        started = ", ".join(n for n, r in SANDBOX.servers.items() if r.process is not None) or "none"
+        raise ConfigurationError(
+            "name", f"must be a server this run started (started: {started}), got {name!r}"
+        )
+    return ref
+
+
+def _configured_token() -> str | None:
+    return SANDBOX.configuration.get(TOKEN_CONFIG_KEY) or None
+
+
+def _seed(value: Any, name: str) -> int | None:
+    if value is None or value == "":
+        return SANDBOX.component_seed(f"server:{name}")
+    try:
+        seed = int(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError("seed", f"must be an integer >= 0, got {value!r}") from None
+    if seed < 0 or isinstance(value, bool):
+        raise ConfigurationError("seed", f"must be an integer >= 0, got {value!r}")
+    return seed
+
+
+def _flag(value: Any, field_name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ConfigurationError(field_name, f"must be true or false, got {value!r}")
+
+
+def _expand_env(env: Any) -> dict[str, str]:
+    """Replace ``{server:NAME}`` in values with that started server's agent endpoint."""
+    if not isinstance(env, dict):
+        raise ConfigurationError("env", f"must be an object of NAME: value, got {env!r}")
+    expanded = {}
+    for key, value in env.items():
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ConfigurationError(f"env.{key}", f"must be a string or a number, got {value!r}")
+        text = str(value)
+        while "{server:" in text:
+            start = text.index("{server:")
+            end = text.find("}", start)
+            if end < 0:
+                raise ConfigurationError(f"env.{key}", f"has an unclosed {{server:NAME}}: {text!r}")
+            target = text[start + len("{server:"):end]
+            ref = SANDBOX.servers.get(target)
+            if ref is None:
+                known = ", ".join(sorted(SANDBOX.servers)) or "none"
+                raise ConfigurationError(
+                    f"env.{key}", f"refers to server {target!r}, which is not started yet (started: {known})"
+                )
+            text = text[:start] + ref.endpoint + text[end + 1:]
+        expanded[str(key)] = text
+    return expanded
