@@ -187,18 +187,7 @@ def _require_one_of(client: str, server: str) -> None:
 
 
 def _server_control(server: str, configuration: dict[str, Any] | None) -> Any:
-    """A ControlClient for the chaos host ``server`` (a name, or its control URL)."""
-    from chaosagenkit.http_client import ControlClient
+    """A ControlClient for the chaos host ``server`` (a server name, or its control URL)."""
+    from chaosagenkit.service.process import client_for, resolve_server
 
-    try:
-        from chaosagenkit.service.process import resolve_server
-    except ImportError:
-        resolve_server = None
-    if resolve_server is not None:
-        ref = resolve_server(server, configuration)
-    else:
-        ref = SANDBOX.servers.get(server)
-        if ref is None:
-            known = ", ".join(sorted(SANDBOX.servers)) or "none"
-            raise ConfigurationError("server", f"unknown server {server!r} (known: {known})")
-    return ControlClient(ref.control_url, ref.token)
+    return client_for(resolve_server(server))

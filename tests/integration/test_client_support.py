@@ -1,10 +1,11 @@
 """Helpers for the client's integration tests (no tests here).
 
-``local_server`` serves an agent factory with agenkit's own ``LocalAgent``
-in a child process on an ephemeral 127.0.0.1 port: for the deliberate fakes
-the chaos host cannot provoke (an agent that answers with someone else's
-request_id). Everything with service faults runs on real ``chaosagenkit
-serve`` processes instead.
+``chaos_host`` starts a real ``chaosagenkit serve`` through the service
+part's own ``start_server``; every service fault in these tests happens
+there. ``local_server`` serves an agent factory with agenkit's own
+``LocalAgent`` in a child process on an ephemeral 127.0.0.1 port, only for
+the deliberate fakes the chaos host cannot provoke (an agent that answers
+with someone else's request_id).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import Any
 import pytest
 
 from chaosagenkit.client import registry
-from chaosagenkit.sandbox import SANDBOX
+from chaosagenkit.http_client import ControlClient
+from chaosagenkit.sandbox import SANDBOX, ServerRef
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,6 +68,44 @@ def local_server(factory: str, env: dict[str, str] | None = None) -> Iterator[st
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextlib.contextmanager
+def chaos_host(name: str, agent: str = "chaosagenkit.targets:echo", env: dict[str, str] | None = None) -> Iterator[ServerRef]:
+    """A real ``chaosagenkit serve`` process on ephemeral 127.0.0.1 ports, registered as ``name``.
+
+    Started and stopped by the service part's own process management.
+    """
+    from chaosagenkit.service.process import start_server, stop_started_servers
+
+    ref = start_server(name, agent, seed=4, env=env)
+    try:
+        yield ref
+    finally:
+        others = {k: v for k, v in SANDBOX.servers.items() if k != name}
+        SANDBOX.servers.clear()
+        SANDBOX.servers[name] = ref
+        stop_started_servers()  # SIGTERM, then SIGKILL; waits; forgets only this one
+        SANDBOX.servers.update(others)
+
+
+def register(*refs: ServerRef) -> None:
+    """Make module-scoped hosts known to this test's (fresh) sandbox."""
+    for ref in refs:
+        SANDBOX.servers[ref.name] = ref
+
+
+def inject(ref: ServerRef, fault: dict[str, Any]) -> dict[str, Any]:
+    """Add a fault on the host through its control API and put it on the fault timeline."""
+    added = ControlClient(ref.control_url, ref.token).post("/faults", fault)
+    SANDBOX.record_event("inject", ref.name, kind=fault["kind"], fault_id=added.get("id"))
+    return added
+
+
+def clear(ref: ServerRef) -> None:
+    """Remove every fault on the host and put the clear on the fault timeline."""
+    ControlClient(ref.control_url, ref.token).delete("/faults")
+    SANDBOX.record_event("clear", ref.name)
 
 
 @pytest.fixture
