@@ -82,6 +82,9 @@ def chaos_host(name: str, agent: str = "chaosagenkit.targets:echo", env: dict[st
     try:
         yield ref
     finally:
+        current = SANDBOX.servers.get(name)
+        if current is not None and current.process is not None:
+            ref = current  # restarted during the test: stop the process running now
         others = {k: v for k, v in SANDBOX.servers.items() if k != name}
         SANDBOX.servers.clear()
         SANDBOX.servers[name] = ref
