@@ -13,7 +13,7 @@ The link is the only place where toxics meet time and sockets. Its rules:
   behind the data (toxics release what they hold: nothing is dropped on the
   floor); when it reaches the end, the destination is closed. Closing one
   side of a connection thus closes the other, as in Toxiproxy.
-- ``Reset`` aborts the connection at once with SO_LINGER 0 (TCP RST).
+- ``Reset`` aborts the connection with SO_LINGER 0 (TCP RST) when its time comes.
 - Removing a toxic from a live link forwards everything it had scheduled at
   once, then what its ``removed`` hook releases; its pending wake-ups die.
 - Back-pressure: the source stops being read while the destination's write
@@ -64,7 +64,7 @@ class LinkStats:
 class _Stage:
     """One toxic on one link: its state and its scheduled output."""
 
-    __slots__ = ("name", "toxic", "state", "active", "queue", "wakes", "last_at")
+    __slots__ = ("name", "toxic", "state", "active", "queue", "wakes", "last_at", "finished")
 
     def __init__(self, name: str, toxic: Toxic, state, active: bool) -> None:
         self.name = name
@@ -74,6 +74,7 @@ class _Stage:
         self.queue: deque[Instruction] = deque()
         self.wakes: list[float] = []
         self.last_at = 0.0
+        self.finished = False  # the toxic emitted Close or Reset: ignore what it says next
 
     @property
     def behaviour(self) -> Toxic:
@@ -229,11 +230,13 @@ class Link:
         """Route what stage ``index`` returned: on now, or into its queue for later."""
         stage = self.stages[index]
         for instruction in instructions:
-            if self.ended:
+            if self.ended or stage.finished:
                 return
             if isinstance(instruction, Wake):
                 heapq.heappush(stage.wakes, instruction.at)
                 continue
+            if not isinstance(instruction, Deliver):
+                stage.finished = True
             at = instruction.at
             if stage.queue or at > now:
                 if at < stage.last_at:  # never before what the toxic emitted earlier

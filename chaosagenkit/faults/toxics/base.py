@@ -15,7 +15,8 @@ The proxy's link feeds it chunks of bytes stamped with the monotonic time
 
 The link keeps a stream a stream: instructions leave a toxic in the order it
 emits them, never earlier than the one before (head-of-line blocking, as on
-TCP). Times may lie in the past (a timer fired late); the link then acts at once.
+TCP). Times may lie in the past (a timer fired late); the link then acts at
+once. Nothing a toxic emits after a ``Close`` or ``Reset`` is used.
 
 Hooks, each returning a list of instructions:
 

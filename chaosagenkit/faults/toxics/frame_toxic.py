@@ -44,9 +44,10 @@ class FrameToxicConfig(ToxicConfig):
 
 
 class FrameState(ToxicState):
-    __slots__ = ("reader",)
+    __slots__ = ("reader", "closed")
 
     reader: FrameReader
+    closed: bool  # the toxic cut the stream: what comes after is not delivered
 
 
 class FrameToxic(Toxic):
@@ -61,11 +62,14 @@ class FrameToxic(Toxic):
         state = super().new_state(rng, context, tally, toxicity)
         context.wants_request_methods = True  # responses to HEAD have no body
         state.reader = FrameReader(self.config.protocol, request_methods=context.request_methods)
+        state.closed = False
         return state
 
     def feed(self, state: FrameState, data: bytes, now: float) -> list[Instruction]:
         out: list[Instruction] = []
         for item in state.reader.feed(data):
+            if state.closed:
+                break
             if isinstance(item, Frame):
                 if item.envelope is not None and self._draw(state):
                     out.extend(self.on_frame(state, item, now))
@@ -76,6 +80,8 @@ class FrameToxic(Toxic):
         return out
 
     def end(self, state: FrameState, now: float) -> list[Instruction]:
+        if state.closed:
+            return []
         return self._release_all(state, now) + [Close(now)]
 
     def removed(self, state: FrameState, now: float) -> list[Instruction]:

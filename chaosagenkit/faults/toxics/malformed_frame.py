@@ -95,6 +95,7 @@ class MalformedFrameToxic(FrameToxic):
         data, close = corrupt(frame, self.config.kind)
         state.act()
         if close:
-            state.reader.flush()  # nothing after a cut reaches the peer
+            state.closed = True  # nothing after a cut reaches the peer
+            state.reader.flush()
             return [Deliver(now, data), Close(now)]
         return [Deliver(now, data)]

@@ -1,0 +1,131 @@
+"""FrameReader: agenkit tcp framing and HTTP/1.1 split into frames, whatever the chunking."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import pytest
+
+from chaosagenkit.faults.toxics.framing import MAX_MESSAGE_SIZE, Frame, FrameReader
+from tests.unit.network.frames import (
+    HEAD_HEALTH,
+    HEAD_RESPONSE,
+    chunked_response,
+    http_request,
+    http_response,
+    request_envelope,
+    response_envelope,
+    tcp_frame,
+)
+
+pytestmark = [pytest.mark.chaos_network]
+
+
+def read_all(reader: FrameReader, stream: bytes, piece: int) -> list:
+    items = []
+    for offset in range(0, len(stream), piece):
+        items.extend(reader.feed(stream[offset : offset + piece]))
+    return items
+
+
+def summary(items: list) -> list:
+    """Frames as (protocol, envelope type or None, raw); passed bytes merged."""
+    out = []
+    for item in items:
+        if isinstance(item, Frame):
+            out.append((item.protocol, (item.envelope or {}).get("type"), item.raw))
+        elif out and isinstance(out[-1], bytes):
+            out[-1] += item
+        else:
+            out.append(item)
+    return out
+
+
+TCP_STREAM = tcp_frame(request_envelope("a")) + tcp_frame(request_envelope("b" * 3000))
+
+
+@pytest.mark.parametrize("piece", [1, 3, 4, 5, 64, 10_000])
+def test_agenkit_frames_come_out_whole_whatever_the_chunking(piece):
+    items = summary(read_all(FrameReader(), TCP_STREAM, piece))
+    first = tcp_frame(request_envelope("a"))
+    assert [(p, t) for p, t, _ in items] == [("agenkit", "request"), ("agenkit", "request")]
+    assert b"".join(raw for _, _, raw in items) == TCP_STREAM
+    assert len(items[0][2]) == len(first)
+
+
+@pytest.mark.parametrize("piece", [1, 7, 100, 10_000])
+def test_http_responses_are_framed_and_head_responses_have_no_body(piece):
+    methods = deque(["HEAD", "POST"])
+    stream = HEAD_RESPONSE + http_response(response_envelope("x"))
+    items = summary(read_all(FrameReader(request_methods=methods), stream, piece))
+    assert [(p, t) for p, t, _ in items] == [("http", None), ("http", "response")]
+    assert items[0][2] == HEAD_RESPONSE
+    assert b"".join(raw for _, _, raw in items) == stream
+
+
+def test_request_methods_are_reported_to_the_other_direction():
+    seen: list[str] = []
+    reader = FrameReader(on_request=seen.append)
+    items = reader.feed(HEAD_HEALTH + http_request(request_envelope()))
+    assert seen == ["HEAD", "POST"]
+    assert [type(i) for i in items] == [Frame, Frame]
+    assert items[1].envelope["type"] == "request"
+
+
+def test_chunked_bodies_pass_as_they_come_and_the_parser_stays_in_step():
+    reader = FrameReader(request_methods=deque(["POST", "POST"]))
+    stream = chunked_response([b"data: {}\n\n", b"data: end\n\n"]) + http_response(response_envelope())
+    first = reader.feed(stream[:60])
+    assert all(isinstance(item, bytes) for item in first), "a streaming body is not held back"
+    rest = reader.feed(stream[60:])
+    frames = [item for item in rest if isinstance(item, Frame)]
+    assert len(frames) == 1 and frames[0].envelope["type"] == "response"
+    assert b"".join(i.raw if isinstance(i, Frame) else i for i in first + rest) == stream
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # a TLS client hello
+        b"SSH-2.0-OpenSSH_9.6\r\n",
+        b"\x00\x00\x00\x05hello",  # length-prefixed, but not JSON
+        (MAX_MESSAGE_SIZE + 1).to_bytes(4, "big") + b"{}",
+    ],
+)
+def test_traffic_that_is_not_understood_passes_at_once(stream):
+    reader = FrameReader()
+    items = reader.feed(stream)
+    assert b"".join(items) == stream
+    assert reader.mode == "opaque"
+    assert reader.feed(b"more") == [b"more"]
+
+
+def test_an_oversized_prefix_in_mid_stream_stops_parsing_without_losing_bytes():
+    reader = FrameReader(protocol="agenkit")
+    bad = (MAX_MESSAGE_SIZE + 1).to_bytes(4, "big") + b'{"type": "x"}'
+    items = reader.feed(tcp_frame(response_envelope()) + bad)
+    assert isinstance(items[0], Frame) and items[1] == bad
+
+
+def test_non_envelope_bodies_are_frames_without_an_envelope():
+    reader = FrameReader(request_methods=deque(["GET"]))
+    (frame,) = reader.feed(http_response(body=b'{"status": "healthy"}'))
+    assert frame.envelope is None
+
+
+def test_flush_returns_an_incomplete_frame_and_goes_opaque():
+    reader = FrameReader()
+    frame = tcp_frame(response_envelope())
+    assert reader.feed(frame[:10]) == []
+    assert reader.flush() == frame[:10]
+    assert reader.feed(frame[10:]) == [frame[10:]]
+
+
+def test_rewriting_fixes_the_length_for_both_protocols():
+    reader = FrameReader(request_methods=deque(["POST"]))
+    (http,) = reader.feed(http_response(response_envelope()))
+    rewritten = http.with_body(b'{"a": 1}')
+    assert b"Content-Length: 8\r\n" in rewritten and rewritten.endswith(b'\r\n\r\n{"a": 1}')
+    (tcp,) = FrameReader().feed(tcp_frame(response_envelope()))
+    assert tcp.with_body(b"xyz") == b"\x00\x00\x00\x03xyz"
+    assert tcp.with_body(b"xyz", declared_length=99)[:4] == (99).to_bytes(4, "big")
