@@ -1,0 +1,105 @@
+"""How values, tolerances, durations and times read in every report format."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from chaosagenkit.report.model import ExperimentResult, RunEntry
+
+__all__ = [
+    "value_text",
+    "tolerance_text",
+    "duration_text",
+    "offset_text",
+    "time_text",
+    "entry_summary",
+    "observed_vs_recorded",
+    "MISSING",
+]
+
+#: what every format prints where the journal has nothing
+MISSING = "not recorded"
+
+
+def value_text(value: Any, limit: int = 120) -> str:
+    """A probe output as compact JSON, cut to ``limit`` characters."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+    except (TypeError, ValueError):  # a circular structure cannot come from JSON, but be safe
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def tolerance_text(tolerance: Any, limit: int = 120) -> str:
+    """A Chaos Toolkit tolerance in words: ``[0.9, 1.0]`` reads ``between 0.9 and 1.0``."""
+    if isinstance(tolerance, list) and len(tolerance) == 2:
+        return f"between {value_text(tolerance[0])} and {value_text(tolerance[1])}"
+    if isinstance(tolerance, dict):
+        kind = tolerance.get("type")
+        target = tolerance.get("target")
+        of = f" of {target}" if target else ""
+        if kind == "range" and isinstance(tolerance.get("range"), list):
+            low, high = (tolerance["range"] + [None, None])[:2]
+            return f"{value_text(low)} to {value_text(high)}{of}"
+        if kind == "regex":
+            return f"matches /{tolerance.get('pattern')}/{of}"
+        if kind == "jsonpath":
+            expect = f" = {value_text(tolerance['expect'])}" if "expect" in tolerance else ""
+            return f"jsonpath {tolerance.get('path')}{expect}{of}"
+        if kind == "probe":
+            return f"probe {tolerance.get('name') or value_text(tolerance.get('provider'), 60)}"
+    return value_text(tolerance, limit)
+
+
+def duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return MISSING
+    if seconds < 0.01:
+        return f"{seconds * 1000:.1f} ms"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{int(seconds // 60)} min {seconds % 60:.0f} s"
+
+
+def offset_text(t: float | None, t_ref: float | None) -> str:
+    """Seconds after the run's start: ``+12.3 s``."""
+    if t is None or t_ref is None:
+        return MISSING
+    return f"{t - t_ref:+.1f} s"
+
+
+def time_text(moment: datetime | None) -> str:
+    if moment is None:
+        return MISSING
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def entry_summary(entry: RunEntry, limit: int = 80) -> str:
+    """``name = value (tolerance ...)`` or ``name: error line`` for one entry."""
+    match entry.outcome:
+        case "not run":
+            return f"{entry.name}: not run"
+        case "did not finish":
+            return f"{entry.name}: did not finish"
+        case "error":
+            return f"{entry.name}: {entry.error or 'failed (no exception recorded)'}"
+    text = f"{entry.name} = {value_text(entry.output, limit)}"
+    if entry.has_tolerance:
+        verdict = {"met": "within", "not met": "outside", "not checked": "not checked against"}[
+            entry.outcome
+        ]
+        text += f" ({verdict} {tolerance_text(entry.tolerance, limit)})"
+    return text
+
+
+def observed_vs_recorded(result: ExperimentResult) -> str | None:
+    """``recorded deviates, observed holds`` when the experiment records a verdict."""
+    recorded = result.recorded_verdict
+    if recorded is None:
+        return None
+    same = recorded == result.observed_verdict
+    return f"recorded {recorded}, observed {result.observed_verdict}" + ("" if same else " (differs)")

@@ -1,0 +1,188 @@
+"""Journals read into results: verdicts, phases, what is missing, the chaosagenkit extension."""
+
+from __future__ import annotations
+
+import pytest
+
+from chaosagenkit.report import suite_exit_code
+from chaosagenkit.report.model import Verdict, read_result
+from chaosagenkit.report.outcomes import parse_client, percentile
+from tests.report import journals as builders
+
+EXPECTED = [
+    ("held", Verdict.HELD, "completed"),
+    ("deviated_after", Verdict.DEVIATED, "completed"),
+    ("deviated_expectation", Verdict.DEVIATED, "completed"),
+    ("baseline_not_met", Verdict.BASELINE_NOT_MET, "completed"),
+    ("failed", Verdict.FAILED, "failed"),
+    ("aborted", Verdict.ABORTED, "aborted"),
+    ("interrupted", Verdict.INTERRUPTED, "interrupted"),
+    ("interrupted_by_control", Verdict.INTERRUPTED, "interrupted"),
+    ("plain", Verdict.HELD, "completed"),
+]
+
+
+@pytest.mark.parametrize("kind, verdict, status", EXPECTED, ids=[e[0] for e in EXPECTED])
+def test_verdict_of_each_real_journal(journal, kind, verdict, status):
+    data = journal(kind)
+    assert data["status"] == status  # chaoslib really ended the run this way
+    result = read_result(data, f"{kind}.json")
+    assert result.verdict == verdict
+    assert result.verdict_sentence
+
+
+def test_deviated_by_expectation_shows_the_unmet_expectation(journal):
+    result = read_result(journal("deviated_expectation"), "j.json")
+    (expectation,) = result.expectations
+    assert (expectation.name, expectation.output, expectation.tolerance) == ("circuit-state", "closed", "open")
+    assert expectation.outcome == "not met"
+    assert [e.name for e in result.decisive()] == ["circuit-state"]
+    assert "circuit-state" in result.verdict_sentence
+    assert result.recorded_verdict == "holds" and result.observed_verdict == "deviates"
+
+
+def test_held_run_reports_expectation_values_as_decisive(journal):
+    result = read_result(journal("held"), "j.json")
+    assert [(e.name, e.outcome) for e in result.decisive()] == [("retries-absorbed-failures", "met")]
+    assert result.plan.plan == "3.2" and result.transport == "tcp"
+    assert result.recorded_verdict == "holds"
+    assert result.run.seed is not None and result.run.version == "0.1.0"
+
+
+def test_failed_probe_keeps_the_exception_line_without_chaoslib_wrapper(journal):
+    result = read_result(journal("failed"), "j.json")
+    (before,) = result.before
+    assert before.outcome == "error"
+    assert before.error == "RuntimeError: backend unreachable"
+    assert "Traceback" in before.traceback or "ActivityFailed" in before.traceback
+    assert [e.outcome for e in result.after] == ["not run"]
+    assert [e.outcome for e in result.method] == ["not run"]
+
+
+def test_interrupted_run_shows_unfinished_and_unplayed_entries(journal):
+    result = read_result(journal("interrupted"), "j.json")
+    assert [e.outcome for e in result.method] == ["succeeded", "did not finish", "not run"]
+    assert [e.outcome for e in result.after] == ["not run"]
+    assert any("rollbacks not played: clear-faults" in w for w in result.warnings)
+    assert "does not record why" in result.verdict_sentence
+    # the fault injected before the interruption is still a window, until the run's end
+    (window,) = result.windows
+    assert (window.target, window.kind, window.ended_by) == ("target_proxy", "reset_peer", "run ended")
+    assert window.end == result.end.timestamp()
+
+
+def test_interruption_reason_is_read_when_the_journal_records_one(journal):
+    data = journal("interrupted_by_control")
+    data["interruption"] = {"kind": "control", "name": "chaosagenkit", "reason": "no sandbox"}
+    result = read_result(data, "j.json")
+    assert "chaosagenkit: no sandbox" in result.verdict_sentence
+
+
+def test_plain_journal_has_no_invented_extension_data(journal):
+    result = read_result(journal("plain"), "j.json")
+    assert result.run is None and result.windows == [] and result.plan is None
+    assert result.transport is None and result.name == "Plain experiment"
+    look = result.method[1]
+    assert (look.kind, look.output, look.has_tolerance) == ("probe", {"items": 3}, False)
+    assert result.expectations == []
+
+
+def test_method_probe_tolerance_without_a_check_is_not_checked(journal):
+    data = journal("plain")
+    data["run"][1]["activity"]["tolerance"] = {"type": "jsonpath", "path": "$.items", "expect": 3}
+    result = read_result(data, "j.json")
+    assert result.method[1].outcome == "not checked"
+    assert result.verdict == Verdict.HELD  # nothing unmet: the journal's verdict stands
+
+
+def test_expectation_met_is_taken_from_the_extension_when_the_entry_lacks_it(journal):
+    data = journal("deviated_expectation")
+    del data["run"][1]["tolerance_met"]
+    result = read_result(data, "j.json")
+    assert result.expectations[0].tolerance_met is False
+
+
+def test_no_steady_state_and_no_expectation_is_completed_not_held(journal):
+    data = journal("plain")
+    del data["experiment"]["steady-state-hypothesis"]
+    data["steady_states"] = {"before": None, "after": None, "during": []}
+    result = read_result(data, "j.json")
+    assert result.verdict == Verdict.COMPLETED
+    assert any("nothing was judged" in w for w in result.warnings)
+
+
+def test_deviation_during_the_method_counts(journal):
+    data = journal("held")
+    data["steady_states"]["during"] = [{"steady_state_met": True, "probes": []},
+                                       {"steady_state_met": False, "probes": []}]  # fmt: skip
+    result = read_result(data, "j.json")
+    assert (result.during_iterations, result.during_not_met) == (2, 1)
+    assert result.verdict == Verdict.DEVIATED
+
+
+def test_missing_status_is_unknown_and_missing_fields_stay_missing():
+    result = read_result({"experiment": {"title": "t"}, "start": "not a time"}, "j.json")
+    assert result.verdict == Verdict.UNKNOWN
+    assert result.start is None and result.duration_s is None and result.before == []
+    assert "no final status" in result.verdict_sentence
+
+
+def test_transport_comes_from_the_experiment_configuration_without_extension(journal):
+    data = journal("plain")
+    data["experiment"]["configuration"] = {"transport": "http"}
+    assert read_result(data, "j.json").name == "Plain experiment [http]"
+
+
+def test_exit_code_follows_the_worst_verdict(journal):
+    results = {k: read_result(journal(k), k) for k in ("held", "deviated_after", "aborted")}
+    assert suite_exit_code([results["held"]]) == 0
+    assert suite_exit_code([results["held"], results["deviated_after"]]) == 1
+    assert suite_exit_code(results.values()) == 2
+    assert suite_exit_code([]) == 0
+
+
+# -- client outcomes -----------------------------------------------------------------------
+
+
+def test_traffic_outcomes_and_their_stats(journal):
+    data = builders.add_traffic(journal("deviated_after"), seed=3, duration_s=20, rate_per_s=50)
+    result = read_result(data, "j.json")
+    (client,) = result.run.clients
+    assert client.problem is None and len(client) > 500
+    stats = result.client_stats(client)
+    assert stats.requests == len(client) == stats.ok + stats.errors
+    assert stats.error_kinds == {"ConnectionError": stats.errors}
+    # the crash lasts until the run's end: nothing good inside it, everything good before
+    assert stats.good_in_faults == 0.0 and stats.good_outside_faults == 1.0
+    assert stats.requests_in_faults == stats.errors
+    assert stats.latency_p50_ms <= stats.latency_p95_ms <= stats.latency_max_ms
+
+
+@pytest.mark.parametrize(
+    "record, problem",
+    [
+        ("junk", "not an object"),
+        ({"t0": 1.0}, "no request outcomes recorded"),
+        ({"t0": 1.0, "outcomes": {"t": [1], "ok": [1]}}, "missing: latency_ms"),
+        ({"t0": 1.0, "outcomes": {"t": [1, 2], "latency_ms": [3], "ok": [1, 1]}}, "different lengths"),
+        ({"t0": 1.0, "outcomes": {"t": ["x"], "latency_ms": [3], "ok": [1]}}, "not a number"),
+        ({"outcomes": {"t": [1], "latency_ms": [3], "ok": [1]}}, "no 't0'"),
+    ],
+)
+def test_unusable_client_records_say_why(record, problem):
+    client = parse_client("caller", record)
+    assert problem in client.problem
+
+
+def test_optional_columns_stay_unknown_when_absent():
+    client = parse_client("c", {"t0": 0.0, "outcomes": {"t": [1, 2], "latency_ms": [5, None], "ok": [1, 0]}})
+    stats = client.stats([])
+    assert client.problem is None and client.wrong is None and stats.wrong is None
+    assert stats.error_kinds == {"unknown error": 1}
+    assert stats.good_in_faults is None and stats.latency_max_ms == 5
+
+
+@pytest.mark.parametrize("values, q, expected", [([], 50, None), ([1.0], 95, 1.0),
+                                                 ([1, 2, 3, 4], 50, 2), ([1, 2, 3, 4], 95, 4)])  # fmt: skip
+def test_percentile_nearest_rank(values, q, expected):
+    assert percentile(values, q) == expected
