@@ -1,1 +1,104 @@
-"""Journals turned into JUnit XML, Markdown summaries and self-contained HTML."""
+"""Journals turned into JUnit XML, Markdown summaries and self-contained HTML.
+
+The suite runner and the ``chaosagenkit report`` command both call
+``write_reports`` / ``render_reports``. Every journal is read and every
+report rendered in memory before the first file is written, and each file
+is replaced atomically, so bad input leaves existing reports untouched.
+Only the HTML report imports matplotlib (in ``chaosagenkit.report.plot``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.report.journal import journal_files, load_journal, load_results
+from chaosagenkit.report.model import ExperimentResult, Verdict, read_result
+
+__all__ = [
+    "write_reports",
+    "render_reports",
+    "load_results",
+    "load_journal",
+    "journal_files",
+    "read_result",
+    "suite_exit_code",
+    "ExperimentResult",
+    "Verdict",
+    "REPORT_FILES",
+]
+
+#: format -> file name inside the report directory
+REPORT_FILES = {"junit": "junit.xml", "markdown": "summary.md", "html": "report.html"}
+
+
+def write_reports(
+    journal_paths: Iterable[str | Path], out_dir: str | Path, *, plot_format: str = "svg"
+) -> dict[str, str]:
+    """Write junit.xml, summary.md and report.html for the journals into ``out_dir``.
+
+    ``journal_paths`` are journal files or directories of them. Returns
+    ``{"junit": path, "markdown": path, "html": path}``. Raises
+    ``ConfigurationError`` (one line, naming the file) for a missing,
+    unreadable or non-journal file, before anything is written.
+    """
+    results = load_results(journal_paths)
+    out = Path(out_dir)
+    targets = {fmt: out / name for fmt, name in REPORT_FILES.items()}
+    return render_reports(results, targets, plot_format=plot_format)
+
+
+def render_reports(
+    results: list[ExperimentResult],
+    targets: dict[str, Path],
+    *,
+    plot_format: str = "svg",
+    workers: int | None = None,
+) -> dict[str, str]:
+    """Render the formats named in ``targets`` (junit, markdown, html) and write them.
+
+    ``plot_format`` is how the HTML embeds its plots: svg (vector axes and
+    text, dots rasterised; smaller and faster to draw) or png. ``workers`` is how many
+    processes draw plots (default: one per core, at most 4).
+    """
+    from chaosagenkit.report import html, junit, markdown
+    from chaosagenkit.report.plot import PLOT_FORMATS
+
+    if plot_format not in PLOT_FORMATS:
+        raise ConfigurationError("plot_format", f"must be one of {', '.join(PLOT_FORMATS)}, got {plot_format!r}")
+    documents: dict[str, str] = {}
+    if "junit" in targets:
+        documents["junit"] = junit.junit_xml(results)
+    if "markdown" in targets:
+        documents["markdown"] = markdown.markdown_summary(results)
+    if "html" in targets:
+        from chaosagenkit.report.parallel import render_plots  # matplotlib, on every core
+
+        documents["html"] = html.html_report(results, render_plots(results, plot_format, workers))
+    written = {}
+    for fmt, text in documents.items():
+        written[fmt] = str(_replace(Path(targets[fmt]), text))
+    return written
+
+
+def suite_exit_code(results: Iterable[ExperimentResult]) -> int:
+    """0: every experiment held, 1: some deviated, 2: some failed, aborted or were interrupted."""
+    return max((r.verdict.severity for r in results), default=0)
+
+
+def _replace(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (a reader never sees half a report)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,56 @@
+"""``chaosagenkit report``: journals in, JUnit / Markdown / HTML out."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from chaosagenkit.exceptions import ConfigurationError
+
+__all__ = ["report"]
+
+
+@click.command("report")
+@click.argument("journals", nargs=-1, required=True, metavar="JOURNAL_OR_DIR...")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write JUnit XML here (one testsuite per journal).")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the Markdown summary here (append it to $GITHUB_STEP_SUMMARY in CI).")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the self-contained HTML report here.")
+@click.option("--plot-format", type=click.Choice(["svg", "png"]), default="svg", show_default=True,
+              help="How the HTML report embeds its plots.")
+def report(journals: tuple[str, ...], junit_path: Path | None, markdown_path: Path | None,
+           html_path: Path | None, plot_format: str) -> None:
+    """Turn Chaos Toolkit journals into JUnit XML, Markdown and HTML.
+
+    JOURNAL_OR_DIR is a journal file or a directory (every *.json in it).
+    With no output option the Markdown summary is printed. Exit status 0
+    when the reports were written (whatever the verdicts), 2 when a file
+    is missing, unreadable or not a journal (nothing is written then).
+    """
+    from chaosagenkit.report import load_results, render_reports
+
+    targets = {
+        fmt: path
+        for fmt, path in (("junit", junit_path), ("markdown", markdown_path), ("html", html_path))
+        if path is not None
+    }
+    try:
+        results = load_results(journals)
+        if not targets:
+            from chaosagenkit.report.markdown import markdown_summary
+
+            click.echo(markdown_summary(results), nl=False)
+            return
+        written = render_reports(results, targets, plot_format=plot_format)
+    except ConfigurationError as e:
+        click.echo(f"chaosagenkit report: {e}", err=True)
+        sys.exit(2)
+    except OSError as e:  # an output path we cannot write
+        click.echo(f"chaosagenkit report: cannot write {e.filename or 'a report'}: {e.strerror or e}", err=True)
+        sys.exit(2)
+    for fmt, path in written.items():
+        click.echo(f"{fmt}: {path}")
