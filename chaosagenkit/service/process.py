@@ -48,6 +48,7 @@ __all__ = [
     "resolve_server",
     "restart_server",
     "stop_server",
+    "forget_server",
     "clear_all_faults",
     "stop_started_servers",
     "client_for",
@@ -274,23 +275,30 @@ def clear_all_faults() -> dict[str, int]:
     return cleared
 
 
-def stop_started_servers() -> list[str]:
-    """Stop every host this run started; forget every server. Returns the names stopped."""
-    stopped = []
+def forget_server(name: str) -> bool:
+    """Stop ``name`` if this run started it, then forget it (log, socket dir, registry entry).
+
+    Returns True when a running process was stopped. Unknown names are ignored.
+    """
     with _lock:
-        for name, ref in list(SANDBOX.servers.items()):
-            if ref.process is not None:
-                if ref.process.poll() is None:
-                    code = _terminate(ref.process)
-                    SANDBOX.record_event("stop", name, exit_code=code)
-                    stopped.append(name)
-            child = _children.pop(name, None)
-            if child is not None:
-                child.stderr.close()
-                if child.unix_dir:
-                    shutil.rmtree(child.unix_dir, ignore_errors=True)
-            SANDBOX.servers.pop(name, None)
-    return stopped
+        ref = SANDBOX.servers.pop(name, None)
+        stopped = False
+        if ref is not None and ref.process is not None and ref.process.poll() is None:
+            code = _terminate(ref.process)
+            SANDBOX.record_event("stop", name, exit_code=code)
+            stopped = True
+        child = _children.pop(name, None)
+        if child is not None:
+            child.stderr.close()
+            if child.unix_dir:
+                shutil.rmtree(child.unix_dir, ignore_errors=True)
+        return stopped
+
+
+def stop_started_servers() -> list[str]:
+    """Stop every host this run started and forget every server. Returns the names stopped."""
+    with _lock:
+        return [name for name in list(SANDBOX.servers) if forget_server(name)]
 
 
 # -- helpers -------------------------------------------------------------------
