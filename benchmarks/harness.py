@@ -11,8 +11,11 @@ runtime's), in interleaved rounds (A B B A ...) so drift hits both alike:
   ``concurrency=50``: the pool, request numbering, the echo answer check
   and outcome recording included.
 
-Target: the harness keeps >= 90% of the hand-written rate (median rate over
-rounds), so what experiments measure is agenkit, not the harness.
+Target: the harness keeps >= 90% of the hand-written rate, so what
+experiments measure is agenkit, not the harness. The verdict uses the median
+of the per-round ratios (each round's two sides ran back to back, so the
+pairing cancels the machine's drift); the ratio of the median rates is
+recorded beside it.
 
 Usage: ``python benchmarks/harness.py [--rounds 8] [--requests 6000] [--no-record]``.
 Results go to ``benchmarks/results/harness.json`` and ``harness.md``.
@@ -121,7 +124,7 @@ def run(rounds: int, requests: int) -> dict[str, Any]:
         server.wait(10)
     hand = statistics.median(row["hand_written_rps"] for row in rows)
     ours = statistics.median(row["harness_rps"] for row in rows)
-    ratio = ours / hand
+    ratio = statistics.median(row["ratio"] for row in rows)
     return {
         "benchmark": "harness",
         "question": "requests/s of the client harness vs a hand-written RemoteAgent loop, "
@@ -140,7 +143,8 @@ def run(rounds: int, requests: int) -> dict[str, Any]:
         "rounds": rows,
         "median_hand_written_rps": round(hand, 1),
         "median_harness_rps": round(ours, 1),
-        "ratio": round(ratio, 3),
+        "ratio": round(ratio, 3),  # median of the per-round (paired) ratios: the verdict
+        "ratio_of_medians": round(ours / hand, 3),
         "min_round_ratio": min(row["ratio"] for row in rows),
         "target_ratio": TARGET_RATIO,
         "met": ratio >= TARGET_RATIO,
@@ -172,7 +176,9 @@ def write(result: dict[str, Any]) -> None:
     lines += [
         "",
         f"Median: hand-written {result['median_hand_written_rps']:.0f} req/s, harness "
-        f"{result['median_harness_rps']:.0f} req/s, ratio **{result['ratio']:.3f}** "
+        f"{result['median_harness_rps']:.0f} req/s (ratio of medians {result['ratio_of_medians']:.3f}).",
+        "",
+        f"Median of the per-round ratios: **{result['ratio']:.3f}** "
         f"(target >= {result['target_ratio']}: {verdict}; lowest round {result['min_round_ratio']:.3f}).",
         "",
     ]

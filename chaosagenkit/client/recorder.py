@@ -135,8 +135,17 @@ class Recorder:
         self._chains[len(self._rows)] = error_chain(error)
         self._rows.append((t, latency_ms, type(error).__name__, wrong, source))
 
-    def select(self, window_s: float = 0.0, source: int | None = None, since: float | None = None) -> Window:
-        """Outcomes sent in the last ``window_s`` s (0 = all), from ``source``, at or after ``since``."""
+    def record_answer(self, t: float, latency_ms: float, wrong: bool, source: int) -> None:
+        """Add one answered request (the hot path: one tuple, one append)."""
+        self._rows.append((t, latency_ms, None, wrong, source))
+
+    def select(
+        self, window_s: float = 0.0, source: int | None = None, since: float | None = None, start: int = 0
+    ) -> Window:
+        """Outcomes sent in the last ``window_s`` s (0 = all), from ``source``, at or after ``since``.
+
+        ``start`` skips the rows recorded before that index (a batch knows where it began).
+        """
         cutoff = time.time() - window_s if window_s > 0 else None
         if since is not None:
             cutoff = since if cutoff is None else max(cutoff, since)
@@ -144,8 +153,8 @@ class Recorder:
         chains = self._chains.copy()
         keep = [
             i
-            for i, row in enumerate(rows)
-            if (cutoff is None or row[0] >= cutoff) and (source is None or row[4] == source)
+            for i in range(start, len(rows))
+            if (cutoff is None or rows[i][0] >= cutoff) and (source is None or rows[i][4] == source)
         ]
         return Window(
             t=[rows[i][0] for i in keep],

@@ -23,12 +23,15 @@ import asyncio
 import time
 from typing import Any
 
+from chaosagenkit.client.recorder import Window
+
 __all__ = ["send_batch", "Traffic"]
 
 
-async def send_batch(client: Any, count: int, concurrency: int, distinct: int, interval_ms: float) -> int:
-    """Send ``count`` requests with ``concurrency`` workers; return the batch's outcome source."""
+async def send_batch(client: Any, count: int, concurrency: int, distinct: int, interval_ms: float) -> Window:
+    """Send ``count`` requests with ``concurrency`` workers; return the batch's outcomes."""
     source = client.new_source()
+    start = len(client.recorder)
     pending = iter(range(count))
     pause_s = interval_ms / 1000.0
 
@@ -39,7 +42,7 @@ async def send_batch(client: Any, count: int, concurrency: int, distinct: int, i
                 await asyncio.sleep(pause_s)
 
     await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
-    return source
+    return client.recorder.select(source=source, start=start)
 
 
 class Traffic:
@@ -54,6 +57,7 @@ class Traffic:
         self.concurrency = concurrency
         self.distinct = distinct
         self.source = client.new_source()
+        self.first_row = len(client.recorder)
         self.skipped = 0
         self.started = time.time()
         self.ended_by: str | None = None  # "duration" | "stop"
@@ -88,7 +92,7 @@ class Traffic:
 
     def summary(self) -> dict[str, Any]:
         """The traffic's outcomes summarised, with how it was driven."""
-        summary = self.client.recorder.select(source=self.source).summary()
+        summary = self.client.recorder.select(source=self.source, start=self.first_row).summary()
         summary.update(
             mode=self.mode,
             rate_per_s=self.rate_per_s,

@@ -143,3 +143,12 @@ def test_first_recovery_orders_by_send_time_not_completion():
     recorder.record(101.0, 5.0, RuntimeError(), False, source=1)
     recorder.record(103.0, 1.0, None, False, source=1)
     assert first_recovery(recorder.select(), 2) == 102.0
+
+
+def test_select_from_a_start_row_skips_earlier_rows():
+    recorder = Recorder()
+    for i in range(6):
+        recorder.record(100.0 + i, float(i), None, False, source=1 + i % 2)
+    assert recorder.select(start=3).latency_ms == [3.0, 4.0, 5.0]
+    assert recorder.select(source=1, start=3).latency_ms == [4.0]
+    assert len(recorder.select(start=6)) == 0
