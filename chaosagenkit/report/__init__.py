@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.report.journal import journal_files, load_journal, load_results
-from chaosagenkit.report.model import ExperimentResult, Verdict, read_result
+from chaosagenkit.report.model import ExperimentResult, Verdict, read_result, result_without_journal
 
 __all__ = [
     "write_reports",
@@ -25,6 +26,7 @@ __all__ = [
     "load_journal",
     "journal_files",
     "read_result",
+    "result_without_journal",
     "suite_exit_code",
     "ExperimentResult",
     "Verdict",
@@ -36,16 +38,34 @@ REPORT_FILES = {"junit": "junit.xml", "markdown": "summary.md", "html": "report.
 
 
 def write_reports(
-    journal_paths: Iterable[str | Path], out_dir: str | Path, *, plot_format: str = "svg"
+    journal_paths: Iterable[str | Path],
+    out_dir: str | Path,
+    *,
+    not_run: Iterable[Mapping[str, Any]] = (),
+    plot_format: str = "svg",
 ) -> dict[str, str]:
     """Write junit.xml, summary.md and report.html for the journals into ``out_dir``.
 
-    ``journal_paths`` are journal files or directories of them. Returns
+    ``journal_paths`` are journal files or directories of them. ``not_run``
+    lists runs that left no journal but must show in the reports, each
+    ``{"title": ..., "transport": ... (optional), "verdict": "skipped" | "error",
+    "reason": ...}``; they follow the journals. Returns
     ``{"junit": path, "markdown": path, "html": path}``. Raises
     ``ConfigurationError`` (one line, naming the file) for a missing,
     unreadable or non-journal file, before anything is written.
     """
-    results = load_results(journal_paths)
+    results = list(load_results(journal_paths)) if journal_paths else []
+    for run in not_run:
+        results.append(
+            result_without_journal(
+                str(run.get("title") or "(untitled experiment)"),
+                str(run.get("verdict") or "error"),
+                str(run.get("reason") or ""),
+                transport=run.get("transport") or None,
+            )
+        )
+    if not results:
+        raise ConfigurationError("journal", "no journal given and no run to report")
     out = Path(out_dir)
     targets = {fmt: out / name for fmt, name in REPORT_FILES.items()}
     return render_reports(results, targets, plot_format=plot_format)

@@ -108,6 +108,8 @@ def _section(i: int, r: ExperimentResult, plots: Plots) -> str:
         f"<h2>{i + 1}. {_e(r.name)} {_badge(r.verdict)}</h2>",
         f"<p>{_e(r.verdict_sentence)}</p>",
     ]
+    if not r.has_journal:
+        return "\n".join([*out, "</section>"])
     if r.description:
         out.append(f'<p class="facts">{_e(r.description)}</p>')
     out.append(_facts(r))

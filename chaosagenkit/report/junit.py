@@ -10,8 +10,9 @@ Mapping, stated once (docs/reports.md repeats it for users):
   value and the tolerance; an activity that raised, or never finished, is an
   ``<error>``; declared but never run is ``<skipped>``, and so is a method
   expectation nobody checked;
-- a run that was interrupted, aborted or has no status gets an ``<error>``
-  on a testcase named ``experiment run``; that testcase also carries a
+- a run that was interrupted, aborted, has no status or left no journal
+  gets an ``<error>`` on a testcase named ``experiment run`` (a run
+  skipped on purpose gets ``<skipped>`` there); that testcase also carries a
   failed or deviated verdict that no other testcase shows (a deviation
   during the method, a failure with no probe to blame), so every verdict
   other than held/completed is visible as at least one failure or error.
@@ -77,7 +78,8 @@ def _suite(result: ExperimentResult) -> ET.Element:
         suite.set("timestamp", result.start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"))
     if result.node:
         suite.set("hostname", _clean(result.node))
-    suite.set("file", _clean(result.source))
+    if result.source:
+        suite.set("file", _clean(result.source))
     suite.append(_properties(result))
 
     cases = [_testcase(result, e) for e in [*result.before, *result.method]]
@@ -105,8 +107,9 @@ def _properties(result: ExperimentResult) -> ET.Element:
         "verdict": result.verdict.value,
         "status": result.status or "",
         "deviated": str(result.deviated).lower(),
-        "journal": result.source,
     }
+    if result.source:
+        props["journal"] = result.source
     if result.transport:
         props["transport"] = result.transport
     if result.run is not None and result.run.seed is not None:
@@ -173,8 +176,12 @@ def _during(result: ExperimentResult) -> ET.Element:
 def _run_testcase(result: ExperimentResult, cases: list[ET.Element]) -> ET.Element | None:
     shown = {child.tag for case in cases for child in case}
     verdict = result.verdict
+    if verdict == Verdict.SKIPPED:
+        case = ET.Element("testcase", classname=_clean(result.name), name=RUN_TESTCASE)
+        _child(case, "skipped", None, result.verdict_sentence)
+        return case
     needed = (
-        verdict in (Verdict.INTERRUPTED, Verdict.ABORTED, Verdict.UNKNOWN)
+        verdict in (Verdict.INTERRUPTED, Verdict.ABORTED, Verdict.UNKNOWN, Verdict.NO_JOURNAL)
         or (verdict == Verdict.FAILED and "error" not in shown)
         or (verdict in (Verdict.DEVIATED, Verdict.BASELINE_NOT_MET) and "failure" not in shown)
     )

@@ -35,6 +35,8 @@ VERDICT_LABEL = {
     Verdict.ABORTED: "‼ aborted",
     Verdict.INTERRUPTED: "‼ interrupted",
     Verdict.UNKNOWN: "? unknown",
+    Verdict.SKIPPED: "– skipped",
+    Verdict.NO_JOURNAL: "‼ no journal",
 }
 
 
@@ -81,6 +83,8 @@ def _details(i: int, r: ExperimentResult) -> list[str]:
         r.verdict_sentence,
         "",
     ]
+    if not r.has_journal:
+        return out[:-1]
     facts = [
         f"journal `{r.source}`",
         f"status {r.status or MISSING}",

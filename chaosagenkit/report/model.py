@@ -34,6 +34,7 @@ __all__ = [
     "RunRecord",
     "ExperimentResult",
     "read_result",
+    "result_without_journal",
     "EXTENSION_NAME",
 ]
 
@@ -49,11 +50,13 @@ class Verdict(StrEnum):
     ABORTED = "aborted"
     INTERRUPTED = "interrupted"
     UNKNOWN = "unknown"
+    SKIPPED = "skipped"  # not run on purpose (no journal): see result_without_journal
+    NO_JOURNAL = "no journal"  # the run could not start or left no journal
 
     @property
     def severity(self) -> int:
         """0: fine, 1: the system did not hold, 2: the run itself went wrong."""
-        if self in (Verdict.HELD, Verdict.COMPLETED):
+        if self in (Verdict.HELD, Verdict.COMPLETED, Verdict.SKIPPED):
             return 0
         if self in (Verdict.DEVIATED, Verdict.BASELINE_NOT_MET):
             return 1
@@ -145,6 +148,8 @@ class ExperimentResult:
     interruption: str | None
     dry: str | None
     verdict: Verdict = Verdict.UNKNOWN
+    #: why there is no journal (skipped, could not start); None for a real journal
+    no_journal_reason: str | None = None
     _stats: dict[str, OutcomeStats] = field(default_factory=dict, repr=False, compare=False)
 
     def client_stats(self, client: ClientOutcomes) -> OutcomeStats:
@@ -206,9 +211,15 @@ class ExperimentResult:
         return _sentence(self)
 
     @property
+    def has_journal(self) -> bool:
+        return self.no_journal_reason is None
+
+    @property
     def warnings(self) -> list[str]:
         """What weakens the verdict: dry runs, failed actions, unplayed rollbacks."""
-        found = []
+        found: list[str] = []
+        if not self.has_journal:
+            return found
         if self.dry:
             found.append(f"dry run ({self.dry}): activities were not executed")
         if not self.before and not self.after and not self.expectations:
@@ -278,6 +289,25 @@ def read_result(journal: dict[str, Any], source: str) -> ExperimentResult:
     return result
 
 
+def result_without_journal(
+    title: str, verdict: str, reason: str, transport: str | None = None, source: str = ""
+) -> ExperimentResult:
+    """A run the reports must list although it left no journal.
+
+    ``verdict`` is "skipped" (not run on purpose, e.g. a transport the
+    experiment skips) or "error" (it could not start). ``reason`` is shown.
+    """
+    result = ExperimentResult(
+        source=source, title=title, description=None, tags=[], status=None, deviated=False,
+        start=None, end=None, duration_s=None, hypothesis_title=None, before=[], after=[],
+        during_iterations=0, during_not_met=0, method=[], rollbacks=[], transport=transport,
+        plan=None, run=None, windows=[], node=None, interruption=None, dry=None,
+    )  # fmt: skip
+    result.verdict = Verdict.SKIPPED if verdict == "skipped" else Verdict.NO_JOURNAL
+    result.no_journal_reason = reason or "no reason given"
+    return result
+
+
 # -- verdict -------------------------------------------------------------------------------
 
 
@@ -327,6 +357,10 @@ def _sentence(r: ExperimentResult) -> str:
         case Verdict.INTERRUPTED:
             reason = r.interruption or "the journal does not record why"
             return f"The run was interrupted before it completed ({reason})."
+        case Verdict.SKIPPED:
+            return f"Not run: {r.no_journal_reason}."
+        case Verdict.NO_JOURNAL:
+            return f"The run left no journal: {r.no_journal_reason}."
     return f"The journal records no final status ({r.status!r}): the run may not have finished."
 
 

@@ -27,7 +27,8 @@ __all__ = ["client_plot", "PLOT_FORMATS", "bin_good_share"]
 PLOT_FORMATS = ("svg", "png")
 _WIDTH_IN, _HEIGHT_IN, _DPI = 9.0, 4.2, 100
 _WINDOW_COLOURS = ("#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf")
-_TARGET_BINS = 60
+_MAX_BINS = 60
+_MIN_PER_BIN = 10
 
 
 def client_plot(result: ExperimentResult, client: ClientOutcomes, fmt: str = "svg") -> str:
@@ -74,7 +75,8 @@ def bin_good_share(x: list[float], good: list[bool]) -> tuple[list[float], list[
     if not x:
         return [], [], 1.0
     low, high = min(x), max(x)
-    width = _nice_width((high - low) / _TARGET_BINS)
+    # at most _MAX_BINS bins, and on average _MIN_PER_BIN requests in each: a share of 3 is noise
+    width = _nice_width(max((high - low) / _MAX_BINS, (high - low) * _MIN_PER_BIN / len(x)))
     first = math.floor(low / width) * width
     count = int((high - first) // width) + 1
     totals, goods = [0] * count, [0] * count

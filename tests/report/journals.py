@@ -20,6 +20,7 @@ import logging
 import math
 import random
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from chaoslib.experiment import run_experiment
@@ -286,3 +287,33 @@ def _windows_for_traffic(events: list[dict[str, Any]], run_end: float) -> list[t
     from chaosagenkit.report.windows import fault_windows
 
     return [(w.start, w.end, w.kind) for w in fault_windows(events, run_end)]
+
+
+# -- the small journals stored in tests/fixtures/journals -----------------------------------
+
+#: file name -> (builder, add traffic); regenerate with ``python -m tests.report.journals``
+STORED = {
+    "plain-completed.json": (plain, False),
+    "held-with-traffic.json": (held, True),
+    "deviated-expectation.json": (deviated_expectation, True),
+    "interrupted.json": (interrupted, True),
+    "failed.json": (failed, False),
+}
+
+
+def write_stored(folder: Path) -> list[Path]:
+    """(Re)write the stored fixture journals: short runs, a few hundred outcomes each."""
+    written = []
+    for name, (build, traffic) in STORED.items():
+        data = build()
+        if traffic:
+            add_traffic(data, seed=len(name), duration_s=10, rate_per_s=20)
+        path = folder / name
+        path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for written_path in write_stored(Path(__file__).resolve().parent.parent / "fixtures" / "journals"):
+        print(written_path)

@@ -49,3 +49,15 @@ def target_answers(target: str = "target") -> bool:
         if event["target"] == target and event["event"] in ("crash", "restart", "start"):
             up = event["event"] != "crash"
     return up
+
+
+def block_until_interrupted(marker: str, timeout_s: float = 60.0) -> str:
+    """Say it started (``marker`` file), then wait for a signal; give up after ``timeout_s``."""
+    import time
+    from pathlib import Path
+
+    Path(marker).write_text("blocking")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+    return "never interrupted"

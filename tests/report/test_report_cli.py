@@ -121,3 +121,27 @@ def test_the_installed_command_runs(write_journal):
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "✔ held" in done.stdout
+
+
+def test_runs_without_a_journal_are_listed_after_the_journals(write_journal, tmp_path):
+    write_journal("held")
+    not_run = [
+        {"title": "Packet loss", "transport": "http", "verdict": "skipped", "reason": "no meaning over HTTP"},
+        {"title": "Broken experiment", "verdict": "error", "reason": "InvalidExperiment: no method"},
+    ]
+    paths = write_reports([tmp_path / "journals"], tmp_path / "r", not_run=not_run)
+    junit = ET.parse(paths["junit"]).getroot()
+    suites = {s.get("name"): s for s in junit.findall("testsuite")}
+    assert list(suites) == ["Retry under transient failures [tcp]", "Packet loss [http]", "Broken experiment"]
+    skipped = suites["Packet loss [http]"].find("testcase/skipped")
+    assert skipped.get("message") == "Not run: no meaning over HTTP."
+    error = suites["Broken experiment"].find("testcase/error")
+    assert error.get("message") == "The run left no journal: InvalidExperiment: no method."
+    md = (tmp_path / "r" / "summary.md").read_text()
+    assert "– skipped" in md and "‼ no journal" in md and "1 held, 1 skipped, 1 no journal" in md
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert "Not run: no meaning over HTTP." in html and "no steady-state hypothesis" not in html
+    # only runs without journals is fine too; nothing at all is not
+    assert write_reports([], tmp_path / "r2", not_run=not_run[:1])["junit"].endswith("junit.xml")
+    with pytest.raises(ConfigurationError, match="no journal given"):
+        write_reports([], tmp_path / "r3")

@@ -140,7 +140,9 @@ def test_a_failing_helper_costs_only_time(journal, monkeypatch, caplog):
     "x, good, starts, shares, width",
     [
         ([], [], [], [], 1.0),
-        ([0.0, 0.05, 0.25], [True, False, True], [0.0, 0.1, 0.2], [50.0, None, 100.0], 0.1),
+        # 30 requests over 0.29 s: 10 a bin on average makes 0.1 s bins; the middle one is empty
+        ([i / 150 for i in range(15)] + [0.2 + i / 150 for i in range(15)],
+         [True] * 15 + [False] * 15, [0.0, 0.1, 0.2], [100.0, None, 0.0], 0.1),
     ],
 )
 def test_good_share_bins_leave_empty_bins_empty(x, good, starts, shares, width):
@@ -149,7 +151,10 @@ def test_good_share_bins_leave_empty_bins_empty(x, good, starts, shares, width):
     assert [None if s != s else s for s in got_shares] == shares  # NaN: no request, not zero
 
 
-def test_bins_widen_with_the_run():
-    _, shares, width = bin_good_share([0.0, 600.0], [True, True])
-    assert width == 10 and len(shares) == 61
-    assert re.fullmatch(r"\d+(\.\d+)?", f"{width:g}")
+@pytest.mark.parametrize("count, span, width, bins", [(3000, 40.0, 1, 40), (60_000, 600.0, 10, 60),
+                                                     (176, 10.0, 1, 10), (2, 600.0, 5000, 1)])  # fmt: skip
+def test_bins_hold_enough_requests_and_are_never_too_many(count, span, width, bins):
+    x = [span * i / (count - 1) for i in range(count)]
+    _, shares, got_width = bin_good_share(x, [True] * count)
+    assert got_width == width and len(shares) in (bins, bins + 1)
+    assert re.fullmatch(r"\d+(\.\d+)?", f"{got_width:g}")
