@@ -1,3 +1,50 @@
-"""Chaos Toolkit probes of chaosagenkit's service part (filled in by its issue)."""
+"""Chaos Toolkit probes of the chaos host: is it up, what has it seen, which faults are on.
 
-__all__: list[str] = []
+``server`` is the name of a server started in this run or the control URL
+of a chaos host running elsewhere (token from the configuration key
+``chaosagenkit_server_token``). See docs/service.md.
+"""
+
+from typing import Any
+
+from chaosagenkit.activity import activity
+from chaosagenkit.service import remote
+
+__all__ = ["server_is_up", "server_stats", "active_faults"]
+
+
+@activity
+def server_is_up(server: str, configuration: dict = None, secrets: dict = None) -> bool:
+    """Tell whether the chaos host answers its health check.
+
+    Returns true when its control API answers GET /health (and, for a host
+    this run started, its process is running); false when it is stopped,
+    crashed or unreachable. Fails only for a name this run does not know.
+    """
+    return remote.is_up(server, remote.token_from(configuration))
+
+
+@activity
+def server_stats(server: str, configuration: dict = None, secrets: dict = None) -> dict[str, Any]:
+    """Read the chaos host's counters.
+
+    Returns ``requests`` (seen by the fault decorator), ``injected`` (count
+    per fault kind), ``latency_ms`` (count, p50, p95, p99 over the last
+    10000 requests, max over all; time spent inside the host including
+    injected delays), ``active_faults``, ``memory_held_mib``,
+    ``cpu_threads``, ``rss_mib`` and ``seed``. Fails when the host cannot
+    be reached.
+    """
+    return remote.stats(server, remote.token_from(configuration))
+
+
+@activity
+def active_faults(server: str, configuration: dict = None, secrets: dict = None) -> list:
+    """List the faults in force on the chaos host, oldest first.
+
+    Each has ``id``, ``kind``, ``params``, ``duration_s``, ``added_at`` and
+    ``expires_at`` (Unix seconds), ``requests_seen`` and ``injected``.
+    Expired faults are not listed. Fails when the host cannot be reached.
+    """
+    return remote.faults(server, remote.token_from(configuration))
+

@@ -188,8 +188,12 @@ def register_external(name: str, control_url: str, *, token: str | None = None) 
 # -- lookup --------------------------------------------------------------------
 
 
-def resolve_server(server: str) -> ServerRef:
-    """A server of this run by name, or a host elsewhere by its control URL."""
+def resolve_server(server: str, token: str | None = None) -> ServerRef:
+    """A server of this run by name, or a host elsewhere by its control URL.
+
+    For a URL not registered in this run, ``token`` (else the run's
+    configuration ``chaosagenkit_server_token``) authenticates its GET /health.
+    """
     if not isinstance(server, str) or not server.strip():
         raise ConfigurationError("server", f"must be a server name or a control URL, got {server!r}")
     with _lock:
@@ -201,7 +205,7 @@ def resolve_server(server: str) -> ServerRef:
             for known in SANDBOX.servers.values():
                 if known.control_url == url:
                     return known
-            token = _configured_token()
+            token = token or _configured_token()
             health = ControlClient(url, token).get("/health")
             return ServerRef(name=url, endpoint=health["endpoint"], control_url=url, token=token)
         known_names = ", ".join(sorted(SANDBOX.servers)) or "none"
