@@ -156,7 +156,7 @@ def _draw_share(ax: Any, x: list[float], good: list[bool]) -> None:
     starts, shares, width = bin_good_share(x, good)
     if starts:
         edges = [*starts, starts[-1] + width]
-        ax.stairs(shares, edges, color="#2ca02c", linewidth=1.2, label=None)
+        ax.stairs(shares, edges, baseline=None, color="#2ca02c", linewidth=1.2)  # no drop to 0 at the ends
     ax.set_ylim(-5, 105)
     ax.set_ylabel(f"good %\n(per {width:g} s)")
     ax.grid(True, alpha=0.3)

@@ -23,8 +23,12 @@ pytestmark = [pytest.mark.slow]
 
 
 def client_activity(kind: str, name: str, module: str, func: str, tolerance=None, pauses=None, **arguments):
+    return activity(kind, name, f"chaosagenkit.client.{module}", func, tolerance, pauses, **arguments)
+
+
+def activity(kind: str, name: str, module: str, func: str, tolerance=None, pauses=None, **arguments):
     entry = {"type": kind, "name": name, "provider": {
-        "type": "python", "module": f"chaosagenkit.client.{module}", "func": func, "arguments": arguments}}  # fmt: skip
+        "type": "python", "module": module, "func": func, "arguments": arguments}}  # fmt: skip
     if tolerance is not None:
         entry["tolerance"] = tolerance
     if pauses:
@@ -47,8 +51,13 @@ def test_reports_of_a_real_run_with_real_client_outcomes(tmp_path):
         "steady-state-hypothesis": {"title": "the echo agent answers", "probes": [
             client_activity("probe", "answers", "probes", "send_requests", all_ok, client="caller", count=5)]},
         "method": [
-            client_activity("action", "traffic", "actions", "start_traffic", pauses={"after": 2},
+            client_activity("action", "traffic", "actions", "start_traffic", pauses={"after": 1},
                             client="caller", rate_per_s=50, duration_s=20, concurrency=2),
+            # half the requests fail for 1.5 s; the fault expires before it is cleared
+            activity("action", "fail half", "chaosagenkit.service.actions", "inject_failure_rate",
+                     pauses={"after": 2.5}, server="target", rate=0.5, duration_s=1.5),
+            activity("action", "clear", "chaosagenkit.service.actions", "clear_faults", server="target",
+                     pauses={"after": 1}),
             client_activity("probe", "no wrong answers", "probes", "wrong_answers", 0, client="caller"),
             client_activity("action", "stop traffic", "actions", "stop_traffic", client="caller"),
         ],
@@ -64,9 +73,16 @@ def test_reports_of_a_real_run_with_real_client_outcomes(tmp_path):
     assert result.run.seed == 5 and result.transport == "tcp"
     (client,) = result.run.clients
     assert client.problem is None and client.endpoint.startswith("tcp://127.0.0.1:")
+    (window,) = result.windows
+    assert (window.target, window.kind, window.ended_by) == ("target", "failure_rate", "expired")
+    assert window.end - window.start == pytest.approx(1.5)
     stats = result.client_stats(client)
-    assert stats.requests >= 5 + 5 + 20  # the probes' requests and at least some of the traffic
-    assert stats.errors == 0 and stats.wrong == 0 and stats.latency_p50_ms > 0
+    assert stats.requests >= 5 + 5 + 50  # the probes' requests and at least some of the traffic
+    assert stats.wrong == 0 and stats.latency_p50_ms > 0
+    # the outcomes line up with the window: failures inside, (almost) none outside; the server's
+    # clock starts the fault a moment before the timeline records it, hence "almost"
+    assert stats.requests_in_faults >= 20 and stats.errors >= 5
+    assert stats.good_in_faults <= 0.8 and stats.good_outside_faults >= 0.95
     # the client's clock sits inside the run: its requests fall between the run's start and end
     offsets = [client.t0 + t - result.t_ref for t in client.t]
     assert 0 <= min(offsets) and max(offsets) <= result.duration_s
