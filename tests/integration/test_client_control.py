@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from chaoslib.experiment import run_experiment
 
@@ -91,3 +93,56 @@ def test_a_bad_client_declaration_interrupts_the_run_before_the_hypothesis():
     assert journal["status"] == "interrupted"
     assert journal["steady_states"]["before"] is None
     assert SANDBOX.clients == {} and SANDBOX.servers == {}
+
+
+def service(kind: str, func: str, **arguments) -> dict:
+    return {"type": kind, "name": func, "provider": {
+        "type": "python", "module": f"chaosagenkit.service.{'actions' if kind == 'action' else 'probes'}",
+        "func": func, "arguments": arguments}}  # fmt: skip
+
+
+def test_two_tier_experiment_fault_behind_the_relay_opens_the_relays_breaker_then_recovers():
+    relay_middleware = [{"type": "circuit_breaker", "failure_threshold": 4, "recovery_timeout_ms": 200,
+                         "success_threshold": 1}]  # fmt: skip
+    exp = {
+        "title": "a failing backend behind a relay",
+        "description": "the relay's own agenkit breaker opens, fails fast, and closes after the fault",
+        "controls": [{"name": "chaosagenkit", "provider": {
+            "type": "python", "module": "chaosagenkit.control", "arguments": {
+                "seed": "5",
+                "servers": [
+                    {"name": "backend", "agent": "chaosagenkit.targets:echo"},
+                    {"name": "relay", "agent": "chaosagenkit.targets:relay", "env": {
+                        "CHAOSAGENKIT_RELAY_ENDPOINT": "{server:backend}",
+                        "CHAOSAGENKIT_RELAY_MIDDLEWARE": json.dumps(relay_middleware)}},
+                ],
+                "clients": [{"name": "caller", "server": "relay"}],
+            }}}],
+        "steady-state-hypothesis": {"title": "answered through the relay", "probes": [
+            activity("probe", "relay answers", "probes", "send_requests", client="caller", count=3,
+                     tolerance={"type": "range", "target": "success_ratio", "range": [1.0, 1.0]}),
+        ]},
+        "method": [
+            activity("action", "load", "actions", "start_traffic", client="caller", rate_per_s=40,
+                     duration_s=60, concurrency=2),
+            service("action", "inject_failure_rate", server="backend", rate=1.0),
+            activity("probe", "burst fails", "probes", "send_requests", client="caller", count=6,
+                     tolerance={"type": "range", "target": "ok", "range": [0, 0]}),
+            activity("probe", "relay breaker open", "probes", "circuit_state", server="relay", tolerance="open"),
+            service("action", "clear_faults", server="backend"),
+            activity("probe", "recovered", "probes", "time_to_recover", client="caller", target="backend",
+                     consecutive=3, timeout_s=20, tolerance=[0, 20]),
+            activity("probe", "relay breaker closed", "probes", "circuit_state", server="relay",
+                     tolerance="closed"),
+            activity("action", "stop load", "actions", "stop_traffic", client="caller"),
+        ],
+    }  # fmt: skip
+    journal = run_experiment(exp)
+    assert journal["status"] == "completed", [r.get("exception") for r in journal["run"]]
+    assert journal["deviated"] is False
+    ext = extension(journal)
+    assert ext["expectations_met"] is True, ext["expectations"]
+    events = [(e["event"], e["target"]) for e in ext["timeline"]]
+    assert ("inject", "backend") in events and ("clear", "backend") in events
+    outcomes = ext["clients"]["caller"]["outcomes"]
+    assert "RemoteExecutionError" in outcomes["error"] and sum(outcomes["wrong"]) == 0
