@@ -31,6 +31,8 @@ Lifecycle (a design rule of this module):
 - ``after_method_control`` checks the ``tolerance`` of every method probe
   with chaoslib's own ``within_tolerance`` (Chaos Toolkit records method
   probes but never checks them) and marks each run entry ``tolerance_met``.
+  ``${name}`` placeholders anywhere in such a tolerance come from the
+  configuration, so counts and bounds can be overridden with ``--var``.
 - ``after_experiment_control`` writes the chaosagenkit extension into the
   journal (seed, fault timeline, every client's request outcomes, the
   method expectations) and marks the journal ``deviated`` when a method
@@ -208,6 +210,7 @@ def evaluate_expectations(
     secrets: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Check each method probe's ``tolerance``; mark its run entry ``tolerance_met``."""
+    from chaoslib import substitute
     from chaoslib.hypothesis import within_tolerance
 
     results = []
@@ -215,7 +218,9 @@ def evaluate_expectations(
         activity = run.get("activity") or {}
         if activity.get("type") != "probe" or "tolerance" not in activity:
             continue
-        tolerance = activity["tolerance"]
+        # Unlike chaoslib's hypothesis (which substitutes string tolerances only),
+        # substitute anywhere, so "range": "${expected_range}" comes from configuration.
+        tolerance = substitute(activity["tolerance"], configuration or {}, secrets or {})
         if run.get("status") != "succeeded":
             met = False
         else:

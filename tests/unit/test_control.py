@@ -83,3 +83,11 @@ def test_bad_seed_stops_the_run_before_the_hypothesis():
 def test_missing_seed_is_drawn_and_recorded():
     journal = run_experiment(experiment([probe("x", 1, 1)], seed=""))
     assert isinstance(extension(journal)["seed"], int)
+
+
+def test_method_tolerances_take_values_from_configuration():
+    runs = [{"activity": {"type": "probe", "name": "p",
+                          "tolerance": {"type": "range", "target": "x", "range": "${bounds}"}},
+             "status": "succeeded", "output": {"x": 5}}]
+    assert [r["met"] for r in evaluate_expectations(runs, {"bounds": [0, 4]})] == [False]
+    assert [r["met"] for r in evaluate_expectations(runs, {"bounds": [0, 5]})] == [True]
