@@ -9,29 +9,16 @@ from __future__ import annotations
 import pytest
 
 from chaosagenkit.client import actions, probes
-from tests.integration.test_client_support import (  # noqa: F401
-    chaos_host,
+from tests.integration.test_client_support import (  # noqa: F401 - fixtures
     clean_clients,
     clear,
+    echo_host,
     inject,
-    register,
+    target,
     wait_for,
 )
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_middleware, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def host():
-    with chaos_host("target") as ref:
-        yield ref
-
-
-@pytest.fixture
-def target(host, clean_clients):
-    register(host)
-    yield host
-    clear(host)
 
 
 def test_circuit_opens_under_total_failure_fails_fast_and_closes_after_recovery(target):

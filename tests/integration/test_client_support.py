@@ -120,6 +120,21 @@ def clean_clients() -> Iterator[None]:
     SANDBOX.reset()
 
 
+@pytest.fixture(scope="module")
+def echo_host() -> Iterator[ServerRef]:
+    """One chaos host serving echo, shared by a test module (module scope)."""
+    with chaos_host("target") as ref:
+        yield ref
+
+
+@pytest.fixture
+def target(echo_host: ServerRef, clean_clients: None) -> Iterator[ServerRef]:
+    """The module's echo host registered as "target" in a fresh sandbox; no faults left after."""
+    register(echo_host)
+    yield echo_host
+    clear(echo_host)
+
+
 def wait_for(condition: Callable[[], Any], timeout_s: float = 10.0, what: str = "condition") -> Any:
     """Poll ``condition`` until it returns something truthy; fail after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
