@@ -1,0 +1,62 @@
+"""Running experiments through chaoslib in tests, and proving nothing is left behind."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from chaosagenkit.sandbox import SANDBOX
+from chaosagenkit.suite import RunPlan, experiment_extension, plan_runs, run_one
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+GROUP_MARKS = {"network": "chaos_network", "service": "chaos_service", "middleware": "chaos_middleware"}
+
+
+def experiment_plans() -> list[Any]:
+    """One pytest param per experiment and transport, marked by its group."""
+    params = []
+    for plan in plan_runs([EXPERIMENTS]):
+        extension = experiment_extension(json.loads(plan.path.read_text()))
+        marks = [pytest.mark.chaos, pytest.mark.slow]
+        group = extension.get("group")
+        if group in GROUP_MARKS:
+            marks.append(getattr(pytest.mark, GROUP_MARKS[group]))
+        params.append(pytest.param(plan, id=f"{plan.path.stem}-{plan.transport}", marks=marks))
+    return params
+
+
+def run_plan(plan: RunPlan, journals: Path, **config: Any):
+    """Run one experiment plan through chaoslib; return the result and its journal."""
+    result = run_one(plan, journals, config, {})
+    journal = json.loads(result.journal_path.read_text()) if result.journal_path else None
+    return result, journal
+
+
+def addresses_used(journal: dict[str, Any]) -> list[tuple[str, int]]:
+    """Every loopback host:port the run's sandbox bound, from its recorded timeline."""
+    found = set()
+    for extension in journal.get("extensions") or []:
+        if extension.get("name") != "chaosagenkit":
+            continue
+        for event in extension.get("timeline") or []:
+            for value in (event.get("detail") or {}).values():
+                if isinstance(value, str) and "://" in value:
+                    parts = urlsplit(value)
+                    if parts.hostname and parts.port:
+                        found.add((parts.hostname, parts.port))
+    return sorted(found)
+
+
+def assert_nothing_left_behind(journal: dict[str, Any]) -> None:
+    """No sandbox entry, no listening port of the run (child processes: autouse fixture)."""
+    assert not SANDBOX.servers and not SANDBOX.proxies and not SANDBOX.proxy_daemons
+    assert not SANDBOX.clients
+    for host, port in addresses_used(journal):
+        with socket.socket() as s:
+            s.settimeout(1.0)
+            assert s.connect_ex((host, port)) != 0, f"{host}:{port} still accepts connections"
