@@ -39,7 +39,7 @@ PARENT_POLL_S = 0.5
               help="HOST:PORT of the API (port 0: any free port).")
 @click.option("--token", default="", envvar="CHAOSAGENKIT_PROXY_TOKEN",
               help="Bearer token the API requires (needed to listen beyond loopback).")
-@click.option("--seed", type=click.IntRange(min=0), default=None,
+@click.option("--seed", type=click.IntRange(min=0, max=2**64 - 1), default=None,
               help="Seed of every random fault decision (default: random, printed).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="JSON file of proxies to create (Toxiproxy's populate format).")

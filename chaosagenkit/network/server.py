@@ -20,7 +20,7 @@ from chaosagenkit import __version__
 from chaosagenkit.api import ApiError, is_loopback, parse_host_port
 from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.faults.toxics import build_toxic
-from chaosagenkit.network.proxy import STREAMS, Proxy, ToxicSpec
+from chaosagenkit.network.proxy import STREAMS, Proxy, ToxicSpec, format_address
 
 __all__ = ["ProxyServer", "ProxyRequest", "IMPLEMENTATION"]
 
@@ -55,8 +55,8 @@ class ProxyServer:
     # -- seed ---------------------------------------------------------------------
     def set_seed(self, body: Any) -> dict[str, int]:
         value = body.get("seed") if isinstance(body, dict) else None
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ConfigurationError("seed", f"must be an integer >= 0, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**64:
+            raise ConfigurationError("seed", f"must be an integer >= 0 and < 2**64, got {value!r}")
         self.seed = value
         for proxy in self.proxies.values():
             proxy.restart_numbering()
@@ -115,7 +115,7 @@ class ProxyServer:
             request = self.check_proxy(merged)
             before = ((proxy.listen_host, proxy.listen_port), (proxy.upstream_host, proxy.upstream_port))
             if (request.listen, request.upstream) != before:
-                await _guard(proxy.listen, proxy.move(request.listen, request.upstream))
+                await _guard(format_address(*request.listen), proxy.move(request.listen, request.upstream))
             if request.enabled and not proxy.enabled:
                 try:
                     await _bind(proxy)

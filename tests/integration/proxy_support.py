@@ -1,0 +1,71 @@
+"""In-process helpers for proxy tests: a proxy daemon core and plain TCP servers on 127.0.0.1.
+
+Used with ``asyncio.run`` inside synchronous tests, so each test owns its
+event loop and can check that nothing (task, socket) is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+
+from chaosagenkit.network.proxy import Proxy
+from chaosagenkit.network.server import ProxyServer
+
+
+async def echo_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+
+
+@contextlib.asynccontextmanager
+async def tcp_server(handler=echo_handler) -> AsyncIterator[tuple[str, int]]:
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[:2]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def proxy_to(upstream: tuple[str, int], *, seed: int = 1, name: str = "p") -> AsyncIterator[
+    tuple[ProxyServer, Proxy]
+]:
+    server = ProxyServer(seed=seed)
+    proxy = await server.create_proxy(
+        {"name": name, "listen": "127.0.0.1:0", "upstream": f"{upstream[0]}:{upstream[1]}"}
+    )
+    try:
+        yield server, proxy
+    finally:
+        await server.close()
+
+
+async def connect(proxy: Proxy) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection(proxy.listen_host, proxy.listen_port)
+
+
+async def wait_for(predicate, timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll ``predicate`` until true; fail after ``timeout`` seconds (no fixed sleeps)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def other_tasks() -> set[asyncio.Task]:
+    return asyncio.all_tasks() - {asyncio.current_task()}
