@@ -1,3 +1,38 @@
-"""Chaos Toolkit probes of chaosagenkit's network part (filled in by its issue)."""
+"""Chaos Toolkit probes of chaosagenkit's fault proxy."""
 
-__all__: list[str] = []
+from typing import Any
+
+from chaosagenkit.activity import activity
+from chaosagenkit.network import operations
+
+__all__ = ["proxy_stats", "list_toxics", "traffic_impacted"]
+
+@activity
+def proxy_stats(proxy: str, configuration: dict = None, secrets: dict = None) -> dict[str, Any]:
+    """Read the traffic counters of ``proxy``.
+
+    Returns ``connections_total``, ``connections_active``, bytes
+    ``received``/``sent`` per direction (``upstream`` = client to server),
+    and per toxic (also removed ones) ``acted`` (times it changed traffic)
+    and ``connections`` (connections it applied to). Needs chaosagenkit's
+    proxy; a real Toxiproxy keeps no such counters.
+    """
+    return operations.read_stats(proxy, configuration)
+
+@activity
+def list_toxics(proxy: str, configuration: dict = None, secrets: dict = None) -> list[dict[str, Any]]:
+    """List the toxics active on ``proxy`` (Toxiproxy's toxic JSON)."""
+    return operations.read_toxics(proxy, configuration)
+
+@activity
+def traffic_impacted(
+    proxy: str, toxic: str, configuration: dict = None, secrets: dict = None
+) -> bool:
+    """Tell whether toxic ``toxic`` really changed traffic through ``proxy``.
+
+    True only if the toxic acted at least once (delayed, dropped, cut or
+    corrupted something), also after it was removed; False when no traffic
+    met it, for instance because the client bypassed the proxy. Use it to
+    keep an experiment from passing by accident. Needs chaosagenkit's proxy.
+    """
+    return operations.toxic_acted(proxy, toxic, configuration) > 0

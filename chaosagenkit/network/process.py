@@ -43,6 +43,9 @@ __all__ = [
     "stop_daemon",
     "is_chaosagenkit_proxy",
     "endpoint_address",
+    "upstream_address",
+    "create_proxy",
+    "configuration_url",
 ]
 
 logger = logging.getLogger("chaosagenkit.proxy")
@@ -96,7 +99,7 @@ def declare_proxy_from_spec(spec: dict[str, Any]) -> ProxyRef:
         raise ConfigurationError("proxies.name", "is missing: every proxy needs a name")
     if name in SANDBOX.proxies:
         raise ConfigurationError("proxies.name", f"proxy {name!r} is declared twice")
-    upstream = _upstream_address(_text(spec, "upstream"))
+    upstream = upstream_address(_text(spec, "upstream"))
     listen = _text(spec, "listen", "127.0.0.1:0")
     daemon = _daemon(_text(spec, "daemon"))
     proxy_json = create_proxy(daemon, name, upstream, listen)
@@ -124,6 +127,9 @@ def teardown() -> None:
 
     Idempotent and best-effort: every step runs; the first error is raised at the end.
     """
+    from chaosagenkit.network.operations import cancel_timers  # it imports this module
+
+    cancel_timers()
     errors: list[str] = []
     for ref in list(SANDBOX.proxies.values()):
         daemon = SANDBOX.proxy_daemons.get(ref.daemon)
@@ -297,7 +303,8 @@ def _text(spec: dict[str, Any], key: str, default: str = "") -> str:
     return value.strip() or default
 
 
-def _upstream_address(upstream: str) -> str:
+def upstream_address(upstream: str) -> str:
+    """``HOST:PORT`` of an upstream given as "server:NAME" (a server of this run) or "HOST:PORT"."""
     if not upstream:
         raise ConfigurationError("upstream", "is missing: give 'server:NAME' or 'HOST:PORT'")
     if upstream.startswith("server:"):

@@ -47,15 +47,19 @@ class ToxicSpec:
     toxicity: float
     toxic: Toxic
     tally: ToxicTally = field(default_factory=ToxicTally)
+    duration_s: float | None = None  # ours: the daemon removes the toxic after this long
 
     def as_json(self) -> dict:
-        return {
+        body = {
             "name": self.name,
             "type": self.type,
             "stream": self.stream,
             "toxicity": self.toxicity,
             "attributes": self.toxic.config.to_attributes(),
         }
+        if self.duration_s is not None:
+            body["duration_s"] = self.duration_s
+        return body
 
 
 class Proxy:

@@ -6,6 +6,10 @@ request that fails changes nothing (a listener that cannot bind is found
 out before the old one is closed; populate creates all or none). The only
 exception is ``/reset``, a clean-up: it does all it can and reports what
 it could not (a proxy whose address was taken while it was down).
+
+A toxic created with ``duration_s`` (our extension of Toxiproxy's toxic
+JSON; Toxiproxy ignores it) is removed by the daemon itself when that time
+has passed, so a fault expires even if the chaos run that injected it died.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from chaosagenkit import __version__
 from chaosagenkit.api import ApiError, is_loopback, parse_host_port
 from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.faults.toxics import build_toxic
+from chaosagenkit.faults.toxics.base import MAX_DURATION_MS
 from chaosagenkit.network.proxy import STREAMS, Proxy, ToxicSpec, format_address
 
 __all__ = ["ProxyServer", "ProxyRequest", "IMPLEMENTATION"]
@@ -48,6 +53,7 @@ class ProxyServer:
         self.token = token
         self.proxies: dict[str, Proxy] = {}
         self._lock = asyncio.Lock()  # one change at a time: checks and effects stay consistent
+        self._expiries: set[asyncio.TimerHandle] = set()
 
     def version_json(self) -> dict[str, Any]:
         return {"version": __version__, "implementation": IMPLEMENTATION}
@@ -183,6 +189,9 @@ class ProxyServer:
         return problems
 
     async def close(self) -> None:
+        for handle in self._expiries:
+            handle.cancel()
+        self._expiries.clear()
         async with self._lock:
             for proxy in list(self.proxies.values()):
                 await proxy.stop()
@@ -196,8 +205,20 @@ class ProxyServer:
             if spec.name in proxy.toxics:
                 raise ApiError(409, f"toxic already exists: {spec.name} (on proxy {proxy_name})")
             proxy.add_toxic(spec)
+            if spec.duration_s is not None:
+                self._expire_later(proxy, spec)
             logger.info("proxy %s: toxic %s added", proxy_name, spec.name)
             return spec
+
+    def _expire_later(self, proxy: Proxy, spec: ToxicSpec) -> None:
+        def expire() -> None:
+            self._expiries.discard(handle)
+            if self.proxies.get(proxy.name) is proxy and proxy.toxics.get(spec.name) is spec:
+                proxy.remove_toxic(spec.name)
+                logger.info("proxy %s: toxic %s expired after %g s", proxy.name, spec.name, spec.duration_s)
+
+        handle = asyncio.get_running_loop().call_later(spec.duration_s, expire)
+        self._expiries.add(handle)
 
     def get_toxic(self, proxy_name: str, toxic_name: str) -> ToxicSpec:
         proxy = self.get(proxy_name)
@@ -272,7 +293,15 @@ def _check_toxic(body: Any) -> ToxicSpec:
     name = body.get("name") or f"{type_name}_{stream}"
     _check_name(name, "name")
     toxic = build_toxic(type_name, body.get("attributes"))
-    return ToxicSpec(name, type_name, stream, toxicity, toxic)
+    duration = body.get("duration_s")
+    if duration is not None:
+        ok = isinstance(duration, int | float) and not isinstance(duration, bool)
+        if not ok or not 0 < duration <= MAX_DURATION_MS / 1000:
+            raise ConfigurationError(
+                "duration_s", f"must be a number of seconds > 0 and <= 86400, got {duration!r}"
+            )
+        duration = float(duration)
+    return ToxicSpec(name, type_name, stream, toxicity, toxic, duration_s=duration)
 
 
 async def _bind(proxy: Proxy) -> None:

@@ -1,0 +1,239 @@
+"""What the network activities do, against chaosagenkit's proxy or a real Toxiproxy.
+
+Rules kept here, once:
+
+- Everything is checked before anything changes: arguments, toxic
+  attributes (validated locally with the same config classes the proxy
+  uses), the proxy's API, and whether that API can do what is asked.
+  Toxiproxy's own toxics use nothing but Toxiproxy's API; our extras
+  (packet_loss, frame toxics, stats) need chaosagenkit's proxy and fail
+  with one clear line against a server that lacks them.
+- Every fault goes on the run's timeline: "inject" (kind = toxic type,
+  id = toxic name, duration_s), "clear", "disable", "enable".
+- A fault with ``duration_s`` expires by itself: our daemon removes the
+  toxic itself (even if this process dies); against another server a timer
+  here removes it. ``teardown`` cancels the timers still pending.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from chaosagenkit.activity import require, require_choice, require_name, require_number
+from chaosagenkit.exceptions import ControlAPIError, TargetError
+from chaosagenkit.faults.toxics import EXTENSION_TYPES, build_toxic
+from chaosagenkit.faults.toxics.base import MAX_DURATION_MS
+from chaosagenkit.http_client import ControlClient
+from chaosagenkit.network import process
+from chaosagenkit.network.proxy import STREAMS
+from chaosagenkit.sandbox import SANDBOX, ProxyDaemonRef, ProxyRef
+
+__all__ = [
+    "inject_toxic",
+    "remove_toxic",
+    "create_proxy",
+    "delete_proxy",
+    "set_enabled",
+    "reset_all",
+    "read_stats",
+    "read_toxics",
+    "toxic_acted",
+    "check_common",
+    "cancel_timers",
+]
+
+logger = logging.getLogger("chaostoolkit")
+
+MAX_DURATION_S = MAX_DURATION_MS / 1000
+_timers: set[threading.Timer] = set()
+_timers_lock = threading.Lock()
+
+
+def check_common(proxy: str, stream: str, toxicity: float, duration_s: float, name: str) -> None:
+    """The arguments every injecting activity shares."""
+    require_name(proxy, "proxy")
+    require_choice(stream, "stream", STREAMS)
+    require_number(toxicity, "toxicity", minimum=0, maximum=1)
+    require_number(duration_s, "duration_s", minimum=0, maximum=MAX_DURATION_S)
+    require(isinstance(name, str) and "/" not in name, "name", "a toxic name without '/'", name)
+
+
+def inject_toxic(
+    proxy: str,
+    toxic_type: str,
+    attributes: dict[str, Any] | None,
+    *,
+    stream: str = "downstream",
+    toxicity: float = 1.0,
+    duration_s: float = 0.0,
+    name: str = "",
+    configuration: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Add a toxic to ``proxy``; return the toxic as the API shows it."""
+    check_common(proxy, stream, toxicity, duration_s, name)
+    toxic = build_toxic(toxic_type, attributes)
+    client, proxy_name = process.resolve_proxy(proxy, configuration)
+    ours = process.is_chaosagenkit_proxy(client)
+    if toxic_type in EXTENSION_TYPES and not ours:
+        raise TargetError(
+            f"toxic type {toxic_type!r} needs chaosagenkit's proxy, and {client.base_url} "
+            "is another Toxiproxy-compatible server (it only has Toxiproxy's toxics)"
+        )
+    body: dict[str, Any] = {
+        "name": name or f"{toxic_type}_{stream}",
+        "type": toxic_type,
+        "stream": stream,
+        "toxicity": float(toxicity),
+        "attributes": toxic.config.to_attributes(),
+    }
+    if duration_s and ours:
+        body["duration_s"] = float(duration_s)
+    created = client.post(f"/proxies/{proxy_name}/toxics", body)
+    toxic_name = created.get("name", body["name"]) if isinstance(created, dict) else body["name"]
+    if duration_s and not ours:
+        _later(duration_s, _remove_quietly, client, proxy_name, toxic_name)
+    SANDBOX.record_event(
+        "inject", proxy_name, kind=toxic_type, fault_id=toxic_name,
+        duration_s=float(duration_s) if duration_s else None,
+        stream=stream, toxicity=float(toxicity), attributes=body["attributes"],
+    )
+    logger.info(f"proxy {proxy_name}: injected {toxic_type} {toxic_name} {body['attributes']}")
+    return created
+
+
+def remove_toxic(proxy: str, name: str, configuration: dict[str, Any] | None = None) -> bool:
+    """Remove toxic ``name``; True if it was there, False if it had already gone (expired)."""
+    require_name(proxy, "proxy")
+    require_name(name, "name")
+    client, proxy_name = process.resolve_proxy(proxy, configuration)
+    try:
+        client.delete(f"/proxies/{proxy_name}/toxics/{name}")
+        removed = True
+    except ControlAPIError as e:
+        if e.status != 404 or "toxic" not in e.error:
+            raise
+        removed = False
+    SANDBOX.record_event("clear", proxy_name, fault_id=name)
+    return removed
+
+
+def create_proxy(
+    name: str, upstream: str, listen: str, configuration: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Create a proxy on the run's proxy API; the run deletes it at teardown."""
+    require_name(name, "name")
+    require_name(upstream, "upstream")
+    require_name(listen, "listen")
+    address = process.upstream_address(upstream)
+    client = process.resolve_api(configuration)
+    daemon = _daemon_for(client)
+    created = process.create_proxy(daemon, name, address, listen)
+    SANDBOX.proxies[name] = ProxyRef(name=name, daemon=daemon.name, listen=created["listen"], upstream=address)
+    return created
+
+
+def delete_proxy(name: str, configuration: dict[str, Any] | None) -> None:
+    require_name(name, "name")
+    client, proxy_name = process.resolve_proxy(name, configuration)
+    client.delete(f"/proxies/{proxy_name}")
+    SANDBOX.proxies.pop(name, None)
+    SANDBOX.record_event("clear", proxy_name)
+
+
+def set_enabled(
+    name: str, enabled: bool, duration_s: float, configuration: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Take a proxy down (or up); a down proxy comes back up after ``duration_s`` if > 0."""
+    require_name(name, "name")
+    require_number(duration_s, "duration_s", minimum=0, maximum=MAX_DURATION_S)
+    client, proxy_name = process.resolve_proxy(name, configuration)
+    result = client.post(f"/proxies/{proxy_name}", {"enabled": enabled})
+    if enabled:
+        SANDBOX.record_event("enable", proxy_name)
+    else:
+        SANDBOX.record_event(
+            "disable", proxy_name, kind="proxy_down", duration_s=float(duration_s) if duration_s else None
+        )
+        if duration_s:
+            _later(duration_s, _enable_quietly, client, proxy_name)
+    return result
+
+
+def reset_all(configuration: dict[str, Any] | None) -> None:
+    """Toxiproxy's /reset on the run's API: every proxy enabled, every toxic removed."""
+    client = process.resolve_api(configuration)
+    client.post("/reset")
+    SANDBOX.record_event("clear", client.base_url)
+
+
+def read_stats(proxy: str, configuration: dict[str, Any] | None) -> dict[str, Any]:
+    """Our counters for ``proxy`` (chaosagenkit's proxy only)."""
+    require_name(proxy, "proxy")
+    client, proxy_name = process.resolve_proxy(proxy, configuration)
+    if not process.is_chaosagenkit_proxy(client):
+        raise TargetError(
+            f"traffic counters need chaosagenkit's proxy, and {client.base_url} is another "
+            "Toxiproxy-compatible server (it keeps none)"
+        )
+    return client.get(f"/proxies/{proxy_name}/stats")
+
+
+def read_toxics(proxy: str, configuration: dict[str, Any] | None) -> list[dict[str, Any]]:
+    require_name(proxy, "proxy")
+    client, proxy_name = process.resolve_proxy(proxy, configuration)
+    return client.get(f"/proxies/{proxy_name}/toxics")
+
+
+def toxic_acted(proxy: str, toxic: str, configuration: dict[str, Any] | None) -> int:
+    """How many times ``toxic`` changed traffic on ``proxy`` (0 if it never existed there)."""
+    require_name(toxic, "toxic")
+    stats = read_stats(proxy, configuration)
+    return int(stats.get("toxics", {}).get(toxic, {}).get("acted", 0))
+
+
+def cancel_timers() -> None:
+    """Forget pending expiries (teardown removes everything anyway)."""
+    with _timers_lock:
+        for timer in _timers:
+            timer.cancel()
+        _timers.clear()
+
+
+def _later(delay_s: float, action, *args: Any) -> None:
+    def run() -> None:
+        with _timers_lock:
+            _timers.discard(timer)
+        action(*args)
+
+    timer = threading.Timer(delay_s, run)
+    timer.daemon = True
+    with _timers_lock:
+        _timers.add(timer)
+    timer.start()
+
+
+def _remove_quietly(client: ControlClient, proxy_name: str, toxic_name: str) -> None:
+    try:
+        client.delete(f"/proxies/{proxy_name}/toxics/{toxic_name}")
+    except (ControlAPIError, TargetError) as e:
+        logger.warning(f"could not expire toxic {toxic_name} on {proxy_name}: {e}")
+
+
+def _enable_quietly(client: ControlClient, proxy_name: str) -> None:
+    try:
+        client.post(f"/proxies/{proxy_name}", {"enabled": True})
+        SANDBOX.record_event("enable", proxy_name)
+    except (ControlAPIError, TargetError) as e:
+        logger.warning(f"could not bring proxy {proxy_name} back up: {e}")
+
+
+def _daemon_for(client: ControlClient) -> ProxyDaemonRef:
+    """The SANDBOX entry of the API ``client`` talks to, registered if it came from configuration."""
+    for daemon in SANDBOX.proxy_daemons.values():
+        if daemon.url.rstrip("/") == client.base_url:
+            return daemon
+    ref = ProxyDaemonRef(name=client.base_url, url=client.base_url, token=client.token)
+    SANDBOX.proxy_daemons[ref.name] = ref
+    return ref
