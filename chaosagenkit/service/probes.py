@@ -19,7 +19,8 @@ def server_is_up(server: str, configuration: dict = None, secrets: dict = None) 
 
     Returns true when its control API answers GET /health (and, for a host
     this run started, its process is running); false when it is stopped,
-    crashed or unreachable. Fails only for a name this run does not know.
+    crashed or unreachable. Fails for a name this run does not know, and
+    when the host answers 401 (missing or wrong token: a configuration error).
     """
     return remote.is_up(server, remote.token_from(configuration))
 

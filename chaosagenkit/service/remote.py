@@ -12,7 +12,7 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
-from chaosagenkit.exceptions import TargetError
+from chaosagenkit.exceptions import ConfigurationError, ControlAPIError, TargetError
 from chaosagenkit.faults.service import Crash, parse_fault
 from chaosagenkit.sandbox import SANDBOX, ServerRef
 from chaosagenkit.service import process
@@ -74,15 +74,22 @@ def stats(server: str, token: str | None = None) -> dict[str, Any]:
 
 
 def is_up(server: str, token: str | None = None) -> bool:
-    """True when ``server`` answers GET /health (and, if this run started it, its process runs)."""
+    """True when ``server`` answers GET /health (and, if this run started it, its process runs).
+
+    A 401 is not "down": it means the token is missing or wrong, a configuration error.
+    """
     try:
         ref = process.resolve_server(server, token)
-    except TargetError:
-        return False  # a control URL that does not answer
-    if ref.process is not None and ref.process.poll() is not None:
-        return False
-    try:
+        if ref.process is not None and ref.process.poll() is not None:
+            return False
         return process.client_for(ref, timeout_s=3.0).get("/health").get("status") == "ok"
+    except ControlAPIError as e:
+        if e.status == 401:
+            raise ConfigurationError(
+                f"configuration.{process.TOKEN_CONFIG_KEY}",
+                f"is missing or wrong: {e.url} answered 401",
+            ) from e
+        return False
     except TargetError:
         return False
 

@@ -6,6 +6,7 @@ calls them, and one experiment run through chaoslib with the control.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -262,3 +263,33 @@ def test_an_experiment_runs_the_service_activities_under_the_control(run):
     ext = next(e for e in journal["extensions"] if e["name"] == "chaosagenkit")
     assert [e["event"] for e in ext["timeline"]][:5] == ["start", "inject", "crash", "restart", "clear"]
     assert run.servers == {}  # the control stopped what it started
+
+
+def test_activities_reach_a_host_elsewhere_by_control_url_with_the_configured_token(run):
+    import json
+    import subprocess
+    import sys
+
+    from tests.integration.test_service_support import REPO
+
+    # Started outside this run's registry, as a host "running elsewhere" would be.
+    env = {**os.environ, "CHAOSAGENKIT_SERVE_TOKEN": "elsewhere"}
+    host = subprocess.Popen([sys.executable, "-m", "chaosagenkit", "serve", "--exit-with-parent"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=REPO)
+    try:
+        url = json.loads(host.stdout.readline())["control"]
+        with pytest.raises(ActivityFailed, match="401"):
+            actions.inject_fail_every(url, nth=2)
+        configuration = {"chaosagenkit_server_token": "elsewhere"}
+        fault = actions.inject_fail_every(url, nth=2, configuration=configuration)
+        assert probes.active_faults(url, configuration=configuration)[0]["id"] == fault["id"]
+        assert probes.server_is_up(url, configuration=configuration) is True
+        with pytest.raises(ActivityFailed, match="server_is_up: 'configuration.chaosagenkit_server_token' is missing or wrong"):
+            probes.server_is_up(url)  # a 401 is a configuration error, not a host that is down
+        assert actions.clear_faults(url, configuration=configuration)["removed"] == [fault["id"]]
+        assert [(e["event"], e["target"]) for e in run.timeline()] == [("inject", url), ("clear", url)]
+        assert run.servers == {}  # nothing registered, nothing to stop
+    finally:
+        host.terminate()
+        host.wait(timeout=15)
+        host.stdout.close()
