@@ -103,6 +103,8 @@ async def read_json(request: web.Request, *, required: bool = True) -> Any:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ApiError(400, f"request body is not valid JSON: {e}") from e
+    except (ValueError, RecursionError) as e:  # a 5000-digit integer, arrays nested 100000 deep
+        raise ApiError(400, f"request body is JSON this server refuses to decode: {e}") from e
 
 
 async def start_app(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
