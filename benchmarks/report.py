@@ -193,6 +193,7 @@ def main() -> int:
     parser.add_argument("--no-record", action="store_true", help="print only, write no result file")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="chaosagenkit-report-bench-") as tmp:
         journals, out = Path(tmp) / "journals", Path(tmp) / "reports"
         journals.mkdir()
@@ -217,6 +218,8 @@ def main() -> int:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "matplotlib": _version("matplotlib"),
+            # other work on the machine slows every run alike; compare with the baseline row
+            "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         },
         "suite": shape,
         "limit_s": LIMIT_S,
@@ -249,7 +252,9 @@ def _markdown(record: dict) -> str:
         "# Report benchmark",
         "",
         f"Commit {record['commit']}, {record['date']}, {record['machine']['cpus']} CPUs, "
-        f"Python {record['machine']['python']}, matplotlib {record['machine']['matplotlib']}.",
+        f"Python {record['machine']['python']}, matplotlib {record['machine']['matplotlib']}, "
+        f"1-min load average {record['machine']['load_average_1min'][0]} before, "
+        f"{record['machine']['load_average_1min'][1]} after.",
         f"Suite: {suite['journals']} journals, {suite['clients']} clients, {suite['outcomes']} request outcomes.",
         f"Limit: the whole report in under {record['limit_s']:.0f} s (issue 6, item 5).",
         "",
