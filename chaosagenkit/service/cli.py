@@ -24,10 +24,14 @@ import signal
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from chaosagenkit.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from chaosagenkit.service.host import HostConfig
 
 __all__ = ["serve", "EXIT_BAD_ARGUMENTS", "EXIT_START_FAILED", "TOKEN_ENV"]
 
@@ -91,10 +95,10 @@ def serve(
     sys.exit(asyncio.run(_run(served, config, exit_with_parent)))
 
 
-async def _run(agent: object, config: object, exit_with_parent: bool) -> int:
+async def _run(agent: Any, config: HostConfig, exit_with_parent: bool) -> int:
     from chaosagenkit.service.host import ChaosHost
 
-    host = ChaosHost(agent, config)  # type: ignore[arg-type]
+    host = ChaosHost(agent, config)
     try:
         ready = await host.start()
     except OSError as e:
@@ -149,6 +153,6 @@ def _configure_logging() -> None:
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
 
 
-def _fail(code: int, message: str) -> None:
+def _fail(code: int, message: str) -> NoReturn:
     click.echo(f"chaosagenkit serve: error: {message}", err=True)
     sys.exit(code)
