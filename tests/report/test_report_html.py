@@ -158,3 +158,25 @@ def test_bins_hold_enough_requests_and_are_never_too_many(count, span, width, bi
     _, shares, got_width = bin_good_share(x, [True] * count)
     assert got_width == width and len(shares) in (bins, bins + 1)
     assert re.fullmatch(r"\d+(\.\d+)?", f"{got_width:g}")
+
+
+@pytest.mark.parametrize("fmt", ["svg", "png"])
+def test_a_plot_on_the_reused_figure_equals_one_on_a_new_figure(journal, fmt):
+    import threading
+
+    kinds = ("deviated_after", "held", "interrupted", "deviated_expectation")  # log and linear scales
+    results = [read_result(builders.add_traffic(journal(k), seed=i, duration_s=8, rate_per_s=30), f"{k}.json")
+               for i, k in enumerate(kinds)]  # fmt: skip
+    outcomes = results[1].run.clients[0]
+    outcomes.wrong[5], outcomes.latency_ms[7], outcomes.ok[7] = 1, None, 0  # every marker kind
+    reused = [client_plot(r, r.run.clients[0], fmt) for r in results]  # one thread: one figure
+
+    def fresh(result) -> str:  # a new thread draws on a new figure
+        drawn: list[str] = []
+        worker = threading.Thread(target=lambda: drawn.append(client_plot(result, result.run.clients[0], fmt)))
+        worker.start()
+        worker.join()
+        return drawn[0]
+
+    assert [fresh(r) for r in results] == reused
+    assert len(set(reused)) == len(reused)  # and the plots do differ from each other
