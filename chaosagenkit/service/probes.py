@@ -10,7 +10,7 @@ from typing import Any
 from chaosagenkit.activity import activity
 from chaosagenkit.service import remote
 
-__all__ = ["server_is_up", "server_stats", "active_faults"]
+__all__ = ["server_is_up", "server_stats", "active_faults", "faults_injected", "requests_seen"]
 
 
 @activity
@@ -49,3 +49,28 @@ def active_faults(server: str, configuration: dict = None, secrets: dict = None)
     """
     return remote.faults(server, remote.token_from(configuration))
 
+
+
+@activity
+def faults_injected(server: str, kind: str = "", configuration: dict = None, secrets: dict = None) -> int:
+    """Count the faults the chaos host has injected into requests since it started.
+
+    ``kind`` restricts the count to one fault kind ("failure_rate", "delay",
+    "crash", ...); empty counts every kind. Use it to check that a fault
+    really reached the traffic. Fails when the host cannot be reached.
+    """
+    injected = remote.stats(server, remote.token_from(configuration)).get("injected") or {}
+    if kind:
+        return int(injected.get(kind, 0))
+    return int(sum(injected.values()))
+
+
+@activity
+def requests_seen(server: str, configuration: dict = None, secrets: dict = None) -> int:
+    """Count the requests that reached the served agent since the host started.
+
+    Requests a caller's circuit breaker rejected never reach the host, so a
+    count that stops growing while the caller keeps sending shows fail-fast.
+    Fails when the host cannot be reached.
+    """
+    return int(remote.stats(server, remote.token_from(configuration)).get("requests", 0))
