@@ -21,8 +21,10 @@ from chaosagenkit.report.model import ExperimentResult, RunEntry, Verdict
 from chaosagenkit.report.outcomes import ClientOutcomes
 from chaosagenkit.report.text import (
     MISSING,
+    checked_value,
     duration_text,
     entry_summary,
+    ms_text,
     observed_vs_recorded,
     offset_text,
     time_text,
@@ -167,12 +169,17 @@ def _entry_table(entries: list[RunEntry], r: ExperimentResult) -> str:
     ]
     for e in entries:
         if e.ran and e.status == "succeeded":
+            label, checked = checked_value(e)
             value = _e(value_text(e.output, 300))
+            if label != e.name:  # the part the tolerance checks first, then the whole output
+                value = f"<b>{_e(label[len(e.name) + 1 :])} = {_e(value_text(checked, 100))}</b><br>{value}"
         elif e.error:
             value = _e(e.error)
         else:
             value = '<span class="missing">—</span>'
         tolerance = _e(tolerance_text(e.tolerance, 200)) if e.has_tolerance else "—"
+        if e.declared_tolerance is not None:
+            tolerance += f"<br><span class='missing'>declared {_e(value_text(e.declared_tolerance, 120))}</span>"
         started = offset_text(e.start.timestamp(), t_ref) if e.start else "—"
         took = duration_text(e.duration_s) if e.duration_s is not None else "—"
         rows.append(
@@ -257,9 +264,9 @@ def _stats_table(c: ClientOutcomes, r: ExperimentResult) -> str:
         ("good", s.good),
         ("errors", s.errors),
         ("wrong answers", s.wrong if s.wrong is not None else MISSING),
-        ("latency p50", _ms(s.latency_p50_ms)),
-        ("p95", _ms(s.latency_p95_ms)),
-        ("max", _ms(s.latency_max_ms)),
+        ("latency p50", ms_text(s.latency_p50_ms)),
+        ("p95", ms_text(s.latency_p95_ms)),
+        ("max", ms_text(s.latency_max_ms)),
         ("good in fault windows", _share(s.good_in_faults, s.requests_in_faults)),
         ("good outside", _share(s.good_outside_faults, s.requests - s.requests_in_faults)),
     ]
@@ -275,10 +282,6 @@ def _stats_table(c: ClientOutcomes, r: ExperimentResult) -> str:
 def _badge(verdict: Verdict) -> str:
     label = VERDICT_LABEL[verdict]
     return f'<span class="badge v{verdict.severity}">{_e(label)}</span>'
-
-
-def _ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f} ms"
 
 
 def _share(value: float | None, n: int) -> str:

@@ -31,7 +31,7 @@ from datetime import UTC
 from pathlib import Path
 
 from chaosagenkit.report.model import ExperimentResult, RunEntry, Verdict
-from chaosagenkit.report.text import tolerance_text, value_text
+from chaosagenkit.report.text import checked_value, tolerance_text, value_text
 
 __all__ = ["junit_xml", "write_junit", "RUN_TESTCASE"]
 
@@ -132,12 +132,12 @@ def _testcase(result: ExperimentResult, entry: RunEntry) -> ET.Element:
         case.set("time", _seconds(entry.duration_s))
     match entry.outcome:
         case "not met":
+            label, value = checked_value(entry)
             _child(
                 case,
                 "failure",
                 "ToleranceNotMet",
-                f"{entry.name} = {value_text(entry.output)}, outside tolerance "
-                f"{tolerance_text(entry.tolerance)}",
+                f"{label} = {value_text(value)}, outside tolerance {tolerance_text(entry.tolerance)}",
                 f"output: {value_text(entry.output, 4000)}\ntolerance: {value_text(entry.tolerance, 4000)}",
             )
         case "error":

@@ -15,8 +15,10 @@ from pathlib import Path
 from chaosagenkit.report.model import ExperimentResult, RunEntry, Verdict
 from chaosagenkit.report.text import (
     MISSING,
+    checked_value,
     duration_text,
     entry_summary,
+    ms_text,
     observed_vs_recorded,
     offset_text,
     time_text,
@@ -123,10 +125,10 @@ def _details(i: int, r: ExperimentResult) -> list[str]:
         return out
     out += ["", "**Fault windows**", ""]
     if r.windows:
-        out += ["| Target | Fault | From | To | Ended by |", "|---|---|---|---|---|"]
+        out += ["| Target | Fault | From | To | Lasted | Ended by |", "|---|---|---|---|---|---|"]
         out += [
             f"| {_text(w.target)} | {_text(w.kind)} | {offset_text(w.start, r.t_ref)} | "
-            f"{offset_text(w.end, r.t_ref)} | {w.ended_by} |"
+            f"{offset_text(w.end, r.t_ref)} | {duration_text(w.end - w.start)} | {w.ended_by} |"
             for w in r.windows
         ]
     else:
@@ -144,7 +146,7 @@ def _details(i: int, r: ExperimentResult) -> list[str]:
             s = r.client_stats(c)
             out.append(
                 f"| {_text(c.name)} | {s.requests} | {s.good} | {s.errors} | "
-                f"{_ms(s.latency_p50_ms)} / {_ms(s.latency_p95_ms)} | "
+                f"{ms_text(s.latency_p50_ms)} / {ms_text(s.latency_p95_ms)} | "
                 f"{_share(s.good_in_faults)} / {_share(s.good_outside_faults)} |"
             )
     return out
@@ -153,7 +155,11 @@ def _details(i: int, r: ExperimentResult) -> list[str]:
 def _entry_table(entries: list[RunEntry]) -> list[str]:
     rows = ["| Phase | Probe | Value | Tolerance | Result |", "|---|---|---|---|---|"]
     for e in entries:
-        value = value_text(e.output, 80) if e.ran and e.status == "succeeded" else (e.error or "—")
+        if e.ran and e.status == "succeeded":
+            label, checked = checked_value(e)
+            value = value_text(checked, 80) if label == e.name else f"{label[len(e.name) + 1:]} = {value_text(checked, 60)}"
+        else:
+            value = e.error or "—"
         tolerance = tolerance_text(e.tolerance, 80) if e.has_tolerance else "—"
         rows.append(f"| {e.phase} | {_text(e.name)} | {_text(value)} | {_text(tolerance)} | {e.outcome} |")
     return rows
@@ -161,10 +167,6 @@ def _entry_table(entries: list[RunEntry]) -> list[str]:
 
 def _phase(entry: RunEntry) -> str:
     return {"before": "before the method", "after": "after the method"}.get(entry.phase, entry.phase)
-
-
-def _ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:.0f} ms"
 
 
 def _share(value: float | None) -> str:

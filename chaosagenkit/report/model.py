@@ -76,6 +76,8 @@ class RunEntry:
     tolerance: Any = None
     has_tolerance: bool = False
     tolerance_met: bool | None = None  # None: not checked
+    #: the tolerance as the experiment declares it, when the checked one differs (${...} resolved)
+    declared_tolerance: Any = None
     start: datetime | None = None
     duration_s: float | None = None
     error: str | None = None  # last line of the exception
@@ -417,15 +419,22 @@ def _entry(phase: str, run: dict[str, Any]) -> RunEntry:
 
 
 def _fill_expectations_from_extension(method: list[RunEntry], extension: dict[str, Any]) -> None:
-    """Take ``met`` from the extension for method probes whose entry lacks ``tolerance_met``."""
+    """Take what chaosagenkit's control checked: the resolved tolerance, and ``met`` if missing.
+
+    The run entry keeps the tolerance as declared (``${name}`` unresolved);
+    the control records the one it checked. Records pair with entries by
+    name, in order.
+    """
     recorded = [e for e in _list(extension.get("expectations")) if isinstance(e, dict)]
-    pending = [e for e in method if e.is_expectation and e.ran and e.tolerance_met is None]
-    for entry in pending:
-        for i, exp in enumerate(recorded):
-            if exp.get("activity") == entry.name and isinstance(exp.get("met"), bool):
-                entry.tolerance_met = exp["met"]
-                del recorded[i]
-                break
+    for entry in (e for e in method if e.is_expectation and e.ran):
+        found = next((i for i, exp in enumerate(recorded) if exp.get("activity") == entry.name), None)
+        if found is None:
+            continue
+        exp = recorded.pop(found)
+        if entry.tolerance_met is None and isinstance(exp.get("met"), bool):
+            entry.tolerance_met = exp["met"]
+        if "tolerance" in exp and exp["tolerance"] != entry.tolerance:
+            entry.declared_tolerance, entry.tolerance = entry.tolerance, exp["tolerance"]
 
 
 # -- extensions ----------------------------------------------------------------------------

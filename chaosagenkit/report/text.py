@@ -15,6 +15,8 @@ __all__ = [
     "offset_text",
     "time_text",
     "entry_summary",
+    "checked_value",
+    "ms_text",
     "observed_vs_recorded",
     "MISSING",
 ]
@@ -42,7 +44,7 @@ def tolerance_text(tolerance: Any, limit: int = 120) -> str:
         of = f" of {target}" if target else ""
         if kind == "range" and isinstance(tolerance.get("range"), list):
             low, high = (tolerance["range"] + [None, None])[:2]
-            return f"{value_text(low)} to {value_text(high)}{of}"
+            return f"between {value_text(low)} and {value_text(high)}{of}"
         if kind == "regex":
             return f"matches /{tolerance.get('pattern')}/{of}"
         if kind == "jsonpath":
@@ -51,6 +53,25 @@ def tolerance_text(tolerance: Any, limit: int = 120) -> str:
         if kind == "probe":
             return f"probe {tolerance.get('name') or value_text(tolerance.get('provider'), 60)}"
     return value_text(tolerance, limit)
+
+
+def checked_value(entry: RunEntry) -> tuple[str, Any]:
+    """What the tolerance looks at: ``("name.target", output[target])`` or ``(name, output)``."""
+    tolerance, output = entry.tolerance, entry.output
+    if entry.has_tolerance and isinstance(tolerance, dict) and isinstance(output, dict):
+        target = tolerance.get("target")
+        if isinstance(target, str) and target in output:
+            return f"{entry.name}.{target}", output[target]
+    return entry.name, output
+
+
+def ms_text(value: float | None) -> str:
+    """A latency: ``0.54 ms``, ``7.9 ms``, ``412 ms``; ``—`` when there is none."""
+    if value is None:
+        return "—"
+    if value < 1:
+        return f"{value:.2f} ms"
+    return f"{value:.1f} ms" if value < 10 else f"{value:.0f} ms"
 
 
 def duration_text(seconds: float | None) -> str:
@@ -79,7 +100,7 @@ def time_text(moment: datetime | None) -> str:
 
 
 def entry_summary(entry: RunEntry, limit: int = 80) -> str:
-    """``name = value (tolerance ...)`` or ``name: error line`` for one entry."""
+    """``name = value (expected TOLERANCE: met)`` or ``name: error line`` for one entry."""
     match entry.outcome:
         case "not run":
             return f"{entry.name}: not run"
@@ -87,12 +108,10 @@ def entry_summary(entry: RunEntry, limit: int = 80) -> str:
             return f"{entry.name}: did not finish"
         case "error":
             return f"{entry.name}: {entry.error or 'failed (no exception recorded)'}"
-    text = f"{entry.name} = {value_text(entry.output, limit)}"
+    label, value = checked_value(entry)
+    text = f"{label} = {value_text(value, limit)}"
     if entry.has_tolerance:
-        verdict = {"met": "within", "not met": "outside", "not checked": "not checked against"}[
-            entry.outcome
-        ]
-        text += f" ({verdict} {tolerance_text(entry.tolerance, limit)})"
+        text += f" (expected {tolerance_text(entry.tolerance, limit)}: {entry.outcome})"
     return text
 
 

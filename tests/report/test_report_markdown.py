@@ -20,10 +20,10 @@ def table_rows(md: str) -> list[list[str]]:
 @pytest.mark.parametrize(
     "kind, label, decisive",
     [
-        ("held", "✔ held", "retries-absorbed-failures = 0.98 (within between 0.9 and 1.0)"),
-        ("deviated_expectation", "✘ deviated", 'circuit-state = "closed" (outside "open")'),
-        ("deviated_after", "✘ deviated", "target-answers = false (outside true)"),
-        ("baseline_not_met", "✘ baseline not met", "p95-latency-ms = 950 (outside between 0 and 500)"),
+        ("held", "✔ held", "retries-absorbed-failures = 0.98 (expected between 0.9 and 1.0: met)"),
+        ("deviated_expectation", "✘ deviated", 'circuit-state = "closed" (expected "open": not met)'),
+        ("deviated_after", "✘ deviated", "target-answers = false (expected true: not met)"),
+        ("baseline_not_met", "✘ baseline not met", "p95-latency-ms = 950 (expected between 0 and 500: not met)"),
         ("failed", "‼ failed", "answers: RuntimeError: backend unreachable"),
         ("aborted", "‼ aborted", "inject-latency: did not finish"),
         ("interrupted", "‼ interrupted", "stop: did not finish"),
@@ -81,7 +81,7 @@ def test_fault_windows_and_client_table_from_traffic(journal):
     data = builders.add_traffic(journal("deviated_expectation"), duration_s=20, rate_per_s=40)
     result = read_result(data, "d.json")
     md = markdown_summary([result])
-    assert "| target\\_proxy | reset\\_peer | +5.0 s | +10.0 s | cleared |" in md
+    assert "| target\\_proxy | reset\\_peer | +5.0 s | +10.0 s | 5.0 s | cleared |" in md
     stats = result.client_stats(result.run.clients[0])
     assert f"| caller | {stats.requests} | {stats.good} | {stats.errors} |" in md
 

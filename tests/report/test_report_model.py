@@ -186,3 +186,27 @@ def test_optional_columns_stay_unknown_when_absent():
                                                  ([1, 2, 3, 4], 50, 2), ([1, 2, 3, 4], 95, 4)])  # fmt: skip
 def test_percentile_nearest_rank(values, q, expected):
     assert percentile(values, q) == expected
+
+
+def test_expectation_shows_the_tolerance_the_control_checked_and_the_value_it_targets():
+    from chaosagenkit.report.text import entry_summary
+
+    tolerance = {"type": "range", "target": "success_ratio", "range": "${expected_ratio}"}
+    exp = builders.experiment("Half fail", [], [builders.probe("measured", {"sent": 200, "success_ratio": 0.5},
+                                                                tolerance)])  # fmt: skip
+    exp["configuration"]["expected_ratio"] = [0.4, 0.6]
+    result = read_result(builders.run(exp), "j.json")
+    (expectation,) = result.expectations
+    assert expectation.tolerance_met is True
+    assert expectation.tolerance == {"type": "range", "target": "success_ratio", "range": [0.4, 0.6]}
+    assert expectation.declared_tolerance == tolerance
+    assert entry_summary(expectation) == (
+        "measured.success_ratio = 0.5 (expected between 0.4 and 0.6 of success_ratio: met)"
+    )
+
+
+@pytest.mark.parametrize("value, text", [(None, "—"), (0.543, "0.54 ms"), (7.94, "7.9 ms"), (412.4, "412 ms")])
+def test_latency_text(value, text):
+    from chaosagenkit.report.text import ms_text
+
+    assert ms_text(value) == text
