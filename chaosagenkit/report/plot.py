@@ -54,7 +54,7 @@ def client_plot(result: ExperimentResult, client: ClientOutcomes, fmt: str = "sv
         share_ax.set_xlabel("seconds since the run started")
         latency_ax.relim()
         latency_ax.autoscale_view()
-        share_ax.set_xlim(min(0.0, *x), max(x) * 1.01 + 0.1) if x else share_ax.set_xlim(0.0, 1.0)
+        share_ax.set_xlim(*_x_range(x, result, t_ref))
         handles, labels = latency_ax.get_legend_handles_labels()
         if handles:
             fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(0.77, 0.93), fontsize=8, frameon=False)
@@ -65,6 +65,16 @@ def client_plot(result: ExperimentResult, client: ClientOutcomes, fmt: str = "sv
             fig.savefig(buffer, format="png", pil_kwargs={"compress_level": 1})
     mime = "image/svg+xml" if fmt == "svg" else "image/png"
     return f"data:{mime};base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _x_range(x: list[float], result: ExperimentResult, t_ref: float) -> tuple[float, float]:
+    """From the first to the last request or fault window, padded: where something happened."""
+    spans = [*x, *(w.start - t_ref for w in result.windows), *(w.end - t_ref for w in result.windows)]
+    if not spans:
+        return 0.0, 1.0
+    low, high = min(spans), max(spans)
+    pad = max((high - low) * 0.02, 0.01)
+    return low - pad, high + pad
 
 
 def _empty_figure() -> tuple[Any, tuple[Any, Any]]:
@@ -116,9 +126,9 @@ def bin_good_share(x: list[float], good: list[bool]) -> tuple[list[float], list[
 
 
 def _nice_width(raw: float) -> float:
-    """The smallest of 0.1, 0.2, 0.5, 1, 2, 5, 10, ... seconds that is >= ``raw``."""
-    if raw <= 0.1:
-        return 0.1
+    """The smallest of 0.001, 0.002, 0.005, ..., 1, 2, 5, 10, ... seconds that is >= ``raw``."""
+    if raw <= 0.001:
+        return 0.001
     magnitude = 10 ** math.floor(math.log10(raw))
     for step in (1, 2, 5, 10):
         if step * magnitude >= raw:
