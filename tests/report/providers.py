@@ -61,3 +61,10 @@ def block_until_interrupted(marker: str, timeout_s: float = 60.0) -> str:
     while time.monotonic() < deadline:
         time.sleep(0.05)
     return "never interrupted"
+
+
+def answer_or_raise(target: str = "target") -> bool:
+    """Like ``target_answers``, but raise (as a real probe does) once ``target`` crashed."""
+    if not target_answers(target):
+        raise ConnectionError(f"{target} does not answer")
+    return True

@@ -210,3 +210,15 @@ def test_latency_text(value, text):
     from chaosagenkit.report.text import ms_text
 
     assert ms_text(value) == text
+
+
+def test_after_probe_raising_is_failed_although_chaoslib_also_marks_it_deviated():
+    answers = builders.probe("answers", None, True, func="answer_or_raise")
+    exp = builders.experiment("Crash", [answers], [builders.action("crash", "record", event="crash", target="target")])
+    data = builders.run(exp)
+    assert (data["status"], data["deviated"]) == ("failed", True)  # what chaoslib writes
+    result = read_result(data, "j.json")
+    # a probe that raised could not judge the system: like `chaos run --output agent` (probe-error)
+    assert result.verdict == Verdict.FAILED and result.verdict.severity == 2
+    assert [e.outcome for e in result.after] == ["error"]
+    assert result.after[0].error == "ConnectionError: target does not answer"
