@@ -60,8 +60,8 @@ asyncio.run(main())
 """
 
 
-async def hand_written(remotes: list[Any], requests: int) -> float:
-    """The minimal caller: one loop per RemoteAgent; returns requests/s."""
+async def hand_written(remotes: list[Any], requests: int) -> tuple[float, float]:
+    """The minimal caller: one loop per RemoteAgent; returns requests/s and loop-thread CPU µs/request."""
     from agenkit.interfaces import Message
 
     per_agent = requests // len(remotes)
@@ -71,18 +71,22 @@ async def hand_written(remotes: list[Any], requests: int) -> float:
             rid = f"{worker}:{n}"
             await remote.process(Message(role="user", content=f"req-{n}", metadata={"request_id": rid}))
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     await asyncio.gather(*(loop(remote, i) for i, remote in enumerate(remotes)))
-    return per_agent * len(remotes) / (time.perf_counter() - started)
+    sent = per_agent * len(remotes)
+    return sent / (time.perf_counter() - started), (time.thread_time() - cpu) / sent * 1e6
 
 
-def harness(client_name: str, requests: int) -> tuple[float, dict[str, Any]]:
-    """The harness: send_requests with 50 in flight; returns requests/s and its summary."""
+def harness(client_name: str, requests: int) -> tuple[float, float, dict[str, Any]]:
+    """The harness: send_requests with 50 in flight; returns requests/s, loop CPU µs/request, summary."""
     from chaosagenkit.client import registry
+    from chaosagenkit.client.runtime import RUNTIME
 
+    cpu = RUNTIME.call(time.thread_time)  # the loop thread's CPU: where the harness does its work
     started = time.perf_counter()
     summary = registry.send_requests(client_name, requests, concurrency=CONCURRENCY)
-    return requests / (time.perf_counter() - started), summary
+    rate = requests / (time.perf_counter() - started)
+    return rate, (RUNTIME.call(time.thread_time) - cpu) / requests * 1e6, summary
 
 
 def run(rounds: int, requests: int) -> dict[str, Any]:
@@ -106,9 +110,11 @@ def run(rounds: int, requests: int) -> dict[str, Any]:
             row: dict[str, Any] = {"round": r + 1, "order": "-".join(order)}
             for side in order:
                 if side == "hand":
-                    row["hand_written_rps"] = round(RUNTIME.run(hand_written(remotes, requests), 300), 1)
+                    rate, cpu_us = RUNTIME.run(hand_written(remotes, requests), 300)
+                    row["hand_written_rps"], row["hand_written_cpu_us"] = round(rate, 1), round(cpu_us, 2)
                 else:
-                    rate, summary = harness("bench", requests)
+                    rate, cpu_us, summary = harness("bench", requests)
+                    row["harness_cpu_us"] = round(cpu_us, 2)
                     if summary["ok"] != requests or summary["wrong_answers"]:
                         raise RuntimeError(f"harness round {r + 1} did not run clean: {summary}")
                     row["harness_rps"] = round(rate, 1)
@@ -122,6 +128,8 @@ def run(rounds: int, requests: int) -> dict[str, Any]:
         registry.close_all_clients()
         server.terminate()
         server.wait(10)
+    hand_cpu = statistics.median(row["hand_written_cpu_us"] for row in rows)
+    harness_cpu = statistics.median(row["harness_cpu_us"] for row in rows)
     hand = statistics.median(row["hand_written_rps"] for row in rows)
     ours = statistics.median(row["harness_rps"] for row in rows)
     ratio = statistics.median(row["ratio"] for row in rows)
@@ -146,6 +154,11 @@ def run(rounds: int, requests: int) -> dict[str, Any]:
         "ratio": round(ratio, 3),  # median of the per-round (paired) ratios: the verdict
         "ratio_of_medians": round(ours / hand, 3),
         "min_round_ratio": min(row["ratio"] for row in rows),
+        # CPU of the client loop per request: steadier than rates on a shared machine
+        "median_hand_written_cpu_us": round(hand_cpu, 2),
+        "median_harness_cpu_us": round(harness_cpu, 2),
+        "harness_overhead_cpu_us": round(harness_cpu - hand_cpu, 2),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "target_ratio": TARGET_RATIO,
         "met": ratio >= TARGET_RATIO,
     }
@@ -164,13 +177,14 @@ def write(result: dict[str, Any]) -> None:
         f"{result['setup']['requests_per_side_per_round']} requests per side per round, "
         f"{result['setup']['rounds']} interleaved rounds; {result['setup']['server']}.",
         "",
-        "| round | order | hand-written req/s | harness req/s | ratio | harness p50 ms |",
-        "| ---: | --- | ---: | ---: | ---: | ---: |",
+        "| round | order | hand-written req/s | harness req/s | ratio | hand CPU µs/req | harness CPU µs/req | harness p50 ms |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in result["rounds"]:
         lines.append(
             f"| {row['round']} | {row['order']} | {row['hand_written_rps']:.0f} | {row['harness_rps']:.0f} "
-            f"| {row['ratio']:.3f} | {row['harness_p50_ms']} |"
+            f"| {row['ratio']:.3f} | {row['hand_written_cpu_us']:.2f} | {row['harness_cpu_us']:.2f} "
+            f"| {row['harness_p50_ms']} |"
         )
     verdict = "met" if result["met"] else "NOT met"
     lines += [
@@ -180,6 +194,11 @@ def write(result: dict[str, Any]) -> None:
         "",
         f"Median of the per-round ratios: **{result['ratio']:.3f}** "
         f"(target >= {result['target_ratio']}: {verdict}; lowest round {result['min_round_ratio']:.3f}).",
+        "",
+        f"Client-loop CPU per request (median): hand-written {result['median_hand_written_cpu_us']:.2f} µs, "
+        f"harness {result['median_harness_cpu_us']:.2f} µs: the harness's own work (pool, numbering, "
+        f"answer check, recording) costs {result['harness_overhead_cpu_us']:.2f} µs per request. "
+        f"Load average at the end: {result['load_average']}.",
         "",
     ]
     (RESULTS / "harness.md").write_text("\n".join(lines))

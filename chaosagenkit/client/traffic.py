@@ -32,16 +32,9 @@ async def send_batch(client: Any, count: int, concurrency: int, distinct: int, i
     """Send ``count`` requests with ``concurrency`` workers; return the batch's outcomes."""
     source = client.new_source()
     start = len(client.recorder)
-    pending = iter(range(count))
-    pause_s = interval_ms / 1000.0
-
-    async def worker() -> None:
-        for _ in pending:  # shared by the workers: each takes the next request number
-            await client.call(client.next_request(distinct), source)
-            if pause_s:
-                await asyncio.sleep(pause_s)
-
-    await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
+    turns = iter(range(count))  # shared by the workers: each takes the next turn
+    workers = min(concurrency, count)
+    await asyncio.gather(*(client.run_requests(turns, source, distinct, interval_ms / 1000.0) for _ in range(workers)))
     return client.recorder.select(source=source, start=start)
 
 
@@ -122,10 +115,14 @@ class Traffic:
         return self._stopping or loop.time() >= deadline
 
     async def _closed_worker(self) -> None:
+        await self.client.run_requests(self._until_stopped(), self.source, self.distinct)
+
+    def _until_stopped(self) -> Any:
+        """Turns for a closed-loop worker: one per request until stopped or the duration ends."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.duration_s
         while not self._deadline_passed(loop, deadline):
-            await self.client.call(self.client.next_request(self.distinct), self.source)
+            yield None
 
     async def _open_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -139,8 +136,7 @@ class Traffic:
                 if len(self._in_flight) >= self.concurrency:
                     self.skipped += 1
                     continue
-                request = self.client.next_request(self.distinct)
-                task = loop.create_task(self.client.call(request, self.source))
+                task = loop.create_task(self.client.run_requests((None,), self.source, self.distinct))
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)
             next_at = begin + scheduled / self.rate_per_s
