@@ -73,6 +73,7 @@ EXTENSION_NAME = "chaosagenkit"
 
 _teardown_lock = threading.Lock()
 _expectations: list[dict[str, Any]] = []
+_interruptions: list[str] = []  # why this control stopped the run, for the journal
 
 
 def configure_control(**kwargs: Any) -> None:
@@ -80,6 +81,7 @@ def configure_control(**kwargs: Any) -> None:
     teardown_sandbox()
     SANDBOX.reset()
     _expectations.clear()
+    _interruptions.clear()
 
 
 def before_experiment_control(
@@ -105,9 +107,10 @@ def before_experiment_control(
         )
     except Exception as e:
         teardown_sandbox()
-        message = f"chaosagenkit.control: could not build the sandbox: {e}"
-        logger.error(message)
-        raise InterruptExecution(message) from e
+        message = f"could not build the sandbox: {e}"
+        _interruptions.append(message)
+        logger.error(f"chaosagenkit.control: {message}")
+        raise InterruptExecution(f"chaosagenkit.control: {message}") from e
 
 
 def after_method_control(
@@ -273,6 +276,9 @@ def _record_in_journal(journal: dict[str, Any]) -> None:
         "expectations": list(_expectations),
         "expectations_met": not unmet,
     }
+    if _interruptions and "interruption" not in journal:
+        # chaoslib keeps no reason for an interruption; chaostoolkit's convention:
+        journal["interruption"] = {"kind": "control", "name": EXTENSION_NAME, "reason": _interruptions[0]}
     journal.setdefault("extensions", [])
     journal["extensions"] = [
         e for e in journal["extensions"] if e.get("name") != EXTENSION_NAME

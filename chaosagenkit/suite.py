@@ -109,11 +109,11 @@ def plan_runs(paths: list[Path], transports: tuple[str, ...] = ()) -> list[RunPl
 
 def verdict_of(journal: dict[str, Any]) -> str:
     """holds | deviates | error, from a Chaos Toolkit journal."""
-    status = journal.get("status")
-    if status == "completed":
+    # A probe that raised after the method leaves chaoslib's journal "failed" AND
+    # "deviated": the hypothesis could not be checked, so that is an error, not a
+    # deviation (as chaostoolkit's own agent output and our reports say).
+    if journal.get("status") == "completed":
         return "deviates" if journal.get("deviated") else "holds"
-    if journal.get("deviated") and status == "failed":
-        return "deviates"
     return "error"
 
 
@@ -255,7 +255,15 @@ def run(
     if report_dir is not None:
         from chaosagenkit.report import write_reports
 
-        written = write_reports([r.journal_path for r in results if r.journal_path], report_dir)
+        not_run = [
+            {"title": r.plan.path.stem, "transport": r.plan.transport,
+             "verdict": "skipped" if r.verdict == "skipped" else "error", "reason": r.detail}
+            for r in results
+            if r.journal_path is None
+        ]
+        written = write_reports(
+            [r.journal_path for r in results if r.journal_path], report_dir, not_run=not_run
+        )
         for kind, path in written.items():
             click.echo(f"{kind}: {path}")
 

@@ -91,3 +91,10 @@ def test_method_tolerances_take_values_from_configuration():
              "status": "succeeded", "output": {"x": 5}}]
     assert [r["met"] for r in evaluate_expectations(runs, {"bounds": [0, 4]})] == [False]
     assert [r["met"] for r in evaluate_expectations(runs, {"bounds": [0, 5]})] == [True]
+
+
+def test_an_interruption_by_the_control_says_why_in_the_journal():
+    journal = run_experiment(experiment([probe("x", 1, 1)], seed="-3"))
+    assert journal["status"] == "interrupted"
+    assert journal["interruption"]["name"] == "chaosagenkit"
+    assert "'seed' must be >= 0" in journal["interruption"]["reason"]

@@ -24,7 +24,7 @@ def write_experiment(folder: Path, name: str, extension: dict | None) -> Path:
     [
         ({"status": "completed", "deviated": False}, "holds"),
         ({"status": "completed", "deviated": True}, "deviates"),
-        ({"status": "failed", "deviated": True}, "deviates"),
+        ({"status": "failed", "deviated": True}, "error"),
         ({"status": "failed", "deviated": False}, "error"),
         ({"status": "aborted", "deviated": False}, "error"),
         ({"status": "interrupted", "deviated": False}, "error"),
