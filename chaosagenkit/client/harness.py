@@ -160,6 +160,7 @@ class Client:
         self.created = self.recorder.created
         self.closed = False
         self.traffic: Any = None  # chaosagenkit.client.traffic.Traffic while running
+        self.last_batch: tuple[int, int] | None = None  # (source, first row) of the last send_requests
         self._numbers = itertools.count()
         self._sources = itertools.count(1)
 

@@ -35,12 +35,15 @@ __all__ = [
     "success_rate",
     "error_count",
     "rejected_fast",
+    "unexpected_errors",
+    "circuit_transitions",
     "first_recovery",
     "last_event",
     "time_to_recover",
 ]
 
 OUTCOME_FILTERS = ("all", "ok", "error")
+CIRCUIT_TRANSITIONS = ("closed->open", "open->half_open", "half_open->closed", "half_open->open")
 _POLL_S = 0.05
 
 
@@ -77,48 +80,85 @@ def middleware_entry(
     return found[which]
 
 
-def window_of(client: str, window_s: float, outcome: str = "all") -> Window:
-    """The client's outcomes sent in the last ``window_s`` s (0 = all), filtered by outcome."""
+def window_of(client: str, window_s: float, outcome: str = "all", last_batch: bool = False) -> Window:
+    """The client's outcomes sent in the last ``window_s`` s (0 = all), filtered by outcome.
+
+    With ``last_batch``, only the requests of the client's last ``send_requests``
+    (then ``window_s`` must be 0): what a probe right after a batch is about.
+    """
     require_number(window_s, "window_s", minimum=0)
     require_choice(outcome, "outcome", OUTCOME_FILTERS)
-    window = get_client(client).recorder.select(window_s=window_s)
+    require(isinstance(last_batch, bool), "last_batch", "true or false", last_batch)
+    harness = get_client(client)
+    if last_batch:
+        require(window_s == 0, "window_s", "0 with last_batch (the batch is the window)", window_s)
+        if harness.last_batch is None:
+            raise ConfigurationError("last_batch", f"client {client!r} has not sent a batch (send_requests) yet")
+        source, start = harness.last_batch
+        window = harness.recorder.select(source=source, start=start)
+    else:
+        window = harness.recorder.select(window_s=window_s)
     if outcome == "all":
         return window
     keep = [i for i, ok in enumerate(window.ok) if ok == (outcome == "ok")]
     return Window(*([column[i] for i in keep] for column in _columns(window)))
 
 
-def latency_percentile(client: str, pct: float, window_s: float, outcome: str) -> float | None:
+def latency_percentile(
+    client: str, pct: float, window_s: float, outcome: str, last_batch: bool = False
+) -> float | None:
     """The ``pct``-th latency percentile (ms, 2 decimals) of the window; None if it is empty."""
     require_number(pct, "percentile", minimum=0, maximum=100)
-    window = window_of(client, window_s, outcome)
+    window = window_of(client, window_s, outcome, last_batch)
     if not len(window):
         return None
     return round(percentile(sorted(window.latency_ms), pct), 2)
 
 
-def success_rate(client: str, window_s: float) -> float | None:
+def success_rate(client: str, window_s: float, last_batch: bool = False) -> float | None:
     """Successes (answered and right) / sent in the window (4 decimals); None if empty."""
-    window = window_of(client, window_s)
+    window = window_of(client, window_s, last_batch=last_batch)
     return round(window.successes() / len(window), 4) if len(window) else None
 
 
-def error_count(client: str, error: str, window_s: float, in_chain: bool) -> int:
+def error_count(client: str, error: str, window_s: float, in_chain: bool, last_batch: bool = False) -> int:
     """Outcomes whose error is ``error`` (or, with ``in_chain``, has it in its cause chain)."""
     require(isinstance(error, str) and error.strip() != "", "error", "an error class name", error)
-    window = window_of(client, window_s)
+    window = window_of(client, window_s, last_batch=last_batch)
     if in_chain:
         return sum(1 for chain in window.chains if chain and error in chain)
     return sum(1 for name in window.error if name == error)
 
 
-def rejected_fast(client: str, max_ms: float, window_s: float, min_rejections: int) -> bool:
+def rejected_fast(
+    client: str, max_ms: float, window_s: float, min_rejections: int, last_batch: bool = False
+) -> bool:
     """True when >= ``min_rejections`` CircuitBreakerError outcomes all took <= ``max_ms``."""
     require_number(max_ms, "max_ms", minimum=0)
     require_number(min_rejections, "min_rejections", minimum=1, integer=True)
-    window = window_of(client, window_s)
+    window = window_of(client, window_s, last_batch=last_batch)
     rejected = [lat for lat, name in zip(window.latency_ms, window.error, strict=True) if name == "CircuitBreakerError"]
     return len(rejected) >= min_rejections and max(rejected) <= max_ms
+
+
+def unexpected_errors(client: str, allowed: list[str], window_s: float, last_batch: bool = False) -> int:
+    """Failed outcomes whose error class is none of ``allowed`` (names as the caller saw them)."""
+    require(
+        isinstance(allowed, list) and all(isinstance(name, str) and name for name in allowed),
+        "allowed", "a list of error class names", allowed,
+    )
+    window = window_of(client, window_s, last_batch=last_batch)
+    return sum(1 for name in window.error if name is not None and name not in allowed)
+
+
+def circuit_transitions(
+    transition: str, client: str = "", server: str = "", which: int = 0, configuration: dict[str, Any] | None = None
+) -> int:
+    """How many times agenkit's circuit breaker made ``transition`` ("closed->open", ...)."""
+    require_choice(transition, "transition", CIRCUIT_TRANSITIONS)
+    entry = middleware_entry("circuit_breaker", client, server, which, configuration)
+    changes = (entry.get("metrics") or {}).get("state_changes") or {}
+    return int(changes.get(transition, 0))
 
 
 def first_recovery(window: Window, consecutive: int) -> float | None:

@@ -25,11 +25,13 @@ __all__ = [
     "success_rate",
     "error_count",
     "wrong_answers",
+    "unexpected_errors",
     "rejected_fast",
     "time_to_recover",
     "middleware_metrics",
     "circuit_state",
     "circuit_metrics",
+    "circuit_transitions",
     "retry_count",
     "retry_metrics",
     "timeout_metrics",
@@ -76,13 +78,14 @@ def traffic_summary(client: str, configuration: dict = None, secrets: dict = Non
 
 @activity
 def outcomes_summary(
-    client: str, window_s: float = 0.0, configuration: dict = None, secrets: dict = None
+    client: str, window_s: float = 0.0, last_batch: bool = False, configuration: dict = None, secrets: dict = None
 ) -> dict[str, Any]:
     """Summarise every request the client sent in the last ``window_s`` s (0 = all).
 
+    With ``last_batch``, the requests of the client's last send_requests.
     Returns the same shape as send_requests.
     """
-    return measure.window_of(client, window_s).summary()
+    return measure.window_of(client, window_s, last_batch=last_batch).summary()
 
 
 @activity
@@ -91,29 +94,32 @@ def latency(
     percentile: float = 95.0,
     window_s: float = 0.0,
     outcome: str = "all",
+    last_batch: bool = False,
     configuration: dict = None,
     secrets: dict = None,
 ) -> float | None:
     """Measure a latency percentile (ms) of the client's requests.
 
     ``percentile`` 0..100 (linear interpolation), over requests sent in the
-    last ``window_s`` s (0 = all); ``outcome`` "all", "ok" (answered) or
-    "error". Returns ms with 2 decimals, or null when no request matches.
+    last ``window_s`` s (0 = all) or, with ``last_batch``, in the client's
+    last send_requests; ``outcome`` "all", "ok" (answered) or "error".
+    Returns ms with 2 decimals, or null when no request matches.
     """
-    return measure.latency_percentile(client, percentile, window_s, outcome)
+    return measure.latency_percentile(client, percentile, window_s, outcome, last_batch)
 
 
 @activity
 def success_rate(
-    client: str, window_s: float = 0.0, configuration: dict = None, secrets: dict = None
+    client: str, window_s: float = 0.0, last_batch: bool = False, configuration: dict = None, secrets: dict = None
 ) -> float | None:
     """Measure the fraction of requests answered correctly (0..1).
 
-    Over requests sent in the last ``window_s`` s (0 = all); an answer that
-    does not belong to its request is not a success. Returns null when the
+    Over requests sent in the last ``window_s`` s (0 = all) or, with
+    ``last_batch``, in the client's last send_requests; an answer that does
+    not belong to its request is not a success. Returns null when the
     window holds no request.
     """
-    return measure.success_rate(client, window_s)
+    return measure.success_rate(client, window_s, last_batch)
 
 
 @activity
@@ -122,6 +128,7 @@ def error_count(
     error: str,
     window_s: float = 0.0,
     in_chain: bool = False,
+    last_batch: bool = False,
     configuration: dict = None,
     secrets: dict = None,
 ) -> int:
@@ -130,18 +137,42 @@ def error_count(
     ``error`` is a class name as the caller saw it (e.g. "CircuitBreakerError",
     "MaxRetriesExceededError", "AgentTimeoutError"); with ``in_chain`` the
     name may also appear in the exception's cause chain. Over requests sent
-    in the last ``window_s`` s (0 = all). Returns the count.
+    in the last ``window_s`` s (0 = all) or, with ``last_batch``, in the
+    client's last send_requests. Returns the count.
     """
-    return measure.error_count(client, error, window_s, in_chain)
+    return measure.error_count(client, error, window_s, in_chain, last_batch)
 
 
 @activity
-def wrong_answers(client: str, window_s: float = 0.0, configuration: dict = None, secrets: dict = None) -> int:
+def wrong_answers(
+    client: str, window_s: float = 0.0, last_batch: bool = False, configuration: dict = None, secrets: dict = None
+) -> int:
     """Count answers that did not belong to their request (content or request_id differ).
 
-    Over requests sent in the last ``window_s`` s (0 = all). Returns the count.
+    Over requests sent in the last ``window_s`` s (0 = all) or, with
+    ``last_batch``, in the client's last send_requests. Returns the count.
     """
-    return sum(measure.window_of(client, window_s).wrong)
+    return sum(measure.window_of(client, window_s, last_batch=last_batch).wrong)
+
+
+@activity
+def unexpected_errors(
+    client: str,
+    allowed: list,
+    window_s: float = 0.0,
+    last_batch: bool = False,
+    configuration: dict = None,
+    secrets: dict = None,
+) -> int:
+    """Count failed requests whose error is none of the ``allowed`` class names.
+
+    ``allowed`` lists error class names as the caller saw them (e.g.
+    ["ConnectionError", "ConnectionClosedError"]). Over requests sent in the
+    last ``window_s`` s (0 = all) or, with ``last_batch``, in the client's
+    last send_requests. Returns the count; 0 means every failure was one of
+    the expected kinds.
+    """
+    return measure.unexpected_errors(client, allowed, window_s, last_batch)
 
 
 @activity
@@ -150,6 +181,7 @@ def rejected_fast(
     max_ms: float = 50.0,
     window_s: float = 0.0,
     min_rejections: int = 1,
+    last_batch: bool = False,
     configuration: dict = None,
     secrets: dict = None,
 ) -> bool:
@@ -158,7 +190,7 @@ def rejected_fast(
     True when at least ``min_rejections`` requests in the window failed with
     CircuitBreakerError and every one of them took at most ``max_ms`` (ms).
     """
-    return measure.rejected_fast(client, max_ms, window_s, min_rejections)
+    return measure.rejected_fast(client, max_ms, window_s, min_rejections, last_batch)
 
 
 @activity
@@ -218,6 +250,25 @@ def circuit_metrics(
     last_state_change, current_state}.
     """
     return measure.middleware_entry("circuit_breaker", client, server, which, configuration)["metrics"]
+
+
+@activity
+def circuit_transitions(
+    client: str = "",
+    server: str = "",
+    transition: str = "closed->open",
+    which: int = 0,
+    configuration: dict = None,
+    secrets: dict = None,
+) -> int:
+    """Count how often agenkit's circuit breaker made one state transition.
+
+    ``transition`` is "closed->open", "open->half_open", "half_open->closed"
+    or "half_open->open", read from agenkit's own ``state_changes``. Of a
+    ``client`` or of the agent served by chaos host ``server``. Returns the
+    count (0 if it never happened).
+    """
+    return measure.circuit_transitions(transition, client, server, which, configuration)
 
 
 @activity

@@ -150,7 +150,9 @@ def send_requests(
     require_number(distinct, "distinct", minimum=0, integer=True)
     require_number(interval_ms, "interval_ms", minimum=0)
     require_number(timeout_s, "timeout_s", minimum=0, exclusive_minimum=True)
-    batch = RUNTIME.run(send_batch(client, int(count), int(concurrency), int(distinct), interval_ms), timeout_s)
+    batch = RUNTIME.run(
+        send_batch(client, int(count), int(concurrency), int(distinct), interval_ms, remember=True), timeout_s
+    )
     return batch.summary()
 
 

@@ -28,13 +28,17 @@ from chaosagenkit.client.recorder import Window
 __all__ = ["send_batch", "Traffic"]
 
 
-async def send_batch(client: Any, count: int, concurrency: int, distinct: int, interval_ms: float) -> Window:
+async def send_batch(
+    client: Any, count: int, concurrency: int, distinct: int, interval_ms: float, remember: bool = False
+) -> Window:
     """Send ``count`` requests with ``concurrency`` workers; return the batch's outcomes."""
     source = client.new_source()
     start = len(client.recorder)
     turns = iter(range(count))  # shared by the workers: each takes the next turn
     workers = min(concurrency, count)
     await asyncio.gather(*(client.run_requests(turns, source, distinct, interval_ms / 1000.0) for _ in range(workers)))
+    if remember:  # send_requests' batches are what ``last_batch`` probes look at
+        client.last_batch = (source, start)
     return client.recorder.select(source=source, start=start)
 
 
