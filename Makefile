@@ -19,15 +19,23 @@ $(STAMP): pyproject.toml setup.cfg scripts/find-python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $@
 
+# The whole suite over tcp:// and http://; journals and reports (junit.xml, summary.md,
+# report.html) in $(ARTIFACTS)/. Exit 0 when every verdict is the recorded one
+# (docs/FINDINGS.md); run `chaosagenkit run experiments` for plain verdicts.
 demo: $(STAMP)
-	$(BIN)/chaosagenkit run experiments/demo.json --journals $(ARTIFACTS)/journals
+	$(BIN)/chaosagenkit run experiments --journals $(ARTIFACTS)/journals --report $(ARTIFACTS)/reports --against-recorded
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# Benchmarks compare against a baseline in the same run and record results in
+# benchmarks/results/ with the commit they measured.
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/service_host.py
+	$(BIN)/python benchmarks/harness.py
+	$(BIN)/python benchmarks/proxy.py
+	$(BIN)/python benchmarks/report.py
 
 clean:
 	rm -rf $(VENV) $(ARTIFACTS) .pytest_cache build *.egg-info
