@@ -7,6 +7,10 @@ Prints one JSON line on stdout when the API is listening::
 and stops cleanly (every proxy closed) on SIGINT/SIGTERM, or when its
 parent dies if ``--exit-with-parent`` is given. Must not import agenkit
 (start-up time).
+
+``--loop auto`` runs the event loop on uvloop when it is installed: the
+proxy's cost per forwarded chunk is mostly event-loop work, and uvloop
+does that work in C (see benchmarks/results/proxy.md for the difference).
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ PARENT_POLL_S = 0.5
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="JSON file of proxies to create (Toxiproxy's populate format).")
 @click.option("--exit-with-parent", is_flag=True, help="Exit when the parent process dies.")
+@click.option("--loop", "loop_name", default="auto", show_default=True,
+              type=click.Choice(["auto", "asyncio", "uvloop"]),
+              help="Event loop: uvloop when installed (auto), or the standard asyncio loop.")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def proxy(
@@ -52,6 +59,7 @@ def proxy(
     seed: int | None,
     config_path: Path | None,
     exit_with_parent: bool,
+    loop_name: str,
     log_level: str,
 ) -> None:
     """Run the fault proxy (Toxiproxy-compatible API, agenkit frame-aware toxics)."""
@@ -61,11 +69,12 @@ def proxy(
         host, port = parse_host_port(listen, "--listen")
         check_bind(host, token or None, "--listen")
         config = _read_config(config_path) if config_path else None
+        runner = _event_loop_runner(loop_name)
     except ConfigurationError as e:
         raise click.UsageError(str(e)) from None
     try:
-        asyncio.run(run_daemon(host, port, token=token or None, seed=seed, config=config,
-                               exit_with_parent=exit_with_parent))
+        runner(run_daemon(host, port, token=token or None, seed=seed, config=config,
+                          exit_with_parent=exit_with_parent))
     except (ConfigurationError, ApiError) as e:
         raise click.ClickException(f"--config: {e}") from None
     except OSError as e:
@@ -100,6 +109,7 @@ async def run_daemon(
             "api": f"http://{format_address(host, bound)}",
             "pid": os.getpid(),
             "seed": server.seed,
+            "loop": "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio",
             "proxies": {name: p.listen for name, p in server.proxies.items()},
         }
         print(json.dumps(ready), flush=True)
@@ -119,6 +129,19 @@ async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
         await asyncio.sleep(PARENT_POLL_S)
     logger.warning("parent process %d is gone: stopping", parent)
     stop.set()
+
+
+def _event_loop_runner(name: str):
+    """``asyncio.run``, or ``uvloop.run`` when asked for (or, with auto, when installed)."""
+    if name == "asyncio":
+        return asyncio.run
+    try:
+        import uvloop
+    except ImportError:
+        if name == "uvloop":
+            raise ConfigurationError("--loop", "is uvloop, which is not installed (pip install uvloop)") from None
+        return asyncio.run
+    return uvloop.run
 
 
 def _read_config(path: Path) -> list[Any]:

@@ -217,11 +217,12 @@ def endpoint_address(endpoint: str) -> str:
 # -- the daemon process ----------------------------------------------------------------
 def start_daemon(
     *, listen: str = "127.0.0.1:0", seed: int | None = None, token: str | None = None,
-    config_path: str | None = None, timeout_s: float = START_TIMEOUT_S,
+    config_path: str | None = None, loop: str = "auto", timeout_s: float = START_TIMEOUT_S,
 ) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     """Start ``chaosagenkit proxy`` as a child; return it and its ready line (a dict)."""
     parse_host_port(listen, "listen")
-    argv = [sys.executable, "-m", "chaosagenkit", "proxy", "--listen", listen, "--exit-with-parent"]
+    argv = [sys.executable, "-m", "chaosagenkit", "proxy", "--listen", listen, "--exit-with-parent",
+            "--loop", loop]
     if seed is not None:
         argv += ["--seed", str(seed)]
     if config_path:

@@ -251,10 +251,10 @@ class ProxyConnection:
         self.upstream = Link(self, "upstream", client_transport, server_transport, proxy.upstream_stats)
         self.downstream = Link(self, "downstream", server_transport, client_transport,
                                proxy.downstream_stats)
-        self.client.out_link = server.in_link = self.upstream
-        server.out_link = self.client.in_link = self.downstream
         for spec in list(proxy.toxics.values()):
             self.add_toxic(spec)
+        self.client.attach(self.upstream, self.downstream)
+        server.attach(self.downstream, self.upstream)
         client_transport.resume_reading()
         server_transport.resume_reading()
 
@@ -329,6 +329,7 @@ class _Side(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.out_link: Link | None = None  # the link reading this side
         self.in_link: Link | None = None  # the link writing to this side
+        self.early: list[bytes] = []
         self.lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -336,7 +337,20 @@ class _Side(asyncio.Protocol):
         transport.pause_reading()  # type: ignore[attr-defined]  # until both links exist
 
     def data_received(self, data: bytes) -> None:
-        self.out_link.feed(data)  # type: ignore[union-attr]  # reading starts after the links exist
+        # Reading is paused until both links exist, but an event loop may deliver
+        # what it already read (uvloop does): keep it for the link.
+        if self.out_link is None:
+            self.early.append(data)
+        else:
+            self.out_link.feed(data)
+
+    def attach(self, out_link: Link, in_link: Link) -> None:
+        """Wire the links; from now on the loop hands data straight to the link."""
+        self.out_link, self.in_link = out_link, in_link
+        for data in self.early:
+            out_link.feed(data)
+        self.early.clear()
+        self.data_received = out_link.feed  # type: ignore[method-assign]  # one call less per chunk
 
     def eof_received(self) -> bool:
         link = self.out_link

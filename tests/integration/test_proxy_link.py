@@ -12,7 +12,7 @@ import pytest
 from chaosagenkit.network.server import ProxyServer
 from tests.integration.proxy_support import (
     connect,
-    open_fds,
+    open_sockets,
     other_tasks,
     proxy_to,
     tcp_server,
@@ -21,6 +21,13 @@ from tests.integration.proxy_support import (
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_network]
 
+try:  # the daemon runs on uvloop when it is installed: the core must behave the same there
+    import uvloop
+
+    LOOPS = {"asyncio": asyncio.run, "uvloop": uvloop.run}
+except ImportError:
+    LOOPS = {"asyncio": asyncio.run}
+
 
 async def round_trip(reader, writer, payload: bytes) -> bytes:
     writer.write(payload)
@@ -28,7 +35,8 @@ async def round_trip(reader, writer, payload: bytes) -> bytes:
     return await reader.readexactly(len(payload))
 
 
-def test_random_payloads_cross_the_proxy_unchanged():
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_random_payloads_cross_the_proxy_unchanged(loop):
     async def scenario():
         rng = random.Random(2024)
         async with tcp_server() as upstream, proxy_to(upstream) as (_, proxy):
@@ -49,10 +57,11 @@ def test_random_payloads_cross_the_proxy_unchanged():
             assert proxy.upstream_stats.received == proxy.upstream_stats.sent == sum(sizes)
             assert proxy.connections_total == len(sizes)
 
-    asyncio.run(scenario())
+    LOOPS[loop](scenario())
 
 
-def test_five_hundred_concurrent_connections_through_one_proxy():
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_five_hundred_concurrent_connections_through_one_proxy(loop):
     async def scenario():
         async with tcp_server() as upstream, proxy_to(upstream) as (_, proxy):
             connections = await asyncio.gather(*(connect(proxy) for _ in range(500)))
@@ -66,10 +75,11 @@ def test_five_hundred_concurrent_connections_through_one_proxy():
             await asyncio.gather(*(w.wait_closed() for _, w in connections))
             await wait_for(lambda: not proxy.connections, what="all connections closed")
 
-    asyncio.run(scenario())
+    LOOPS[loop](scenario())
 
 
-def test_a_close_on_either_side_reaches_the_other():
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_a_close_on_either_side_reaches_the_other(loop):
     async def scenario():
         server_saw_eof = asyncio.Event()
         server_writers = []
@@ -92,7 +102,7 @@ def test_a_close_on_either_side_reaches_the_other():
             writer.close()
             await wait_for(lambda: not proxy.connections, what="connections forgotten")
 
-    asyncio.run(scenario())
+    LOOPS[loop](scenario())
 
 
 def test_toxics_apply_to_live_connections_and_go_away_when_removed():
@@ -129,7 +139,8 @@ def test_removing_a_latency_toxic_delivers_what_it_held_at_once():
     asyncio.run(scenario())
 
 
-def test_reset_peer_resets_both_sides():
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_reset_peer_resets_both_sides(loop):
     async def scenario():
         server_errors = []
 
@@ -150,7 +161,7 @@ def test_reset_peer_resets_both_sides():
             await wait_for(lambda: server_errors, what="the server to see the reset")
             writer.close()
 
-    asyncio.run(scenario())
+    LOOPS[loop](scenario())
 
 
 def test_removing_a_timeout_toxic_closes_the_connection_as_toxiproxy_does():
@@ -212,9 +223,10 @@ def test_an_unreachable_upstream_closes_the_client():
     asyncio.run(scenario())
 
 
-def test_nothing_is_left_behind_after_heavy_use():
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_nothing_is_left_behind_after_heavy_use(loop):
     async def scenario():
-        fds_before = open_fds()
+        sockets_before = open_sockets()
         async with tcp_server() as upstream:
             server = ProxyServer(seed=3)
             proxy = await server.create_proxy({"name": "p", "upstream": f"{upstream[0]}:{upstream[1]}"})
@@ -231,9 +243,9 @@ def test_nothing_is_left_behind_after_heavy_use():
             await asyncio.gather(*(w.wait_closed() for _, w in clients), return_exceptions=True)
             assert not proxy.connections
         await wait_for(lambda: not other_tasks(), what="tasks to finish")
-        await wait_for(lambda: open_fds() <= fds_before, what="sockets to close")
+        await wait_for(lambda: open_sockets() <= sockets_before, what="sockets to close")
 
-    asyncio.run(scenario())
+    LOOPS[loop](scenario())
 
 
 def test_back_pressure_pauses_a_fast_sender_instead_of_buffering_everything():

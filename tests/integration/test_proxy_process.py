@@ -149,9 +149,9 @@ def test_the_cli_populates_proxies_from_a_config_file_and_stops_on_sigterm(tmp_p
     config = tmp_path / "proxies.json"
     upstream = f"{echo_server[0]}:{echo_server[1]}"
     config.write_text(json.dumps([{"name": "from_file", "upstream": upstream, "listen": "127.0.0.1:0"}]))
-    proc, ready = process.start_daemon(config_path=str(config), seed=9)
+    proc, ready = process.start_daemon(config_path=str(config), seed=9, loop="asyncio")
     try:
-        assert ready["seed"] == 9 and ready["pid"] == proc.pid
+        assert ready["seed"] == 9 and ready["pid"] == proc.pid and ready["loop"] == "asyncio"
         assert _round_trip(ready["proxies"]["from_file"], b"x" * 1000) == b"x" * 1000
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
