@@ -52,7 +52,6 @@ logger = logging.getLogger("chaosagenkit.proxy")
 
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 5.0
-_IMPLEMENTATIONS: dict[str, bool] = {}  # API URL -> is chaosagenkit's proxy
 
 
 def start_or_register_daemon(spec: dict[str, Any], configuration: dict[str, Any] | None) -> ProxyDaemonRef:
@@ -194,13 +193,12 @@ def configuration_url(configuration: dict[str, Any]) -> str:
 
 
 def is_chaosagenkit_proxy(client: ControlClient) -> bool:
-    """True when the API is chaosagenkit's proxy (not a real Toxiproxy); asked once per URL."""
-    known = _IMPLEMENTATIONS.get(client.base_url)
-    if known is None:
-        version = client.get("/version")
-        known = isinstance(version, dict) and version.get("implementation") == "chaosagenkit"
-        _IMPLEMENTATIONS[client.base_url] = known
-    return known
+    """True when the API is chaosagenkit's proxy, not another Toxiproxy server.
+
+    Asked every time (one local GET): an address may serve something else later.
+    """
+    version = client.get("/version")
+    return isinstance(version, dict) and version.get("implementation") == "chaosagenkit"
 
 
 def endpoint_address(endpoint: str) -> str:

@@ -270,3 +270,42 @@ def test_back_pressure_pauses_a_fast_sender_instead_of_buffering_everything():
             never.set()
 
     asyncio.run(scenario())
+
+
+def test_chained_toxics_add_up_and_a_middle_one_can_leave():
+    async def scenario():
+        async with tcp_server() as upstream, proxy_to(upstream) as (server, proxy):
+            reader, writer = await connect(proxy)
+            await server.create_toxic("p", {"type": "latency", "name": "a", "attributes": {"latency": 150}})
+            await server.create_toxic("p", {"type": "slicer", "name": "b", "attributes": {"average_size": 3}})
+            await server.create_toxic("p", {"type": "latency", "name": "c", "attributes": {"latency": 100}})
+            started = time.monotonic()
+            assert await round_trip(reader, writer, b"0123456789" * 10) == b"0123456789" * 10
+            assert time.monotonic() - started >= 0.249
+            await server.delete_toxic("p", "a")
+            started = time.monotonic()
+            assert await round_trip(reader, writer, b"again") == b"again"
+            elapsed = time.monotonic() - started
+            assert 0.099 <= elapsed < 0.249
+            writer.close()
+
+    asyncio.run(scenario())
+
+
+def test_raising_a_toxics_toxicity_applies_it_to_live_connections():
+    async def scenario():
+        async with tcp_server() as upstream, proxy_to(upstream) as (server, proxy):
+            await server.create_toxic("p", {"type": "latency", "name": "maybe", "toxicity": 0.0,
+                                            "attributes": {"latency": 200}})
+            reader, writer = await connect(proxy)
+            started = time.monotonic()
+            await round_trip(reader, writer, b"x")
+            assert time.monotonic() - started < 0.199, "toxicity 0 never applies"
+            await server.update_toxic("p", "maybe", {"toxicity": 1.0})
+            started = time.monotonic()
+            await round_trip(reader, writer, b"y")
+            assert time.monotonic() - started >= 0.199
+            assert proxy.toxic_history["maybe"].connections == 1
+            writer.close()
+
+    asyncio.run(scenario())
