@@ -163,17 +163,18 @@ class Link:
             return
         stage = self.stages[index]
         now = self.loop.time()
+        was_active = stage.active
         if toxic.per_frame:
             stage.state.toxicity = toxicity
         elif toxicity_changed:
-            was_active = stage.active
             stage.active = toxicity >= 1.0 or stage.state.rng.random() < toxicity
             if was_active and not stage.active:
                 self._emit(index, stage.toxic.removed(stage.state, now), now)
-            elif stage.active and not was_active:
-                stage.state.tally.connections += 1
         stage.toxic = toxic
-        if stage.active:
+        if stage.active and not was_active:
+            stage.state.tally.connections += 1
+            self._emit(index, toxic.start(stage.state, now), now)  # it joins the connection now
+        elif stage.active:
             self._emit(index, toxic.updated(stage.state, now), now)
         self._after_work()
 

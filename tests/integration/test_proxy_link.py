@@ -309,3 +309,19 @@ def test_raising_a_toxics_toxicity_applies_it_to_live_connections():
             writer.close()
 
     asyncio.run(scenario())
+
+
+def test_a_timeout_toxic_switched_on_later_counts_its_timeout_from_then():
+    async def scenario():
+        async with tcp_server() as upstream, proxy_to(upstream) as (server, proxy):
+            await server.create_toxic("p", {"type": "timeout", "name": "t", "toxicity": 0.0,
+                                            "attributes": {"timeout": 300}})
+            reader, writer = await connect(proxy)
+            assert await round_trip(reader, writer, b"fine") == b"fine"
+            await server.update_toxic("p", "t", {"toxicity": 1.0})
+            switched_on = time.monotonic()
+            assert await asyncio.wait_for(reader.read(), 10) == b""
+            assert time.monotonic() - switched_on >= 0.29, "closed at once instead of after the timeout"
+            writer.close()
+
+    asyncio.run(scenario())
