@@ -10,8 +10,10 @@ frame toxics of ``add_toxic`` need chaosagenkit's proxy.
 Every injecting action takes ``stream`` ("downstream" = server to client,
 "upstream" = client to server), ``toxicity`` (the probability that the
 toxic applies: per connection, or per message for frame toxics),
-``duration_s`` (remove the fault after this many seconds; 0 = until
-removed; the control removes everything at the end of the run anyway) and
+``duration_s`` (a safety TTL, default 300 s, must be > 0: the fault is
+removed after that many seconds, so it never outlives a crashed or
+interrupted experiment by more than that; the control also removes
+everything at the end of the run) and
 ``name`` (default TYPE_STREAM, as Toxiproxy). Each returns the toxic as
 the API shows it and records it on the run's fault timeline.
 """
@@ -37,6 +39,9 @@ __all__ = [
     "remove_toxic",
     "reset_proxies",
 ]
+
+#: Default safety TTL (seconds) of a network fault, as for service faults.
+DEFAULT_TTL_S = 300.0
 
 DROP_MODES = ("reset", "cut")
 
@@ -66,12 +71,12 @@ def delete_proxy(name: str, configuration: dict = None, secrets: dict = None) ->
 
 @activity
 def disable_proxy(
-    name: str, duration_s: float = 0.0, configuration: dict = None, secrets: dict = None
+    name: str, duration_s: float = DEFAULT_TTL_S, configuration: dict = None, secrets: dict = None
 ) -> dict[str, Any]:
     """Take proxy ``name`` down: close its listener and every connection through it.
 
     Clients then see connections refused or closed, as when the service is
-    down. ``duration_s`` > 0 brings it back up after that many seconds.
+    down. It comes back up after ``duration_s`` seconds (default 300).
     Returns the proxy JSON.
     """
     return operations.set_enabled(name, False, duration_s, configuration)
@@ -88,7 +93,7 @@ def inject_latency(
     jitter_ms: int = 0,
     stream: str = "downstream",
     toxicity: float = 1.0,
-    duration_s: float = 0.0,
+    duration_s: float = DEFAULT_TTL_S,
     name: str = "",
     configuration: dict = None,
     secrets: dict = None,
@@ -111,7 +116,7 @@ def inject_bandwidth_limit(
     rate_kbps: int,
     stream: str = "downstream",
     toxicity: float = 1.0,
-    duration_s: float = 0.0,
+    duration_s: float = DEFAULT_TTL_S,
     name: str = "",
     configuration: dict = None,
     secrets: dict = None,
@@ -132,7 +137,7 @@ def inject_timeout(
     timeout_ms: int = 0,
     stream: str = "downstream",
     toxicity: float = 1.0,
-    duration_s: float = 0.0,
+    duration_s: float = DEFAULT_TTL_S,
     name: str = "",
     configuration: dict = None,
     secrets: dict = None,
@@ -156,7 +161,7 @@ def drop_connections(
     after_bytes: int = 0,
     stream: str = "downstream",
     toxicity: float = 1.0,
-    duration_s: float = 0.0,
+    duration_s: float = DEFAULT_TTL_S,
     name: str = "",
     configuration: dict = None,
     secrets: dict = None,
@@ -189,7 +194,7 @@ def inject_packet_loss(
     segment_size: int = 1460,
     stream: str = "downstream",
     toxicity: float = 1.0,
-    duration_s: float = 0.0,
+    duration_s: float = DEFAULT_TTL_S,
     name: str = "",
     configuration: dict = None,
     secrets: dict = None,
@@ -224,7 +229,7 @@ def inject_malformed_payload(
     rate: float = 1.0,
     stream: str = "downstream",
     protocol: str = "auto",
-    duration_s: float = 0.0,
+    duration_s: float = DEFAULT_TTL_S,
     name: str = "",
     configuration: dict = None,
     secrets: dict = None,
@@ -251,7 +256,7 @@ def add_toxic(
     attributes: dict = None,
     stream: str = "downstream",
     toxicity: float = 1.0,
-    duration_s: float = 0.0,
+    duration_s: float = DEFAULT_TTL_S,
     name: str = "",
     configuration: dict = None,
     secrets: dict = None,

@@ -56,7 +56,7 @@ def check_common(proxy: str, stream: str, toxicity: float, duration_s: float, na
     require_name(proxy, "proxy")
     require_choice(stream, "stream", STREAMS)
     require_number(toxicity, "toxicity", minimum=0, maximum=1)
-    require_number(duration_s, "duration_s", minimum=0, maximum=MAX_DURATION_S)
+    require_number(duration_s, "duration_s", minimum=0, exclusive_minimum=True, maximum=MAX_DURATION_S)
     require(isinstance(name, str) and "/" not in name, "name", "a toxic name without '/'", name)
 
 
@@ -147,7 +147,7 @@ def set_enabled(
 ) -> dict[str, Any]:
     """Take a proxy down (or up); a down proxy comes back up after ``duration_s`` if > 0."""
     require_name(name, "name")
-    require_number(duration_s, "duration_s", minimum=0, maximum=MAX_DURATION_S)
+    require_number(duration_s, "duration_s", minimum=0, exclusive_minimum=True, maximum=MAX_DURATION_S)
     client, proxy_name = process.resolve_proxy(name, configuration)
     result = client.post(f"/proxies/{proxy_name}", {"enabled": enabled})
     if enabled:

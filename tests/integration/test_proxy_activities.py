@@ -60,6 +60,8 @@ def test_injecting_records_the_fault_and_returns_toxiproxys_json(run):
         (lambda: actions.inject_latency("edge", 10, stream="both"), "'stream' must be one of upstream, downstream"),
         (lambda: actions.inject_latency("edge", 10, toxicity=2.0), "'toxicity' must be between 0 and 1, got 2.0"),
         (lambda: actions.inject_latency("edge", 10, duration_s=-1), "'duration_s' must be"),
+        (lambda: actions.inject_latency("edge", 10, duration_s=0), "'duration_s' must be > 0, got 0"),
+        (lambda: actions.disable_proxy("edge", duration_s=0), "'duration_s' must be > 0, got 0"),
         (lambda: actions.inject_bandwidth_limit("edge", 1.5), "'rate_kbps' must be an integer"),
         (lambda: actions.drop_connections("edge", mode="explode"), "'mode' must be one of reset, cut"),
         (lambda: actions.inject_packet_loss("edge", 1.2), "'loss_rate' must be between 0 and 1"),
@@ -187,3 +189,12 @@ def test_against_another_toxiproxy_server_only_its_own_toxics_are_sent():
         server.shutdown()
         server.server_close()
         SANDBOX.reset()
+
+
+def test_faults_expire_by_default_after_the_safety_ttl(run):
+    from chaosagenkit.network.actions import DEFAULT_TTL_S
+
+    toxic = actions.inject_latency("edge", 10, name="ttl")
+    assert toxic["duration_s"] == DEFAULT_TTL_S == 300.0
+    assert SANDBOX.timeline()[-1]["duration_s"] == DEFAULT_TTL_S
+    actions.remove_toxic("edge", "ttl")
