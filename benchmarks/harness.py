@@ -27,37 +27,20 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: import `benchmarks`
+
+from benchmarks.common import machine, round_order, start_plain_echo, write_results  # noqa: E402
+
 TARGET_RATIO = 0.90
 CONCURRENCY = 50
-
-sys.path.insert(0, str(ROOT))
-
-_SERVE_ECHO = """
-import asyncio, json, os
-from agenkit.adapters.python import LocalAgent
-from chaosagenkit.targets import echo
-
-async def main():
-    server = LocalAgent(echo(), endpoint="tcp://127.0.0.1:0")
-    await server.start()
-    port = server._server.sockets[0].getsockname()[1]
-    print(json.dumps({"endpoint": f"tcp://127.0.0.1:{port}"}), flush=True)
-    parent = os.getppid()
-    while os.getppid() == parent:
-        await asyncio.sleep(0.2)
-
-asyncio.run(main())
-"""
+#: what the harness side runs: a change there makes the recorded commit "-dirty"
+MEASURED_CODE = ("chaosagenkit/client", "benchmarks/harness.py", "benchmarks/common.py")
 
 
 async def hand_written(remotes: list[Any], requests: int) -> tuple[float, float]:
@@ -95,10 +78,8 @@ def run(rounds: int, requests: int) -> dict[str, Any]:
     from chaosagenkit.client import registry
     from chaosagenkit.client.runtime import RUNTIME
 
-    server = subprocess.Popen([sys.executable, "-c", _SERVE_ECHO], stdout=subprocess.PIPE, cwd=ROOT)
+    server, endpoint = start_plain_echo()
     try:
-        assert server.stdout is not None
-        endpoint = json.loads(server.stdout.readline())["endpoint"]
         registry.create_client("bench", endpoint=endpoint, connections=CONCURRENCY, timeout_ms=10_000)
         remotes = [RemoteAgent("bench", endpoint=endpoint, timeout_ms=10_000) for _ in range(CONCURRENCY)]
         # warm-up: connect everything, fill caches, JIT-free Python still likes a first pass
@@ -106,7 +87,7 @@ def run(rounds: int, requests: int) -> dict[str, Any]:
         harness("bench", CONCURRENCY * 20)
         rows = []
         for r in range(rounds):
-            order = ("hand", "harness") if r % 2 == 0 else ("harness", "hand")
+            order = round_order(("hand", "harness"), r)
             row: dict[str, Any] = {"round": r + 1, "order": "-".join(order)}
             for side in order:
                 if side == "hand":
@@ -133,14 +114,15 @@ def run(rounds: int, requests: int) -> dict[str, Any]:
     hand = statistics.median(row["hand_written_rps"] for row in rows)
     ours = statistics.median(row["harness_rps"] for row in rows)
     ratio = statistics.median(row["ratio"] for row in rows)
+    info = machine(*MEASURED_CODE)
     return {
         "benchmark": "harness",
         "question": "requests/s of the client harness vs a hand-written RemoteAgent loop, "
         f"{CONCURRENCY} in flight, echo target, no middleware",
-        "commit": _commit(),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
-        "agenkit": _version("agenkit"),
+        "commit": info["commit"],
+        "date": info["date"],
+        "machine": {key: info[key] for key in ("python", "cpus", "platform")},
+        "agenkit": info["agenkit"],
         "setup": {
             "server": "agenkit LocalAgent(echo) over tcp://127.0.0.1, child process",
             "concurrency": CONCURRENCY,
@@ -165,8 +147,6 @@ def run(rounds: int, requests: int) -> dict[str, Any]:
 
 
 def write(result: dict[str, Any]) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "harness.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         "# Harness ceiling vs hand-written RemoteAgent loop",
         "",
@@ -201,25 +181,7 @@ def write(result: dict[str, Any]) -> None:
         f"Load average at the end: {result['load_average']}.",
         "",
     ]
-    (RESULTS / "harness.md").write_text("\n".join(lines))
-
-
-def _commit() -> str:
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "chaosagenkit/client", "benchmarks/harness.py"],
-            cwd=ROOT, capture_output=True, text=True,
-        )  # fmt: skip
-        return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except OSError:
-        return "unknown"
-
-
-def _version(package: str) -> str:
-    from importlib.metadata import version
-
-    return version(package)
+    write_results("harness", result, "\n".join(lines))
 
 
 def main() -> int:

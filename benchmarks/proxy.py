@@ -39,15 +39,20 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: import `benchmarks`
 
-from benchmarks.service_host import machine, start_plain  # noqa: E402  (same echo server, same record)
+from benchmarks.common import (  # noqa: E402  (same echo server, load and record as service_host)
+    machine,
+    machine_line,
+    measure,
+    round_order,
+    start_child,
+    start_plain_echo,
+    write_results,
+)
 
 PATHS = ("direct", "ours", "ours_asyncio", "faulty", "floor")
 PROXIES = ("ours", "ours_asyncio", "faulty", "floor")
@@ -59,8 +64,9 @@ ADDED_RATIO_TARGET = 0.5
 THROUGHPUT_TARGET = 0.8
 
 _FAULTY = """
-import asyncio, json, os, sys
+import asyncio, json, sys
 from faulty.core.proxy import FaultyProxy
+from benchmarks.common import wait_for_parent_exit
 
 async def main():
     host, port = sys.argv[1].rsplit(":", 1)
@@ -68,17 +74,16 @@ async def main():
     async with proxy:
         bound = proxy._server.sockets[0].getsockname()[1]
         print(json.dumps({"listen": f"127.0.0.1:{bound}"}), flush=True)
-        parent = os.getppid()
-        while os.getppid() == parent:
-            await asyncio.sleep(0.2)
+        await wait_for_parent_exit()
 
 asyncio.run(main())
 """
 
 
 _FLOOR = """
-import asyncio, json, os, sys
+import asyncio, json, sys
 import uvloop
+from benchmarks.common import wait_for_parent_exit
 
 class Side(asyncio.Protocol):
     peer = None
@@ -111,50 +116,19 @@ class Client(Side):
 async def main():
     listener = await asyncio.get_running_loop().create_server(Client, "127.0.0.1", 0)
     print(json.dumps({"listen": f"127.0.0.1:{listener.sockets[0].getsockname()[1]}"}), flush=True)
-    parent = os.getppid()
-    while os.getppid() == parent:
-        await asyncio.sleep(0.2)
+    await wait_for_parent_exit()
 
 uvloop.run(main())
 """
 
 
 def start_script(script: str, upstream: str) -> tuple[subprocess.Popen[bytes], str]:
-    child = subprocess.Popen([sys.executable, "-c", script, upstream], stdout=subprocess.PIPE, cwd=ROOT)
-    assert child.stdout is not None
-    return child, json.loads(child.stdout.readline())["listen"]
+    child, ready = start_child(script, upstream)
+    return child, ready["listen"]
 
 
 def start_faulty(upstream: str) -> tuple[subprocess.Popen[bytes], str]:
     return start_script(_FAULTY, upstream)
-
-
-async def measure(endpoint: str, clients: int, requests: int) -> dict[str, Any]:
-    """``requests`` echo requests from ``clients`` RemoteAgents: requests/s and round trips (ms)."""
-    from agenkit.adapters.python import RemoteAgent
-    from agenkit.interfaces import Message
-
-    remotes = [RemoteAgent("echo", endpoint=endpoint, timeout_ms=30_000) for _ in range(clients)]
-    per_client = requests // clients
-    round_trips: list[float] = []
-
-    async def loop(remote: Any, worker: int) -> None:
-        for n in range(per_client):
-            message = Message(role="user", content=f"req-{n}", metadata={"request_id": f"{worker}:{n}"})
-            sent = time.perf_counter()
-            reply = await remote.process(message)
-            round_trips.append((time.perf_counter() - sent) * 1000.0)
-            if reply.metadata.get("request_id") != f"{worker}:{n}":
-                raise AssertionError("an answer did not belong to its request")
-
-    try:
-        await asyncio.gather(*(r._ensure_connected() for r in remotes))  # noqa: SLF001 - outside the clock
-        started = time.perf_counter()
-        await asyncio.gather(*(loop(remote, i) for i, remote in enumerate(remotes)))
-        elapsed = time.perf_counter() - started
-    finally:
-        await asyncio.gather(*(r.close() for r in remotes), return_exceptions=True)
-    return {"rps": per_client * clients / elapsed, "round_trips_ms": round_trips}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -175,8 +149,7 @@ def compare(endpoints: dict[str, str], pids: dict[str, int], rounds: int) -> dic
         rows = []
         pooled: dict[str, list[float]] = {path: [] for path in PATHS}
         for index in range(rounds):
-            shift = index % len(PATHS)
-            order = PATHS[shift:] + PATHS[:shift]
+            order = round_order(PATHS, index)
             row: dict[str, Any] = {"round": index + 1, "order": "-".join(order)}
             for path in order:
                 cpu_before = cpu_seconds(pids[path]) if path in pids else 0.0
@@ -254,7 +227,7 @@ def run(rounds: int) -> dict[str, Any]:
     from chaosagenkit.http_client import ControlClient
     from chaosagenkit.network import process
 
-    echo, direct = start_plain()
+    echo, direct = start_plain_echo()
     upstream = direct.removeprefix("tcp://")
     daemon, ready = process.start_daemon(seed=1)
     plain_daemon, plain_ready = process.start_daemon(seed=1, loop="asyncio")
@@ -289,15 +262,12 @@ def run(rounds: int) -> dict[str, Any]:
 
 
 def write(record: dict[str, Any]) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "proxy.json").write_text(json.dumps(record, indent=2) + "\n")
-    info, results = record["machine"], record["results"]
+    results = record["results"]
     targets = results["targets"]
     lines = [
         "# Fault proxy: direct vs chaosagenkit proxy vs faulty (no fault), and latency accuracy",
         "",
-        f"Commit `{info['commit']}`, {info['date']}, Python {info['python']}, {info['cpus']} CPUs, "
-        f"agenkit {info['agenkit']}, {info['platform']}.",
+        machine_line(record["machine"]),
         "",
         "agenkit echo over tcp://127.0.0.1; echo server, our proxy and faulty each in their own "
         "process; one RemoteAgent per client; rounds interleaved in rotating order.",
@@ -356,7 +326,7 @@ def write(record: dict[str, Any]) -> None:
     for setting, row in results["latency_accuracy"].items():
         lines.append(f"| {setting} | {row['samples']} | {row['baseline_p50_ms']:.3f} | {row['extra_p50_ms']:.2f} "
                      f"| {row['error_ms']:+.2f} | {'yes' if row['met'] else 'NO'} |")
-    (RESULTS / "proxy.md").write_text("\n".join(lines) + "\n")
+    write_results("proxy", record, "\n".join(lines) + "\n")
 
 
 def _verdict(target: dict[str, Any]) -> str:

@@ -22,86 +22,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: import `benchmarks`
+
+from benchmarks.common import machine, machine_line, measure, round_order, start_plain_echo, write_results  # noqa: E402
+
 TARGET_RATIO = 0.90
 #: concurrency -> requests per side per round
 WORKLOADS = {1: 3000, 50: 15000}
 
-sys.path.insert(0, str(ROOT))
 
-_PLAIN_ECHO = """
-import asyncio, json, os
-from agenkit.adapters.python import LocalAgent
-from chaosagenkit.targets import echo
-
-async def main():
-    server = LocalAgent(echo(), endpoint="tcp://127.0.0.1:0")
-    await server.start()
-    port = server._server.sockets[0].getsockname()[1]
-    print(json.dumps({"endpoint": f"tcp://127.0.0.1:{port}"}), flush=True)
-    parent = os.getppid()
-    while os.getppid() == parent:
-        await asyncio.sleep(0.2)
-
-asyncio.run(main())
-"""
-
-
-def start_plain() -> tuple[subprocess.Popen[bytes], str]:
-    child = subprocess.Popen([sys.executable, "-c", _PLAIN_ECHO], stdout=subprocess.PIPE, cwd=ROOT)
-    assert child.stdout is not None
-    endpoint = json.loads(child.stdout.readline())["endpoint"]
-    return child, endpoint
-
-
-async def measure(endpoint: str, callers: int, requests: int) -> dict[str, float]:
-    """``requests`` requests from ``callers`` RemoteAgents; requests/s and round trips (ms)."""
-    from agenkit.adapters.python import RemoteAgent
-    from agenkit.interfaces import Message
-
-    remotes = [RemoteAgent("echo", endpoint=endpoint, timeout_ms=30_000) for _ in range(callers)]
-    per_caller = requests // callers
-    round_trips: list[float] = []
-
-    async def loop(remote: Any, worker: int) -> None:
-        for n in range(per_caller):
-            message = Message(role="user", content=f"req-{n}", metadata={"request_id": f"{worker}:{n}"})
-            sent = time.perf_counter()
-            reply = await remote.process(message)
-            round_trips.append((time.perf_counter() - sent) * 1000.0)
-            if reply.metadata.get("request_id") != f"{worker}:{n}":
-                raise AssertionError("an answer did not belong to its request")
-
-    try:
-        await asyncio.gather(*(r._ensure_connected() for r in remotes))  # noqa: SLF001 - connect outside the clock
-        started = time.perf_counter()
-        await asyncio.gather(*(loop(remote, i) for i, remote in enumerate(remotes)))
-        elapsed = time.perf_counter() - started
-    finally:
-        await asyncio.gather(*(r.close() for r in remotes), return_exceptions=True)
+def measure_side(endpoint: str, callers: int, requests: int) -> dict[str, float]:
+    """One side of a round: requests sent, requests/s and the median round trip (ms)."""
+    measured = asyncio.run(measure(endpoint, callers, requests))
     return {
-        "requests": per_caller * callers,
-        "rps": per_caller * callers / elapsed,
-        "p50_ms": statistics.median(round_trips),
+        "requests": measured["requests"],
+        "rps": measured["rps"],
+        "p50_ms": statistics.median(measured["round_trips_ms"]),
     }
 
 
 def run(rounds: int) -> dict[str, Any]:
     from chaosagenkit.service import process
 
-    plain, plain_endpoint = start_plain()
+    plain, plain_endpoint = start_plain_echo()
     host = process.start_server("bench-host", seed=1)
     endpoints = {"plain": plain_endpoint, "host": host.endpoint}
     results: dict[str, Any] = {}
@@ -111,10 +59,10 @@ def run(rounds: int) -> dict[str, Any]:
                 asyncio.run(measure(endpoints[side], callers, requests // 5))
             rows = []
             for index in range(rounds):
-                order = ("plain", "host") if index % 2 == 0 else ("host", "plain")
+                order = round_order(("plain", "host"), index)
                 row: dict[str, Any] = {"round": index + 1, "order": "-".join(order)}
                 for side in order:
-                    row[side] = asyncio.run(measure(endpoints[side], callers, requests))
+                    row[side] = measure_side(endpoints[side], callers, requests)
                 row["ratio"] = row["host"]["rps"] / row["plain"]["rps"]
                 rows.append(row)
                 print(f"callers={callers} round {index + 1}: plain {row['plain']['rps']:.0f} req/s, "
@@ -148,30 +96,11 @@ def summarise(rows: list[dict[str, Any]], requests: int) -> dict[str, Any]:
     }
 
 
-def machine() -> dict[str, Any]:
-    from importlib.metadata import version
-
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=ROOT).stdout.strip()
-    return {
-        "commit": commit,
-        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "agenkit": version("agenkit"),
-    }
-
-
 def write(record: dict[str, Any]) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "service_host.json").write_text(json.dumps(record, indent=2) + "\n")
-    info = record["machine"]
     lines = [
         "# Chaos host overhead: plain agenkit LocalAgent vs chaosagenkit serve (no fault)",
         "",
-        f"Commit `{info['commit']}`, {info['date']}, Python {info['python']}, {info['cpus']} CPUs, "
-        f"agenkit {info['agenkit']}, {info['platform']}.",
+        machine_line(record["machine"]),
         "",
         "Echo target over tcp://127.0.0.1, each server in its own process; one RemoteAgent per "
         "caller; interleaved rounds; ratio = host req/s / plain req/s of the same round.",
@@ -199,7 +128,7 @@ def write(record: dict[str, Any]) -> None:
             f"{'met' if result['met'] else 'NOT met'}; lowest round {result['ratio_min']:.3f}).",
             "",
         ]
-    (RESULTS / "service_host.md").write_text("\n".join(lines))
+    write_results("service_host", record, "\n".join(lines))
 
 
 def main() -> int:
