@@ -145,19 +145,17 @@ def delete_proxy(name: str, configuration: dict[str, Any] | None) -> None:
 def set_enabled(
     name: str, enabled: bool, duration_s: float, configuration: dict[str, Any] | None
 ) -> dict[str, Any]:
-    """Take a proxy down (or up); a down proxy comes back up after ``duration_s`` if > 0."""
+    """Take a proxy down (or up); a down proxy comes back up by itself after ``duration_s``."""
     require_name(name, "name")
-    require_number(duration_s, "duration_s", minimum=0, exclusive_minimum=True, maximum=MAX_DURATION_S)
+    if not enabled:  # bringing a proxy up has no duration
+        require_number(duration_s, "duration_s", minimum=0, exclusive_minimum=True, maximum=MAX_DURATION_S)
     client, proxy_name = process.resolve_proxy(name, configuration)
     result = client.post(f"/proxies/{proxy_name}", {"enabled": enabled})
     if enabled:
         SANDBOX.record_event("enable", proxy_name)
     else:
-        SANDBOX.record_event(
-            "disable", proxy_name, kind="proxy_down", duration_s=float(duration_s) if duration_s else None
-        )
-        if duration_s:
-            _later(duration_s, _enable_quietly, client, proxy_name)
+        SANDBOX.record_event("disable", proxy_name, kind="proxy_down", duration_s=float(duration_s))
+        _later(duration_s, _enable_quietly, client, proxy_name)
     return result
 
 

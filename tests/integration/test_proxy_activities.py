@@ -198,3 +198,10 @@ def test_faults_expire_by_default_after_the_safety_ttl(run):
     assert toxic["duration_s"] == DEFAULT_TTL_S == 300.0
     assert SANDBOX.timeline()[-1]["duration_s"] == DEFAULT_TTL_S
     actions.remove_toxic("edge", "ttl")
+
+
+def test_a_disabled_proxy_is_enabled_again_by_the_enable_action(run):
+    assert actions.disable_proxy("edge")["enabled"] is False
+    assert actions.enable_proxy("edge")["enabled"] is True
+    assert [e["event"] for e in SANDBOX.timeline()[-2:]] == ["disable", "enable"]
+    assert SANDBOX.timeline()[-2]["duration_s"] == 300.0
