@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/service_host.py
 	$(BIN)/python benchmarks/harness.py
 	$(BIN)/python benchmarks/proxy.py
+	$(BIN)/python benchmarks/proxy_reference.py
 	$(BIN)/python benchmarks/report.py
 
 clean:
