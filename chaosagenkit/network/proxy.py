@@ -161,13 +161,13 @@ class Proxy:
         changed = toxicity != spec.toxicity
         spec.toxic, spec.toxicity = toxic, toxicity
         for connection in list(self.connections):
-            connection.link(spec.stream).update_toxic(name, toxic, toxicity, changed)
+            connection.update_toxic(spec, changed)
         return spec
 
     def remove_toxic(self, name: str) -> ToxicSpec:
         spec = self.toxics.pop(name)
         for connection in list(self.connections):
-            connection.link(spec.stream).remove_toxic(name)
+            connection.remove_toxic(spec)
         return spec
 
     def stats_json(self) -> dict:
@@ -229,8 +229,9 @@ class ProxyConnection:
         self.downstream: Link | None = None
         self._closing = False
 
-    def link(self, stream: str) -> Link:
-        return self.upstream if stream == "upstream" else self.downstream  # type: ignore[return-value]
+    def link(self, stream: str) -> Link | None:
+        """The link carrying ``stream``; None while the upstream connection is being opened."""
+        return self.upstream if stream == "upstream" else self.downstream
 
     async def open(self) -> None:
         proxy = self.proxy
@@ -269,6 +270,18 @@ class ProxyConnection:
             reader = FrameReader(on_request=self.context.request_methods.append)
             self.upstream.tap = reader.feed
             self.upstream.refresh()
+
+    # A connection still opening its upstream has no links yet; open() applies the
+    # toxics current when it finishes, so updates and removals skip it.
+    def update_toxic(self, spec: ToxicSpec, toxicity_changed: bool) -> None:
+        link = self.link(spec.stream)
+        if link is not None:
+            link.update_toxic(spec.name, spec.toxic, spec.toxicity, toxicity_changed)
+
+    def remove_toxic(self, spec: ToxicSpec) -> None:
+        link = self.link(spec.stream)
+        if link is not None:
+            link.remove_toxic(spec.name)
 
     # -- endings ----------------------------------------------------------------------
     def link_finished(self, link: Link) -> None:
