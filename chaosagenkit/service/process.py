@@ -340,11 +340,13 @@ def _launch(
         raise ProcessStartError(f"cannot run chaosagenkit serve for server {name!r}: {e}") from e
     try:
         ready = _await_ready(process, ready_timeout_s)
-    except ProcessStartError as e:
+    except BaseException as e:  # Ctrl-C or a failed start alike: never leave an unregistered child
         _terminate(process)
         tail = _tail(stderr)
         stderr.close()
-        raise ProcessStartError(f"server {name!r}: {e}{': ' + tail if tail else ''}") from None
+        if isinstance(e, ProcessStartError):
+            raise ProcessStartError(f"server {name!r}: {e}{': ' + tail if tail else ''}") from None
+        raise
     finally:
         if process.stdout is not None:
             process.stdout.close()

@@ -6,7 +6,12 @@ calls them, and one experiment run through chaoslib with the control.
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,10 +19,13 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.experiment import run_experiment
 
 from chaosagenkit.exceptions import ConfigurationError, ProcessStartError
+from chaosagenkit.client import probes as client_probes
 from chaosagenkit.sandbox import SANDBOX
 from chaosagenkit.service import actions, probes, process
 from chaosagenkit.service.chaos_agent import CRASH_EXIT_CODE
-from tests.integration.test_service_support import call
+from tests.conftest import child_pids
+from tests.integration.test_control_client import http_peer, not_http_peer
+from tests.integration.test_service_support import REPO, call, wait_for
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_service]
 
@@ -94,6 +102,45 @@ def test_a_host_that_cannot_start_reports_its_stderr(run):
     assert "exited with status 2" in str(caught.value)
     assert "no_such_module_xyz" in str(caught.value)
     assert "broken" not in run.servers
+
+
+def test_a_start_interrupted_while_waiting_for_the_host_stops_it(run):
+    class Interrupted(BaseException):
+        """Stands for Ctrl-C, without letting a stray one reach pytest itself."""
+
+    def interrupt(signum, frame):
+        raise Interrupted
+
+    main = threading.main_thread().ident
+    waiting = threading.Event()
+
+    def signal_when_waiting_for_ready() -> None:
+        def in_await_ready() -> bool:
+            frame = sys._current_frames().get(main)  # noqa: SLF001 - where the main thread is now
+            while frame is not None:
+                if frame.f_code is process._await_ready.__code__:  # noqa: SLF001
+                    return True
+                frame = frame.f_back
+            return False
+
+        wait_for(in_await_ready, timeout_s=30, what="start_server to wait for the ready line")
+        waiting.set()
+        os.kill(os.getpid(), signal.SIGINT)
+
+    before = child_pids()
+    previous = signal.signal(signal.SIGINT, interrupt)
+    thread = threading.Thread(target=signal_when_waiting_for_ready, daemon=True)
+    try:
+        thread.start()
+        with pytest.raises(Interrupted):
+            process.start_server("interrupted")
+    finally:
+        thread.join(timeout=60)
+        signal.signal(signal.SIGINT, previous)
+    assert waiting.is_set()
+    assert child_pids() - before == set(), "the half-started host still runs"
+    assert run.servers == {} and "interrupted" not in process._children  # noqa: SLF001
+    assert run.timeline() == []
 
 
 def test_external_hosts_are_registered_from_their_health(run):
