@@ -40,8 +40,8 @@ Lifecycle (a design rule of this module):
 - ``cleanup_control``, which Chaos Toolkit calls whatever happened to the
   run (failed, aborted, interrupted by SIGINT), tears down again. Teardown
   is idempotent: stop traffic, close clients, clear every fault on every
-  known server, remove the run's proxies and toxics, stop every process the
-  run started.
+  known server and on every host an action faulted by control URL, remove
+  the run's proxies and toxics, stop every process the run started.
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ def teardown_sandbox() -> list[str]:
             from chaosagenkit.client import registry as client_registry
 
             steps.append(("close clients", client_registry.close_all_clients))
-        if SANDBOX.servers:
+        if SANDBOX.servers or SANDBOX.fault_hosts:
             from chaosagenkit.service import process as service_process
 
             steps.append(("clear server faults", service_process.clear_all_faults))

@@ -9,7 +9,9 @@ names up here, and fall back to URLs/configuration when a name is unknown
 (an experiment pointed at systems it did not start).
 
 It also keeps the run's seed and its fault timeline (``record_event``),
-which the control writes into the journal for reports.
+which the control writes into the journal for reports, and the chaos hosts
+an action injected a fault on by control URL without registering them
+(``fault_hosts``): teardown clears their faults too, but never stops them.
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ class Sandbox:
             self.seed: int | None = None
             self.configuration: dict[str, Any] = {}
             self.servers: dict[str, ServerRef] = {}
+            self.fault_hosts: dict[str, ServerRef] = {}  # control URL -> host faulted by URL only
             self.proxy_daemons: dict[str, ProxyDaemonRef] = {}
             self.proxies: dict[str, ProxyRef] = {}
             self.clients: dict[str, Any] = {}  # name -> chaosagenkit.client harness object

@@ -19,8 +19,9 @@ def server_is_up(server: str, configuration: dict = None, secrets: dict = None) 
 
     Returns true when its control API answers GET /health (and, for a host
     this run started, its process is running); false when it is stopped,
-    crashed or unreachable. Fails for a name this run does not know, and
-    when the host answers 401 (missing or wrong token: a configuration error).
+    crashed or unreachable. Fails for a name this run does not know, for a
+    URL that answers but is not a chaosagenkit control API, and when the
+    host answers 401 (missing or wrong token: a configuration error).
     """
     return remote.is_up(server, remote.token_from(configuration))
 

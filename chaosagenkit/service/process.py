@@ -5,7 +5,9 @@ and waits for its ready line; ``start_or_register`` is what
 ``chaosagenkit.control`` calls for each server an experiment declares (or
 registers a host running elsewhere by its control URL); the teardown pair
 ``clear_all_faults`` / ``stop_started_servers`` is idempotent and never
-raises for a host that is already gone.
+raises for a host that is already gone. Hosts an action faulted by control
+URL alone (``remember_fault_host``) have their faults cleared at teardown
+too, and are never stopped.
 
 Rules kept here:
 
@@ -36,7 +38,7 @@ from typing import IO, Any
 
 from chaosagenkit.api import parse_host_port
 from chaosagenkit.exceptions import ConfigurationError, ProcessStartError, TargetError
-from chaosagenkit.http_client import ControlClient
+from chaosagenkit.http_client import ControlClient, NotAControlAPI
 from chaosagenkit.sandbox import SANDBOX, ServerRef
 from chaosagenkit.service.cli import TOKEN_ENV
 from chaosagenkit.service.endpoint import SCHEMES, default_endpoint, parse_endpoint
@@ -50,9 +52,11 @@ __all__ = [
     "stop_server",
     "forget_server",
     "clear_all_faults",
+    "remember_fault_host",
     "stop_started_servers",
     "client_for",
     "is_alive",
+    "token_from",
     "SERVER_SPEC_KEYS",
     "TOKEN_CONFIG_KEY",
 ]
@@ -176,10 +180,7 @@ def start_or_register(spec: dict[str, Any]) -> ServerRef:
 
 def register_external(name: str, control_url: str, *, token: str | None = None) -> ServerRef:
     """Register a chaos host running elsewhere, from its ``GET /health``; start nothing."""
-    token = token or _configured_token()
-    health = ControlClient(control_url, token).get("/health")
-    ref = ServerRef(name=name, endpoint=health["endpoint"], control_url=control_url.rstrip("/"),
-                    token=token)
+    ref = _external_ref(name, control_url, token, "control_url")
     with _lock:
         SANDBOX.servers[name] = ref
     return ref
@@ -205,15 +206,37 @@ def resolve_server(server: str, token: str | None = None) -> ServerRef:
             for known in SANDBOX.servers.values():
                 if known.control_url == url:
                     return known
-            token = token or _configured_token()
-            health = ControlClient(url, token).get("/health")
-            return ServerRef(name=url, endpoint=health["endpoint"], control_url=url, token=token)
+            return _external_ref(url, url, token, "server")
         known_names = ", ".join(sorted(SANDBOX.servers)) or "none"
     raise ConfigurationError(
         "server",
         f"must be a server started in this run (known: {known_names}) "
         f"or a control URL like http://127.0.0.1:PORT, got {server!r}",
     )
+
+
+def token_from(configuration: dict[str, Any] | None) -> str | None:
+    """The token of hosts this run did not start: ``chaosagenkit_server_token`` in ``configuration``."""
+    return (configuration or {}).get(TOKEN_CONFIG_KEY) or None
+
+
+def _external_ref(name: str, control_url: str, token: str | None, field_name: str) -> ServerRef:
+    """A ServerRef for a host elsewhere, from its ``GET /health`` (token: given, else the run's).
+
+    Refuses, as a configuration error, a URL whose answer is not a chaosagenkit
+    control API's health (an agent's port, another web server).
+    """
+    url = control_url.rstrip("/")
+    token = token or token_from(SANDBOX.configuration)
+    try:
+        health = ControlClient(url, token).get("/health")
+    except NotAControlAPI as e:
+        raise ConfigurationError(field_name, f"{url} is not a chaosagenkit control API: {e}") from e
+    if not isinstance(health, dict) or not isinstance(health.get("endpoint"), str):
+        raise ConfigurationError(
+            field_name, f"{url} is not a chaosagenkit control API: GET /health answered {health!r:.100}"
+        )
+    return ServerRef(name=name, endpoint=health["endpoint"], control_url=url, token=token)
 
 
 def client_for(ref: ServerRef, timeout_s: float = 10.0) -> ControlClient:
@@ -260,22 +283,39 @@ def stop_server(name: str) -> int | None:
         return code
 
 
+def remember_fault_host(ref: ServerRef) -> None:
+    """Note a host faulted by control URL only (not a server of this run), for teardown."""
+    with _lock:
+        if SANDBOX.servers.get(ref.name) is not ref:
+            SANDBOX.fault_hosts.setdefault(ref.control_url, ref)
+
+
 def clear_all_faults() -> dict[str, int]:
-    """DELETE /faults on every known server; dead or unreachable ones are skipped quietly."""
+    """DELETE /faults on every known server and every host faulted by URL.
+
+    Dead, unreachable or strangely answering hosts are skipped (logged), and
+    the others are still cleared. Returns the number of faults removed per host.
+    """
     cleared: dict[str, int] = {}
     with _lock:
         refs = list(SANDBOX.servers.values())
+        known_urls = {ref.control_url for ref in refs}
+        refs += [ref for url, ref in SANDBOX.fault_hosts.items() if url not in known_urls]
     for ref in refs:
         if ref.process is not None and ref.process.poll() is not None:
             continue
         try:
-            removed = client_for(ref, timeout_s=5.0).delete("/faults").get("removed", [])
-        except TargetError as e:
+            answer = client_for(ref, timeout_s=5.0).delete("/faults")
+            removed = [f["id"] for f in answer["removed"]]
+        except TargetError as e:  # gone or unreachable: nothing to clear there
             logger.debug(f"chaosagenkit: cannot clear faults on {ref.name}: {e}")
+            continue
+        except Exception as e:  # noqa: BLE001 - teardown: one host's answer must not spare the next
+            logger.warning(f"chaosagenkit: cannot clear faults on {ref.name}: {type(e).__name__}: {e}")
             continue
         cleared[ref.name] = len(removed)
         if removed:
-            SANDBOX.record_event("clear", ref.name, fault_id=None, removed=[f["id"] for f in removed])
+            SANDBOX.record_event("clear", ref.name, fault_id=None, removed=removed)
     return cleared
 
 
@@ -300,8 +340,12 @@ def forget_server(name: str) -> bool:
 
 
 def stop_started_servers() -> list[str]:
-    """Stop every host this run started and forget every server. Returns the names stopped."""
+    """Stop every host this run started and forget every server. Returns the names stopped.
+
+    Hosts faulted by URL only are forgotten, never stopped: this run did not start them.
+    """
     with _lock:
+        SANDBOX.fault_hosts.clear()
         return [name for name in list(SANDBOX.servers) if forget_server(name)]
 
 
@@ -426,10 +470,6 @@ def _started(name: str) -> ServerRef:
             "name", f"must be a server this run started (started: {started}), got {name!r}"
         )
     return ref
-
-
-def _configured_token() -> str | None:
-    return SANDBOX.configuration.get(TOKEN_CONFIG_KEY) or None
 
 
 def _seed(value: Any, name: str) -> int | None:

@@ -16,6 +16,7 @@ from chaosagenkit.exceptions import ConfigurationError, ControlAPIError, TargetE
 from chaosagenkit.faults.service import Crash, parse_fault
 from chaosagenkit.sandbox import SANDBOX, ServerRef
 from chaosagenkit.service import process
+from chaosagenkit.service.process import token_from
 
 __all__ = ["token_from", "inject", "clear", "crash", "faults", "stats", "is_up", "describe"]
 
@@ -23,15 +24,11 @@ __all__ = ["token_from", "inject", "clear", "crash", "faults", "stats", "is_up",
 CRASH_WAIT_S = 10.0
 
 
-def token_from(configuration: dict[str, Any] | None) -> str | None:
-    """The token for hosts this run did not start, from an activity's configuration."""
-    return (configuration or {}).get(process.TOKEN_CONFIG_KEY) or None
-
-
 def inject(server: str, fault: dict[str, Any], token: str | None = None) -> dict[str, Any]:
     """Validate ``fault``, add it on ``server``; return the fault the host created."""
     spec = parse_fault(fault)
     ref = process.resolve_server(server, token)
+    process.remember_fault_host(ref)
     created = process.client_for(ref).post("/faults", spec.to_json())
     SANDBOX.record_event("inject", ref.name, kind=created["kind"], fault_id=created["id"],
                          duration_s=created.get("duration_s"), **created["params"])
@@ -53,6 +50,7 @@ def crash(server: str, when: str, after_requests: int, token: str | None = None)
         body["after_requests"] = after_requests
     spec = Crash.from_json({"kind": "crash", **body})
     ref = process.resolve_server(server, token)
+    process.remember_fault_host(ref)
     answer = process.client_for(ref).post("/crash", body)
     SANDBOX.record_event("crash", ref.name, kind="crash", fault_id=answer["fault"]["id"],
                          when=spec.when, after_requests=spec.after_requests)
@@ -82,7 +80,8 @@ def is_up(server: str, token: str | None = None) -> bool:
         ref = process.resolve_server(server, token)
         if ref.process is not None and ref.process.poll() is not None:
             return False
-        return process.client_for(ref, timeout_s=3.0).get("/health").get("status") == "ok"
+        health = process.client_for(ref, timeout_s=3.0).get("/health")
+        return isinstance(health, dict) and health.get("status") == "ok"
     except ControlAPIError as e:
         if e.status == 401:
             raise ConfigurationError(

@@ -55,23 +55,28 @@ def http_peer(content_type: str, body: bytes) -> Iterator[str]:
 def not_http_peer() -> Iterator[str]:
     """A TCP service that answers any request with bytes that are not HTTP."""
     listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)  # so the loop sees ``done`` (closing does not wake accept())
+    done = threading.Event()
 
     def answer() -> None:
-        try:
-            conn, _ = listener.accept()
-        except OSError:  # closed by the test
-            return
-        with conn:
-            conn.recv(4096)
-            conn.sendall(b'\x00\x00\x00\x10{"not": "http"}\n')
+        while not done.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                conn.recv(4096)
+                conn.sendall(b'\x00\x00\x00\x10{"not": "http"}\n')
 
     thread = threading.Thread(target=answer, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{listener.getsockname()[1]}"
     finally:
-        listener.close()
+        done.set()
         thread.join(timeout=10)
+        listener.close()
 
 
 def test_a_json_peer_is_read():

@@ -40,6 +40,25 @@ def run():
     SANDBOX.reset()
 
 
+@pytest.fixture
+def elsewhere():
+    """A host started outside this run's registry, as one "running elsewhere" would be.
+
+    Yields its control URL and the configuration carrying its token.
+    """
+    env = {**os.environ, "CHAOSAGENKIT_SERVE_TOKEN": "elsewhere"}
+    host = subprocess.Popen([sys.executable, "-m", "chaosagenkit", "serve", "--exit-with-parent"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=REPO)
+    try:
+        url = json.loads(host.stdout.readline())["control"]
+        yield url, {"chaosagenkit_server_token": "elsewhere"}
+        assert host.poll() is None, "nothing of this run may stop a host it did not start"
+    finally:
+        host.terminate()
+        host.wait(timeout=15)
+        host.stdout.close()
+
+
 def environ(pid: int) -> dict[str, str]:
     raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
@@ -159,6 +178,20 @@ def test_resolving_an_unknown_server_lists_the_known_ones(run):
         process.resolve_server("beta")
 
 
+def test_wrong_urls_are_not_chaosagenkit_control_apis(run):
+    agent = process.start_server("agent", endpoint="http://127.0.0.1:0")
+    with http_peer("text/html", b"<html>a web page</html>") as page, not_http_peer() as other:
+        for url in (agent.endpoint, page, other):
+            words = f"'server' {url} is not a chaosagenkit control API"
+            with pytest.raises(ActivityFailed, match=f"^inject_failure_rate: {words}"):
+                actions.inject_failure_rate(url, rate=0.5)
+            with pytest.raises(ConfigurationError, match=f"'control_url' {url} is not a chaosagenkit"):
+                process.start_or_register({"name": "ext", "control_url": url})
+            with pytest.raises(ActivityFailed, match=f"^server_is_up: {words}"):
+                probes.server_is_up(url)
+    assert set(run.servers) == {"agent"} and run.fault_hosts == {}
+
+
 # -- restart, stop, teardown ---------------------------------------------------
 
 
@@ -197,6 +230,16 @@ def test_teardown_clears_faults_and_stops_everything(run):
     assert sorted(process.stop_started_servers()) == ["a", "b"]
     assert a.process.returncode == 0 and b.process.returncode == 0
     assert process.stop_started_servers() == [] and run.servers == {}
+
+
+def test_clearing_all_faults_goes_on_past_a_host_that_answers_nonsense(run):
+    real = process.start_server("real")
+    process.client_for(real).post("/faults", {"kind": "fail_every", "nth": 3})
+    with http_peer("application/json", b'["not", "a", "clear", "answer"]') as page:
+        # A fake registration: a host whose port another program took since it was registered.
+        run.servers = {"moved": process.ServerRef("moved", "tcp://127.0.0.1:9", page), "real": real}
+        assert process.clear_all_faults() == {"real": 1}
+    assert process.client_for(real).get("/faults") == []
 
 
 # -- activities ----------------------------------------------------------------
@@ -312,31 +355,39 @@ def test_an_experiment_runs_the_service_activities_under_the_control(run):
     assert run.servers == {}  # the control stopped what it started
 
 
-def test_activities_reach_a_host_elsewhere_by_control_url_with_the_configured_token(run):
-    import json
-    import subprocess
-    import sys
+def test_activities_reach_a_host_elsewhere_by_control_url_with_the_configured_token(run, elsewhere):
+    url, configuration = elsewhere
+    with pytest.raises(ActivityFailed, match="401"):
+        actions.inject_fail_every(url, nth=2)
+    fault = actions.inject_fail_every(url, nth=2, configuration=configuration)
+    assert probes.active_faults(url, configuration=configuration)[0]["id"] == fault["id"]
+    assert probes.server_is_up(url, configuration=configuration) is True
+    with pytest.raises(ActivityFailed, match="server_is_up: 'configuration.chaosagenkit_server_token' is missing or wrong"):
+        probes.server_is_up(url)  # a 401 is a configuration error, not a host that is down
+    assert actions.clear_faults(url, configuration=configuration)["removed"] == [fault["id"]]
+    # The client probes that read a served agent's middleware take the same token.
+    assert client_probes.middleware_metrics(server=url, configuration=configuration) == []
+    assert [(e["event"], e["target"]) for e in run.timeline()] == [("inject", url), ("clear", url)]
+    assert run.servers == {}  # nothing registered, nothing to stop
 
-    from tests.integration.test_service_support import REPO
 
-    # Started outside this run's registry, as a host "running elsewhere" would be.
-    env = {**os.environ, "CHAOSAGENKIT_SERVE_TOKEN": "elsewhere"}
-    host = subprocess.Popen([sys.executable, "-m", "chaosagenkit", "serve", "--exit-with-parent"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=REPO)
-    try:
-        url = json.loads(host.stdout.readline())["control"]
-        with pytest.raises(ActivityFailed, match="401"):
-            actions.inject_fail_every(url, nth=2)
-        configuration = {"chaosagenkit_server_token": "elsewhere"}
-        fault = actions.inject_fail_every(url, nth=2, configuration=configuration)
-        assert probes.active_faults(url, configuration=configuration)[0]["id"] == fault["id"]
-        assert probes.server_is_up(url, configuration=configuration) is True
-        with pytest.raises(ActivityFailed, match="server_is_up: 'configuration.chaosagenkit_server_token' is missing or wrong"):
-            probes.server_is_up(url)  # a 401 is a configuration error, not a host that is down
-        assert actions.clear_faults(url, configuration=configuration)["removed"] == [fault["id"]]
-        assert [(e["event"], e["target"]) for e in run.timeline()] == [("inject", url), ("clear", url)]
-        assert run.servers == {}  # nothing registered, nothing to stop
-    finally:
-        host.terminate()
-        host.wait(timeout=15)
-        host.stdout.close()
+@pytest.mark.slow
+def test_teardown_clears_faults_on_a_host_faulted_by_control_url_and_leaves_it_running(run, elsewhere):
+    url, configuration = elsewhere
+    experiment = {
+        "title": "fault a host by its control URL",
+        "description": "the control did not start or register the host, yet clears its faults",
+        "configuration": configuration,
+        "controls": [{"name": "chaosagenkit", "provider": {
+            "type": "python", "module": "chaosagenkit.control", "arguments": {"seed": 5}}}],
+        "method": [
+            activity("action", "crash-later", "crash_server",
+                     {"server": url, "when": "after_requests", "after_requests": 1000}),
+            activity("action", "fail-all", "inject_failure_rate", {"server": url, "rate": 1.0}),
+        ],
+    }
+    journal = run_experiment(experiment)
+    assert journal["status"] == "completed", journal["run"]
+    remaining = process.client_for(process.resolve_server(url, "elsewhere")).get("/faults")
+    assert remaining == []  # both the pending crash and the failure rate are gone
+    assert run.fault_hosts == {} and run.servers == {}
