@@ -291,6 +291,8 @@ def clear_faults(server: str, configuration: dict = None, secrets: dict = None) 
 
 def _inject(server: str, configuration: dict | None, **fault: Any) -> dict[str, Any]:
     require_name(server, "server")
+    # The control API accepts a fault without a TTL; through Chaos Toolkit every fault expires.
+    require_number(fault.get("duration_s"), "duration_s", minimum=0, exclusive_minimum=True)
     created = remote.inject(server, fault, remote.token_from(configuration))
     logger.info(f"chaosagenkit: {created['kind']} fault {created['id']} on '{server}'")
     return created

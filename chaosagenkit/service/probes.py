@@ -7,7 +7,8 @@ of a chaos host running elsewhere (token from the configuration key
 
 from typing import Any
 
-from chaosagenkit.activity import activity
+from chaosagenkit.activity import activity, require_choice
+from chaosagenkit.faults.service import FAULT_KINDS
 from chaosagenkit.service import remote
 
 __all__ = ["server_is_up", "server_stats", "active_faults", "faults_injected", "requests_seen"]
@@ -58,8 +59,11 @@ def faults_injected(server: str, kind: str = "", configuration: dict = None, sec
 
     ``kind`` restricts the count to one fault kind ("failure_rate", "delay",
     "crash", ...); empty counts every kind. Use it to check that a fault
-    really reached the traffic. Fails when the host cannot be reached.
+    really reached the traffic. Fails for an unknown kind and when the host
+    cannot be reached.
     """
+    if kind:
+        require_choice(kind, "kind", tuple(FAULT_KINDS))
     injected = remote.stats(server, remote.token_from(configuration)).get("injected") or {}
     if kind:
         return int(injected.get(kind, 0))
@@ -68,10 +72,11 @@ def faults_injected(server: str, kind: str = "", configuration: dict = None, sec
 
 @activity
 def requests_seen(server: str, configuration: dict = None, secrets: dict = None) -> int:
-    """Count the requests that reached the served agent since the host started.
+    """Count the requests that reached the chaos host since it started.
 
-    Requests a caller's circuit breaker rejected never reach the host, so a
-    count that stops growing while the caller keeps sending shows fail-fast.
-    Fails when the host cannot be reached.
+    Every request the host received counts, including those an injected
+    fault failed before the agent ran. Requests a caller's circuit breaker
+    rejected never reach the host, so a count that stops growing while the
+    caller keeps sending shows fail-fast. Fails when the host cannot be reached.
     """
     return int(remote.stats(server, remote.token_from(configuration)).get("requests", 0))
