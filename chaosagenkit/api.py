@@ -197,7 +197,9 @@ def _auth_middleware(token: str | None) -> Callable[..., Awaitable[web.StreamRes
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         if expected is not None:
-            given = request.headers.get("Authorization", "").encode()
+            # aiohttp keeps undecodable header bytes as surrogates; surrogateescape gives
+            # them back, so a header that is not UTF-8 is simply a wrong token (401).
+            given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
             if not hmac.compare_digest(given, expected):
                 raise ApiError(401, "missing or wrong bearer token (Authorization: Bearer TOKEN)")
         return await handler(request)

@@ -7,7 +7,9 @@ reseeded before each test); tests that end the process start their own.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -338,12 +340,28 @@ def test_token_is_required_on_every_route():
                 status, answer = raw_request(method, ref.control_url + path, b"{}", token=token)
                 assert (status, answer["status"]) == (401, 401), (method, path, token)
                 assert "bearer token" in answer["error"]
+        port = int(ref.control_url.rsplit(":", 1)[1])
+        for header in (b"Bearer \xff\xfe", "Bearer s3cr\u00e9t".encode(), b"Bearer s3cret\x80"):
+            status_line, body = raw_http(port, b"GET /health HTTP/1.1\r\nHost: x\r\nAuthorization: " + header)
+            assert status_line.startswith(b"HTTP/1.1 401 "), (header, status_line, body)
+            assert json.loads(body)["status"] == 401
         status, answer = raw_request("GET", ref.control_url + "/health", token="s3cret")
         assert status == 200 and answer["status"] == "ok"
         assert ref.process.poll() is None
         assert "s3cret" not in " ".join(ref.argv)  # the token travels in the environment
     finally:
         process.forget_server("svc-auth")
+
+
+def raw_http(port: int, head: bytes) -> tuple[bytes, bytes]:
+    """Send ``head`` (request line and headers, any bytes) to 127.0.0.1:port; return status line, body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(head + b"\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    status_line, _, rest = data.partition(b"\r\n")
+    return status_line, rest.partition(b"\r\n\r\n")[2]
 
 
 def serve(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
