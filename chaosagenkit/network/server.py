@@ -24,7 +24,7 @@ from chaosagenkit import __version__
 from chaosagenkit.api import ApiError, is_loopback, parse_host_port
 from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.faults.toxics import build_toxic
-from chaosagenkit.faults.toxics.base import MAX_DURATION_MS
+from chaosagenkit.faults.toxics.base import MAX_DURATION_MS, shown
 from chaosagenkit.network.proxy import STREAMS, Proxy, ToxicSpec, format_address
 
 __all__ = ["ProxyServer", "ProxyRequest", "IMPLEMENTATION"]
@@ -62,7 +62,7 @@ class ProxyServer:
     def set_seed(self, body: Any) -> dict[str, int]:
         value = body.get("seed") if isinstance(body, dict) else None
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**64:
-            raise ConfigurationError("seed", f"must be an integer >= 0 and < 2**64, got {value!r}")
+            raise ConfigurationError("seed", f"must be an integer >= 0 and < 2**64, got {shown(value)}")
         self.seed = value
         for proxy in self.proxies.values():
             proxy.restart_numbering()
@@ -275,7 +275,7 @@ def _check_name(value: Any, field: str) -> str:
 
 def _check_toxicity(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ConfigurationError("toxicity", f"must be a number between 0 and 1, got {value!r}")
+        raise ConfigurationError("toxicity", f"must be a number between 0 and 1, got {shown(value)}")
     return float(value)
 
 
@@ -298,7 +298,7 @@ def _check_toxic(body: Any) -> ToxicSpec:
         ok = isinstance(duration, int | float) and not isinstance(duration, bool)
         if not ok or not 0 < duration <= MAX_DURATION_MS / 1000:
             raise ConfigurationError(
-                "duration_s", f"must be a number of seconds > 0 and <= 86400, got {duration!r}"
+                "duration_s", f"must be a number of seconds > 0 and <= 86400, got {shown(duration)}"
             )
         duration = float(duration)
     return ToxicSpec(name, type_name, stream, toxicity, toxic, duration_s=duration)

@@ -17,13 +17,13 @@ baseline not met, deviated, held. "completed" is a run that judged nothing
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from chaosagenkit.faults.toxics.base import finite_float
 from chaosagenkit.report.outcomes import ClientOutcomes, OutcomeStats, parse_client
 from chaosagenkit.report.windows import FaultWindow, fault_windows, usable_events
 
@@ -265,7 +265,7 @@ def read_result(journal: dict[str, Any], source: str) -> ExperimentResult:
         deviated=journal.get("deviated") is True,
         start=start,
         end=end,
-        duration_s=float(duration) if _number(duration) else None,
+        duration_s=finite_float(duration),
         hypothesis_title=hypothesis.get("title") if isinstance(hypothesis.get("title"), str) else None,
         before=_phase("before", declared_probes, steady.get("before")),
         after=_phase("after", declared_probes, steady.get("after")),
@@ -411,7 +411,7 @@ def _entry(phase: str, run: dict[str, Any]) -> RunEntry:
         has_tolerance="tolerance" in activity,
         tolerance_met=met if isinstance(met, bool) else None,
         start=_time(run.get("start")),
-        duration_s=float(duration) if _number(duration) else None,
+        duration_s=finite_float(duration),
         error=_last_line(lines),
         traceback="".join(lines) if lines else None,
         background=activity.get("background") is True,
@@ -517,10 +517,6 @@ def _dict(value: Any) -> dict[str, Any]:
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _time(value: Any) -> datetime | None:

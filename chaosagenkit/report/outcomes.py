@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaosagenkit.faults.toxics.base import finite_float
 from chaosagenkit.report.windows import FaultWindow
 
 __all__ = ["ClientOutcomes", "OutcomeStats", "parse_client", "percentile"]
@@ -68,9 +69,7 @@ class ClientOutcomes:
         n = len(self)
         ok = sum(1 for v in self.ok if v)
         wrong = None if self.wrong is None else sum(1 for i in range(n) if self.ok[i] and self.wrong[i])
-        latencies = sorted(
-            v for i, v in enumerate(self.latency_ms) if self.ok[i] and _is_number(v)
-        )
+        latencies = sorted(v for i, v in enumerate(self.latency_ms) if self.ok[i] and v is not None)
         kinds: Counter[str] = Counter()
         for i in range(n):
             if not self.ok[i]:
@@ -109,7 +108,7 @@ def parse_client(name: str, record: Any) -> ClientOutcomes:
         name=name,
         endpoint=record.get("endpoint") if isinstance(record.get("endpoint"), str) else None,
         middleware=record.get("middleware") if isinstance(record.get("middleware"), list) else [],
-        t0=record.get("t0") if _is_number(record.get("t0")) else None,
+        t0=finite_float(record.get("t0")),
     )
     columns = record.get("outcomes")
     if not isinstance(columns, dict):
@@ -124,11 +123,12 @@ def parse_client(name: str, record: Any) -> ClientOutcomes:
         sizes = ", ".join(f"{c}: {n}" for c, n in lengths.items())
         client.problem = f"outcome columns have different lengths ({sizes})"
         return client
-    if not all(_is_number(v) for v in columns["t"]):
+    times = [finite_float(v) for v in columns["t"]]
+    if None in times:
         client.problem = "outcome column 't' holds a value that is not a number"
         return client
-    client.t = [float(v) for v in columns["t"]]
-    client.latency_ms = [float(v) if _is_number(v) else None for v in columns["latency_ms"]]
+    client.t = times  # type: ignore[assignment]  # no None left
+    client.latency_ms = [finite_float(v) for v in columns["latency_ms"]]
     client.ok = [1 if v else 0 for v in columns["ok"]]
     if isinstance(columns.get("error"), list):
         client.error = [None if v is None else str(v) for v in columns["error"]]
@@ -156,7 +156,3 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
         return None
     rank = max(1, math.ceil(q / 100 * len(sorted_values)))
     return sorted_values[rank - 1]
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)

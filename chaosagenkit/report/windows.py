@@ -19,9 +19,10 @@ cannot be placed and is skipped (the caller reports how many were).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from chaosagenkit.faults.toxics.base import finite_float
 
 __all__ = ["FaultWindow", "fault_windows", "usable_events"]
 
@@ -65,11 +66,7 @@ def usable_events(events: list[Any]) -> list[dict[str, Any]]:
     usable = [
         e
         for e in events
-        if isinstance(e, dict)
-        and isinstance(e.get("t"), int | float)
-        and not isinstance(e.get("t"), bool)
-        and math.isfinite(e["t"])
-        and isinstance(e.get("event"), str)
+        if isinstance(e, dict) and finite_float(e.get("t")) is not None and isinstance(e.get("event"), str)
     ]
     return sorted(usable, key=lambda e: e["t"])  # stable: equal times keep their order
 
@@ -95,12 +92,8 @@ def fault_windows(events: list[Any], run_end: float | None) -> list[FaultWindow]
                     closed.append(_close(w, t, "replaced"))
                     open_windows.remove(w)
             default_kind = _OPENERS[name][1]
-            duration = event.get("duration_s")
-            expires = (
-                t + float(duration)
-                if name == "inject" and isinstance(duration, int | float) and duration > 0
-                else None
-            )
+            duration = finite_float(event.get("duration_s"))
+            expires = t + duration if name == "inject" and duration is not None and duration > 0 else None
             kind = str(event.get("kind") or default_kind)
             open_windows.append(_Open(event, name, kind, expires))
             continue

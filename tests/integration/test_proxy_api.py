@@ -150,6 +150,16 @@ BAD_REQUESTS = [
     ("POST", "/populate", b'{"name": "x"}', 400, "JSON array"),
     ("POST", "/populate", b'[{"name": "x", "upstream": "h:1"}, {"name": "x", "upstream": "h:2"}]', 400, "more than once"),
     ("POST", "/seed", b'{"seed": -1}', 400, "'seed' must be an integer >= 0"),
+    # integers of 400 digits: JSON allows them, a float cannot hold them
+    ("POST", "/proxies/p/toxics", b'{"type": "latency", "attributes": {"latency": 1' + b"0" * 400 + b"}}", 400,
+     "'latency' must be <= 8.64e+07, got an integer of 401 digits"),
+    ("POST", "/proxies/p/toxics", b'{"type": "packet_loss", "attributes": {"loss_rate": 1' + b"0" * 400 + b"}}",
+     400, "'loss_rate' is out of range"),
+    ("POST", "/proxies/p/toxics", b'{"type": "latency", "toxicity": 1' + b"0" * 400 + b"}", 400,
+     "'toxicity' must be a number between 0 and 1, got an integer of 401 digits"),
+    ("POST", "/proxies/p/toxics", b'{"type": "latency", "duration_s": 1' + b"0" * 400 + b"}", 400,
+     "'duration_s' must be a number of seconds > 0"),
+    ("POST", "/seed", b'{"seed": 1' + b"0" * 400 + b"}", 400, "'seed' must be an integer >= 0"),
     ("GET", "/no/such/route", None, 404, ""),
     ("PUT", "/proxies", b"{}", 405, ""),
 ]
@@ -185,7 +195,7 @@ def test_a_listen_address_in_use_is_a_conflict_and_leaves_the_proxy_as_it_was(ap
 def test_random_garbage_never_causes_a_5xx(api):
     _proxy(api)
     rng = random.Random(5)
-    values = [None, True, -1, 0, 1.5, 10**20, "", "x", "127.0.0.1:1", [], {}, [1, 2], {"a": 1}]
+    values = [None, True, -1, 0, 1.5, 10**20, 10**400, "", "x", "127.0.0.1:1", [], {}, [1, 2], {"a": 1}]
     keys = ["name", "listen", "upstream", "enabled", "type", "stream", "toxicity", "attributes", "seed"]
     paths = ["/proxies", "/proxies/p", "/proxies/p/toxics", "/proxies/p/toxics/slow", "/populate", "/seed"]
     for _ in range(300):

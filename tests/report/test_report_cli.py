@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from chaosagenkit.cli import main
 from chaosagenkit.exceptions import ConfigurationError
-from chaosagenkit.report import REPORT_FILES, write_reports
+from chaosagenkit.report import REPORT_FILES, load_results, write_reports
+from tests.report import journals as builders
 
 
 def run_cli(*args: str):
@@ -145,3 +146,38 @@ def test_runs_without_a_journal_are_listed_after_the_journals(write_journal, tmp
     assert write_reports([], tmp_path / "r2", not_run=not_run[:1])["junit"].endswith("junit.xml")
     with pytest.raises(ConfigurationError, match="no journal given"):
         write_reports([], tmp_path / "r3")
+
+
+HUGE = 10**400  # JSON allows integers of any length; a float cannot hold this one
+
+
+def test_integers_too_large_for_a_float_are_shown_as_missing_not_a_traceback(journal, tmp_path):
+    data = journal("held")
+    builders.add_traffic(data, duration_s=6, rate_per_s=20)
+    extension = next(e for e in data["extensions"] if e["name"] == "chaosagenkit")
+    data["duration"] = HUGE
+    data["run"][0]["duration"] = HUGE
+    inject = next(e for e in extension["timeline"] if e["event"] == "inject")
+    inject["duration_s"] = HUGE
+    extension["timeline"].append({"t": HUGE, "event": "clear", "target": inject["target"]})
+    (client,) = extension["clients"].values()
+    client["outcomes"]["latency_ms"][0] = HUGE
+    other = json.loads(json.dumps(client))
+    other["outcomes"]["t"][0] = HUGE
+    extension["clients"]["other"] = other
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    out = tmp_path / "out"
+
+    result = run_cli(path, "--junit", out / "r.xml", "--markdown", out / "s.md", "--html", out / "r.html")
+    assert result.exit_code == 0, result.output
+
+    (read,) = load_results([path])
+    assert read.duration_s is None and read.method[0].duration_s is None, "shown as missing"
+    assert read.run.unplaced_events == 1 and "1 timeline entries have no usable time" in read.warnings
+    window = next(w for w in read.windows if w.fault_id == inject["id"])
+    assert window.ended_by != "expired", "a duration no float can hold is no duration"
+    caller, other_client = read.run.clients
+    assert caller.problem is None and caller.latency_ms[0] is None
+    assert "not a number" in other_client.problem
+    assert "## 1." in (out / "s.md").read_text()

@@ -137,3 +137,10 @@ def test_entries_without_a_usable_time_are_left_out():
                 {"t": True, "event": "inject"}, {"t": 2, "event": 5}]  # fmt: skip
     assert usable_events(timeline) == [ev(1, "inject")]
     assert len(fault_windows(timeline, 5)) == 1
+
+
+def test_numbers_no_float_can_hold_are_no_time_and_no_duration():
+    huge = 10**400
+    assert usable_events([ev(huge, "inject"), ev(1, "inject")]) == [ev(1, "inject")]
+    (window,) = fault_windows([ev(1, "inject", duration_s=huge)], 9)
+    assert (window.end, window.ended_by) == (9, "run ended")

@@ -54,6 +54,11 @@ BAD_ATTRIBUTES = [
     ("slicer", {"average_size": 4, "size_variation": 4}, "'size_variation' must be less than average_size (4), got 4"),
     ("packet_loss", {"loss_rate": 1.5}, "'loss_rate' must be <= 1, got 1.5"),
     ("packet_loss", {"loss_rate": float("nan")}, "'loss_rate' must be a number, got nan"),
+    # JSON allows integers of any length: refused with a 4xx, never an OverflowError
+    ("latency", {"latency": 10**400}, "'latency' must be <= 8.64e+07, got an integer of 401 digits"),
+    ("latency", {"latency": -(10**400)}, "'latency' must be >= 0, got an integer of 401 digits"),
+    ("latency", {"latency": float("inf")}, "'latency' must be an integer, got inf"),
+    ("packet_loss", {"loss_rate": 10**400}, "'loss_rate' is out of range, got an integer of 401 digits"),
     ("packet_loss", {"rto": 500, "max_rto": 100}, "'max_rto' must be >= rto (500), got 100"),
     ("malformed_frame", {"kind": "garbled"}, "'kind' must be one of invalid_json, invalid_utf8, truncated"),
     ("drop_frame", {"protocol": "grpc"}, "'protocol' must be one of auto, agenkit, http, got 'grpc'"),

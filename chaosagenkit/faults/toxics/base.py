@@ -68,6 +68,8 @@ __all__ = [
     "ToxicConfig",
     "Toxic",
     "MAX_DURATION_MS",
+    "finite_float",
+    "shown",
 ]
 
 #: The longest time attribute accepted (one day): beyond it a typo is likelier than intent.
@@ -217,24 +219,53 @@ class ToxicConfig:
         value = getattr(self, field_name)
         attribute = self._attribute(field_name)
         if value < minimum:
-            raise ConfigurationError(attribute, f"must be >= {minimum:g}, got {value!r}")
+            raise ConfigurationError(attribute, f"must be >= {minimum:g}, got {shown(value)}")
         if maximum is not None and value > maximum:
-            raise ConfigurationError(attribute, f"must be <= {maximum:g}, got {value!r}")
+            raise ConfigurationError(attribute, f"must be <= {maximum:g}, got {shown(value)}")
+
+
+def finite_float(value: Any) -> float | None:
+    """``value`` as a float when it is a number a float can hold, else None.
+
+    The one rule for numbers read from JSON (toxic attributes, journals):
+    booleans are not numbers; NaN and infinities are refused; an integer is
+    finite by nature, but one beyond a float's range (JSON allows 400
+    digits) is refused rather than overflowing (``math.isfinite`` and
+    ``float`` raise ``OverflowError`` on it).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for an error message, a huge integer summarised by its size."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**18:
+        return f"an integer of {len(str(abs(value)))} digits"
+    return repr(value)
 
 
 def _coerce(attribute: str, annotation: Any, value: Any) -> Any:
     kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
     if kind == "int":
-        # JSON has one number type; 100.0 is 100, 100.5 is a mistake (Toxiproxy rejects it too)
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if not ok or not math.isfinite(value) or not float(value).is_integer():
-            raise ConfigurationError(attribute, f"must be an integer, got {value!r}")
-        return int(value)
+        # JSON has one number type; 100.0 is 100, 100.5 is a mistake (Toxiproxy rejects it too).
+        # An int is taken as it is, however large: the config's range check refuses it.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        number = finite_float(value)
+        if number is None or not number.is_integer():
+            raise ConfigurationError(attribute, f"must be an integer, got {shown(value)}")
+        return int(number)
     if kind == "float":
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if not ok or not math.isfinite(value):
-            raise ConfigurationError(attribute, f"must be a number, got {value!r}")
-        return float(value)
+        number = finite_float(value)
+        if number is None:
+            what = "is out of range" if isinstance(value, int) and not isinstance(value, bool) else "must be a number"
+            raise ConfigurationError(attribute, f"{what}, got {shown(value)}")
+        return number
     if kind == "str":
         if not isinstance(value, str):
             raise ConfigurationError(attribute, f"must be a string, got {value!r}")
