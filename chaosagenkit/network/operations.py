@@ -11,8 +11,12 @@ Rules kept here, once:
 - Every fault goes on the run's timeline: "inject" (kind = toxic type,
   id = toxic name, duration_s), "clear", "disable", "enable".
 - A fault with ``duration_s`` expires by itself: our daemon removes the
-  toxic itself (even if this process dies); against another server a timer
-  here removes it. ``teardown`` cancels the timers still pending.
+  toxic, or enables the disabled proxy, itself (even if this process dies);
+  against another server (a real Toxiproxy has no expiry) a timer here
+  does it. Such timers are keyed by what they undo (API, proxy, toxic):
+  a new fault on the same thing replaces the timer, undoing it by hand
+  (``remove_toxic``, ``enable``) cancels it, and ``teardown`` cancels
+  every timer still pending.
 """
 
 from __future__ import annotations
@@ -42,12 +46,14 @@ __all__ = [
     "toxic_acted",
     "check_common",
     "cancel_timers",
+    "pending_timers",
 ]
 
 logger = logging.getLogger("chaostoolkit")
 
 MAX_DURATION_S = MAX_DURATION_MS / 1000
-_timers: set[threading.Timer] = set()
+#: (API URL, proxy, toxic name or "" for the proxy's re-enable) -> the timer that undoes that fault
+_timers: dict[tuple[str, str, str], threading.Timer] = {}
 _timers_lock = threading.Lock()
 
 
@@ -93,7 +99,8 @@ def inject_toxic(
     created = client.post(f"/proxies/{proxy_name}/toxics", body)
     toxic_name = created.get("name", body["name"]) if isinstance(created, dict) else body["name"]
     if duration_s and not ours:
-        _later(duration_s, _remove_quietly, client, proxy_name, toxic_name)
+        key = (client.base_url, proxy_name, toxic_name)
+        _later(key, duration_s, _remove_quietly, client, proxy_name, toxic_name)
     SANDBOX.record_event(
         "inject", proxy_name, kind=toxic_type, fault_id=toxic_name,
         duration_s=float(duration_s) if duration_s else None,
@@ -115,6 +122,7 @@ def remove_toxic(proxy: str, name: str, configuration: dict[str, Any] | None = N
         if e.status != 404 or "toxic" not in e.error:
             raise
         removed = False
+    _cancel((client.base_url, proxy_name, name))
     SANDBOX.record_event("clear", proxy_name, fault_id=name)
     return removed
 
@@ -138,6 +146,7 @@ def delete_proxy(name: str, configuration: dict[str, Any] | None) -> None:
     require_name(name, "name")
     client, proxy_name = process.resolve_proxy(name, configuration)
     client.delete(f"/proxies/{proxy_name}")
+    _cancel_all(client.base_url, proxy_name)
     SANDBOX.proxies.pop(name, None)
     SANDBOX.record_event("clear", proxy_name)
 
@@ -150,12 +159,22 @@ def set_enabled(
     if not enabled:  # bringing a proxy up has no duration
         require_number(duration_s, "duration_s", minimum=0, exclusive_minimum=True, maximum=MAX_DURATION_S)
     client, proxy_name = process.resolve_proxy(name, configuration)
-    result = client.post(f"/proxies/{proxy_name}", {"enabled": enabled})
+    key = (client.base_url, proxy_name, "")  # an earlier disable's timer: replaced or cancelled
     if enabled:
+        result = client.post(f"/proxies/{proxy_name}", {"enabled": True})  # our daemon cancels its own
+        _cancel(key)
         SANDBOX.record_event("enable", proxy_name)
+        return result
+    ours = process.is_chaosagenkit_proxy(client)
+    body: dict[str, Any] = {"enabled": False}
+    if ours:
+        body["duration_s"] = float(duration_s)  # the daemon enables it again, even if this process dies
+    result = client.post(f"/proxies/{proxy_name}", body)
+    SANDBOX.record_event("disable", proxy_name, kind="proxy_down", duration_s=float(duration_s))
+    if ours:
+        _cancel(key)
     else:
-        SANDBOX.record_event("disable", proxy_name, kind="proxy_down", duration_s=float(duration_s))
-        _later(duration_s, _enable_quietly, client, proxy_name)
+        _later(key, duration_s, _enable_quietly, client, proxy_name)
     return result
 
 
@@ -163,6 +182,7 @@ def reset_all(configuration: dict[str, Any] | None) -> None:
     """Toxiproxy's /reset on the run's API: every proxy enabled, every toxic removed."""
     client = process.resolve_api(configuration)
     client.post("/reset")
+    _cancel_all(client.base_url)
     SANDBOX.record_event("clear", client.base_url)
 
 
@@ -194,22 +214,51 @@ def toxic_acted(proxy: str, toxic: str, configuration: dict[str, Any] | None) ->
 def cancel_timers() -> None:
     """Forget pending expiries (teardown removes everything anyway)."""
     with _timers_lock:
-        for timer in _timers:
+        for timer in _timers.values():
             timer.cancel()
         _timers.clear()
 
 
-def _later(delay_s: float, action, *args: Any) -> None:
+def pending_timers() -> list[tuple[str, str, str]]:
+    """The keys of the expiry timers this process still runs (API URL, proxy, toxic or "")."""
+    with _timers_lock:
+        return sorted(_timers)
+
+
+def _later(key: tuple[str, str, str], delay_s: float, action, *args: Any) -> None:
+    """Run ``action(*args)`` after ``delay_s``, replacing the timer ``key`` had."""
+
     def run() -> None:
         with _timers_lock:
-            _timers.discard(timer)
+            if _timers.get(key) is not timer:
+                return  # replaced or cancelled just as it fired
+            del _timers[key]
         action(*args)
 
     timer = threading.Timer(delay_s, run)
     timer.daemon = True
     with _timers_lock:
-        _timers.add(timer)
+        previous = _timers.pop(key, None)
+        if previous is not None:
+            previous.cancel()
+        _timers[key] = timer
     timer.start()
+
+
+def _cancel(key: tuple[str, str, str]) -> None:
+    with _timers_lock:
+        timer = _timers.pop(key, None)
+    if timer is not None:
+        timer.cancel()
+
+
+def _cancel_all(url: str, proxy_name: str | None = None) -> None:
+    """Cancel the timers of one API (or of one proxy there): what they would undo is gone."""
+    with _timers_lock:
+        keys = [k for k in _timers if k[0] == url and (proxy_name is None or k[1] == proxy_name)]
+        timers = [_timers.pop(k) for k in keys]
+    for timer in timers:
+        timer.cancel()
 
 
 def _remove_quietly(client: ControlClient, proxy_name: str, toxic_name: str) -> None:

@@ -10,6 +10,11 @@ it could not (a proxy whose address was taken while it was down).
 A toxic created with ``duration_s`` (our extension of Toxiproxy's toxic
 JSON; Toxiproxy ignores it) is removed by the daemon itself when that time
 has passed, so a fault expires even if the chaos run that injected it died.
+Likewise a proxy disabled with ``{"enabled": false, "duration_s": N}`` is
+enabled again by the daemon after N seconds. A proxy has at most one such
+timer: every disable replaces it (a disable without ``duration_s`` leaves
+none), and enabling, deleting, replacing (populate) or resetting the proxy
+cancels it.
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ class ProxyServer:
         self.proxies: dict[str, Proxy] = {}
         self._lock = asyncio.Lock()  # one change at a time: checks and effects stay consistent
         self._expiries: set[asyncio.TimerHandle] = set()
+        self._enablers: dict[str, asyncio.TimerHandle] = {}  # proxy name -> its re-enable timer
+        self._tasks: set[asyncio.Task] = set()
 
     def version_json(self) -> dict[str, Any]:
         return {"version": __version__, "implementation": IMPLEMENTATION}
@@ -105,7 +112,11 @@ class ProxyServer:
             return proxy
 
     async def update_proxy(self, name: str, body: Any) -> Proxy:
-        """Toxiproxy's ProxyUpdate: listen/upstream/enabled, each optional."""
+        """Toxiproxy's ProxyUpdate: listen/upstream/enabled, each optional.
+
+        Ours: ``duration_s`` with ``"enabled": false`` enables the proxy again
+        after that many seconds.
+        """
         if not isinstance(body, dict):
             raise ApiError(400, "bad request body: expected a JSON object")
         async with self._lock:
@@ -119,6 +130,11 @@ class ProxyServer:
             if "name" in body and body["name"] != name:
                 raise ConfigurationError("name", "cannot be changed; delete and create the proxy")
             request = self.check_proxy(merged)
+            duration = _check_duration(body.get("duration_s"))
+            if duration is not None and body.get("enabled") is not False:
+                raise ConfigurationError(
+                    "duration_s", 'applies only with "enabled": false (how long the proxy stays down)'
+                )
             before = ((proxy.listen_host, proxy.listen_port), (proxy.upstream_host, proxy.upstream_port))
             if (request.listen, request.upstream) != before:
                 await _guard(format_address(*request.listen), proxy.move(request.listen, request.upstream))
@@ -130,12 +146,19 @@ class ProxyServer:
                     raise
             elif not request.enabled and proxy.enabled:
                 await proxy.stop()
+            if body.get("enabled") is True:
+                self._cancel_enable(name)
+            elif body.get("enabled") is False:
+                self._cancel_enable(name)
+                if duration is not None:
+                    self._enable_later(proxy, duration)
             return proxy
 
     async def delete_proxy(self, name: str) -> None:
         async with self._lock:
             proxy = self.get(name)
             del self.proxies[name]
+            self._cancel_enable(name)
             await proxy.stop()
 
     async def populate(self, body: Any) -> list[Proxy]:
@@ -169,6 +192,7 @@ class ProxyServer:
                 proxy = fresh[request.name]
                 self.proxies[request.name] = proxy
                 if current is not None:
+                    self._cancel_enable(request.name)
                     await current.stop()
                 if request.enabled and not proxy.enabled:
                     await _bind(proxy)  # its own address, just released
@@ -178,6 +202,8 @@ class ProxyServer:
         """Enable every proxy and remove every toxic; return what could not be re-enabled."""
         problems = []
         async with self._lock:
+            for name in list(self._enablers):
+                self._cancel_enable(name)
             for proxy in self.proxies.values():
                 for toxic_name in list(proxy.toxics):
                     proxy.remove_toxic(toxic_name)
@@ -189,13 +215,55 @@ class ProxyServer:
         return problems
 
     async def close(self) -> None:
-        for handle in self._expiries:
+        for handle in [*self._expiries, *self._enablers.values()]:
             handle.cancel()
         self._expiries.clear()
+        self._enablers.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         async with self._lock:
             for proxy in list(self.proxies.values()):
                 await proxy.stop()
             self.proxies.clear()
+
+    def _enable_later(self, proxy: Proxy, duration_s: float) -> None:
+        """Enable ``proxy`` again after ``duration_s`` unless its timer is replaced or cancelled first."""
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            task = loop.create_task(self._enable_expired(proxy, handle, duration_s))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        handle = loop.call_later(duration_s, fire)
+        self._enablers[proxy.name] = handle
+
+    async def _enable_expired(self, proxy: Proxy, handle: asyncio.TimerHandle, duration_s: float) -> None:
+        async with self._lock:
+            if self._enablers.get(proxy.name) is not handle:
+                return  # replaced or cancelled while this task waited for the lock
+            del self._enablers[proxy.name]
+            if self.proxies.get(proxy.name) is not proxy or proxy.enabled:
+                return
+            try:
+                await proxy.start()
+            except OSError as e:
+                logger.warning("proxy %s: cannot listen on %s again after %g s down: %s",
+                               proxy.name, proxy.listen, duration_s, e.strerror or e)
+                return
+            logger.info("proxy %s: enabled again after %g s down", proxy.name, duration_s)
+
+    def _cancel_enable(self, name: str) -> None:
+        handle = self._enablers.pop(name, None)
+        if handle is not None:
+            handle.cancel()
+
+    def enable_due(self, name: str) -> float | None:
+        """When (event loop time) proxy ``name`` is enabled again by its timer; None without one."""
+        handle = self._enablers.get(name)
+        return None if handle is None else handle.when()
 
     # -- toxics -------------------------------------------------------------------
     async def create_toxic(self, proxy_name: str, body: Any) -> ToxicSpec:
@@ -293,15 +361,18 @@ def _check_toxic(body: Any) -> ToxicSpec:
     name = body.get("name") or f"{type_name}_{stream}"
     _check_name(name, "name")
     toxic = build_toxic(type_name, body.get("attributes"))
-    duration = body.get("duration_s")
-    if duration is not None:
-        ok = isinstance(duration, int | float) and not isinstance(duration, bool)
-        if not ok or not 0 < duration <= MAX_DURATION_MS / 1000:
-            raise ConfigurationError(
-                "duration_s", f"must be a number of seconds > 0 and <= 86400, got {shown(duration)}"
-            )
-        duration = float(duration)
+    duration = _check_duration(body.get("duration_s"))
     return ToxicSpec(name, type_name, stream, toxicity, toxic, duration_s=duration)
+
+
+def _check_duration(value: Any) -> float | None:
+    """Our ``duration_s`` (seconds until the daemon undoes a fault), or None when absent."""
+    if value is None:
+        return None
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not 0 < value <= MAX_DURATION_MS / 1000:
+        raise ConfigurationError("duration_s", f"must be a number of seconds > 0 and <= 86400, got {shown(value)}")
+    return float(value)
 
 
 async def _bind(proxy: Proxy) -> None:

@@ -6,9 +6,11 @@ The rule, stated once (every report format shades or lists these windows):
   names the same fault ``id`` (a ``clear`` without ``id`` clears every
   fault on that target), or until ``t + duration_s`` (faults expire by
   themselves), whichever comes first; otherwise until the end of the run;
-- ``disable`` lasts until ``enable`` on the same target, and ``crash``
-  until ``restart`` or ``start`` on the same target; otherwise until the
-  end of the run;
+- ``disable`` lasts until ``enable`` on the same target or until
+  ``t + duration_s`` (the proxy daemon enables it again by itself, and
+  records nothing in the run's timeline), whichever comes first;
+  ``crash`` lasts until ``restart`` or ``start`` on the same target;
+  otherwise both last until the end of the run;
 - a second ``inject`` with the same ``id`` on the same target replaces the
   first, which ends there.
 
@@ -32,6 +34,9 @@ _OPENERS: dict[str, tuple[frozenset[str], str]] = {
     "disable": (frozenset({"enable"}), "disabled"),
     "crash": (frozenset({"restart", "start"}), "crashed"),
 }
+
+#: openers whose ``duration_s`` ends the window by itself
+_EXPIRING = frozenset({"inject", "disable"})
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ def fault_windows(events: list[Any], run_end: float | None) -> list[FaultWindow]
                     open_windows.remove(w)
             default_kind = _OPENERS[name][1]
             duration = finite_float(event.get("duration_s"))
-            expires = t + duration if name == "inject" and duration is not None and duration > 0 else None
+            expires = t + duration if name in _EXPIRING and duration is not None and duration > 0 else None
             kind = str(event.get("kind") or default_kind)
             open_windows.append(_Open(event, name, kind, expires))
             continue

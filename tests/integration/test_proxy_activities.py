@@ -13,7 +13,7 @@ import pytest
 from chaoslib.exceptions import ActivityFailed
 
 from chaosagenkit.http_client import ControlClient
-from chaosagenkit.network import actions, probes, process
+from chaosagenkit.network import actions, operations, probes, process
 from chaosagenkit.sandbox import SANDBOX
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_network]
@@ -91,11 +91,12 @@ def test_a_fault_with_a_duration_expires_by_itself(run):
     assert inject["duration_s"] == 0.5
 
 
-def test_a_disabled_proxy_comes_back_after_its_duration(run):
+def test_a_disabled_proxy_comes_back_after_its_duration_by_the_daemons_own_timer(run):
     assert actions.disable_proxy("edge", duration_s=0.5)["enabled"] is False
+    assert operations.pending_timers() == [], "our daemon keeps the TTL: nothing here has to survive"
     wait_until(lambda: run.get("/proxies/edge")["enabled"])
-    events = [e["event"] for e in SANDBOX.timeline()]
-    assert "disable" in events and events[-1] == "enable"
+    disable = SANDBOX.timeline()[-1]
+    assert (disable["event"], disable["target"], disable["duration_s"]) == ("disable", "edge", 0.5)
 
 
 def test_traffic_impacted_is_true_only_when_the_toxic_met_traffic(run):
@@ -140,6 +141,7 @@ class _ToxiproxyStandIn(BaseHTTPRequestHandler):
     """
 
     calls: list[tuple[str, str]] = []
+    bodies: list[tuple[str, dict]] = []
 
     def do_GET(self):
         self.calls.append(("GET", self.path))
@@ -149,7 +151,13 @@ class _ToxiproxyStandIn(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", 0))
         body = json.loads(self.rfile.read(length) or b"{}")
         self.calls.append(("POST", self.path))
+        self.bodies.append((self.path, body))
         self._reply(200, body)
+
+    def do_DELETE(self):
+        self.calls.append(("DELETE", self.path))
+        self.send_response(204)
+        self.end_headers()
 
     def _reply(self, status, body):
         data = json.dumps(body).encode()
@@ -186,6 +194,37 @@ def test_against_another_toxiproxy_server_only_its_own_toxics_are_sent():
             c for c in calls_before if c[0] == "POST"
         ], "nothing was sent that the server does not understand"
     finally:
+        operations.cancel_timers()  # the latency's TTL timer (a run's teardown does this)
+        server.shutdown()
+        server.server_close()
+        SANDBOX.reset()
+
+
+def test_against_another_server_one_client_timer_per_fault_replaced_and_cancelled():
+    SANDBOX.reset()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ToxiproxyStandIn)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _ToxiproxyStandIn.calls, _ToxiproxyStandIn.bodies = [], []
+    configuration = {"toxiproxy_url": f"http://127.0.0.1:{server.server_address[1]}"}
+    url = configuration["toxiproxy_url"]
+    try:
+        actions.disable_proxy("db", duration_s=60, configuration=configuration)
+        actions.disable_proxy("db", duration_s=120, configuration=configuration)
+        assert operations.pending_timers() == [(url, "db", "")], "the second disable replaced the first timer"
+        assert ("/proxies/db", {"enabled": False}) in _ToxiproxyStandIn.bodies, "Toxiproxy gets its own JSON only"
+        actions.enable_proxy("db", configuration=configuration)
+        assert operations.pending_timers() == [], "enabling cancels the re-enable timer"
+        actions.inject_latency("db", 10, duration_s=60, name="slow", configuration=configuration)
+        actions.inject_latency("db", 10, duration_s=60, name="slow", configuration=configuration)
+        assert operations.pending_timers() == [(url, "db", "slow")]
+        actions.remove_toxic("db", "slow", configuration=configuration)
+        assert operations.pending_timers() == []
+        actions.disable_proxy("db", duration_s=0.2, configuration=configuration)
+        wait_until(lambda: _ToxiproxyStandIn.bodies[-1] == ("/proxies/db", {"enabled": True}))
+        assert operations.pending_timers() == []
+    finally:
+        operations.cancel_timers()
         server.shutdown()
         server.server_close()
         SANDBOX.reset()

@@ -139,6 +139,14 @@ def test_entries_without_a_usable_time_are_left_out():
     assert len(fault_windows(timeline, 5)) == 1
 
 
+def test_a_disable_with_a_duration_ends_when_the_daemon_enables_the_proxy_again():
+    # the daemon re-enables the proxy itself: the run's timeline records no "enable"
+    windows = fault_windows([ev(5, "disable", target="proxy", kind="proxy_down", duration_s=2)], 30)
+    assert [(w.start, w.end, w.ended_by) for w in windows] == [(5, 7, "expired")]
+    enabled_early = fault_windows([ev(5, "disable", target="proxy", duration_s=20), ev(6, "enable", target="proxy")], 30)
+    assert [(w.end, w.ended_by) for w in enabled_early] == [(6, "enabled")]
+
+
 def test_numbers_no_float_can_hold_are_no_time_and_no_duration():
     huge = 10**400
     assert usable_events([ev(huge, "inject"), ev(1, "inject")]) == [ev(1, "inject")]
