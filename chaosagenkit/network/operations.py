@@ -179,11 +179,20 @@ def set_enabled(
 
 
 def reset_all(configuration: dict[str, Any] | None) -> None:
-    """Toxiproxy's /reset on the run's API: every proxy enabled, every toxic removed."""
+    """Toxiproxy's /reset on the run's API: every proxy enabled, every toxic removed.
+
+    The timeline gets a ``clear`` for every proxy the API lists, and an
+    ``enable`` for each that was down, so the report closes their windows.
+    """
     client = process.resolve_api(configuration)
+    proxies = client.get("/proxies")
+    proxies = proxies if isinstance(proxies, dict) else {}
     client.post("/reset")
     _cancel_all(client.base_url)
-    SANDBOX.record_event("clear", client.base_url)
+    for proxy_name, proxy in proxies.items():
+        SANDBOX.record_event("clear", proxy_name)
+        if isinstance(proxy, dict) and proxy.get("enabled") is False:
+            SANDBOX.record_event("enable", proxy_name)
 
 
 def read_stats(proxy: str, configuration: dict[str, Any] | None) -> dict[str, Any]:

@@ -123,6 +123,19 @@ def test_drop_connections_and_extension_toxics_map_to_the_right_toxics(run):
     assert probes.list_toxics("edge") == []
 
 
+def test_reset_proxies_closes_every_fault_window_of_the_proxies_it_reset(run):
+    from chaosagenkit.report.windows import fault_windows
+
+    actions.create_proxy("second", "127.0.0.1:9")
+    actions.inject_latency("edge", 10, name="slow")
+    actions.disable_proxy("second", duration_s=300)
+    assert actions.reset_proxies() is True
+    events = [(e["event"], e["target"]) for e in SANDBOX.timeline() if e["event"] in ("clear", "enable")]
+    assert sorted(events) == [("clear", "edge"), ("clear", "second"), ("enable", "second")]
+    windows = fault_windows(SANDBOX.timeline(), run_end=time.time() + 3600)
+    assert sorted((w.target, w.ended_by) for w in windows) == [("edge", "cleared"), ("second", "enabled")]
+
+
 def test_proxies_created_by_actions_are_deleted_at_teardown(run):
     created = actions.create_proxy("extra", "127.0.0.1:9")
     assert SANDBOX.proxies["extra"].listen == created["listen"]
