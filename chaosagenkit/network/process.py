@@ -60,7 +60,9 @@ def start_or_register_daemon(spec: dict[str, Any], configuration: dict[str, Any]
     ``spec``: ``name`` (default "proxy"), ``url`` (an external API; else
     ``configuration["toxiproxy_url"]``; else a child daemon is started),
     ``listen`` (the child's API address, default 127.0.0.1:0), ``token``
-    (else ``configuration["toxiproxy_token"]``).
+    (else ``configuration["toxiproxy_token"]``). An external chaosagenkit
+    daemon gets the run's derived seed (``POST /seed``, recorded on the
+    timeline as a ``seed`` event), as a started one does on its command line.
     """
     configuration = configuration or {}
     spec = spec or {}
@@ -72,10 +74,14 @@ def start_or_register_daemon(spec: dict[str, Any], configuration: dict[str, Any]
     if url:
         client = ControlClient(url, token)
         try:
-            client.get("/version")
+            ours = is_chaosagenkit_proxy(client)
         except TargetError as e:
             raise TargetError(f"proxy daemon {name!r}: {e}") from e
         ref = ProxyDaemonRef(name=name, url=client.base_url, token=token)
+        seed = SANDBOX.component_seed(f"proxy:{name}")
+        if ours and seed is not None:  # the run's seed drives its toxics too (a real Toxiproxy has none)
+            client.post("/seed", {"seed": seed})
+            SANDBOX.record_event("seed", name, api=client.base_url, seed=seed)
     else:
         seed = SANDBOX.component_seed(f"proxy:{name}")
         process, ready = start_daemon(listen=_text(spec, "listen", "127.0.0.1:0"), seed=seed, token=token)

@@ -222,6 +222,10 @@ def test_against_another_server_one_client_timer_per_fault_replaced_and_cancelle
     configuration = {"toxiproxy_url": f"http://127.0.0.1:{server.server_address[1]}"}
     url = configuration["toxiproxy_url"]
     try:
+        SANDBOX.seed = 5
+        process.start_or_register_daemon({"url": url}, {})
+        assert ("POST", "/seed") not in _ToxiproxyStandIn.calls, "a real Toxiproxy has no seed route"
+        SANDBOX.proxy_daemons.clear()
         actions.disable_proxy("db", duration_s=60, configuration=configuration)
         actions.disable_proxy("db", duration_s=120, configuration=configuration)
         assert operations.pending_timers() == [(url, "db", "")], "the second disable replaced the first timer"

@@ -92,6 +92,10 @@ def test_an_external_api_is_registered_not_started_and_its_proxies_are_deleted(s
         daemon = process.start_or_register_daemon({"name": "shared"}, {"toxiproxy_url": ready["api"]})
         assert daemon.process is None and daemon.url == ready["api"]
         api = ControlClient(ready["api"])
+        run_seed = SANDBOX.component_seed("proxy:shared")
+        assert api.get("/seed")["seed"] == run_seed != 3, "the run's seed drives an external daemon of ours too"
+        (seed_event,) = [e for e in SANDBOX.timeline() if e["event"] == "seed"]
+        assert (seed_event["target"], seed_event["detail"]["seed"]) == ("shared", run_seed)
         api.post("/proxies", {"name": "leftover", "upstream": "127.0.0.1:9", "listen": "127.0.0.1:0"})
         ref = process.declare_proxy_from_spec(
             {"name": "leftover", "upstream": f"{echo_server[0]}:{echo_server[1]}"}
