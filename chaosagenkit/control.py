@@ -34,9 +34,10 @@ Lifecycle (a design rule of this module):
   ``${name}`` placeholders anywhere in such a tolerance come from the
   configuration, so counts and bounds can be overridden with ``--var``.
 - ``after_experiment_control`` writes the chaosagenkit extension into the
-  journal (seed, fault timeline, every client's request outcomes, the
-  method expectations) and marks the journal ``deviated`` when a method
-  expectation was not met; then it tears down.
+  journal (seed, scalar configuration values except those whose name
+  contains token, secret, password or key, fault timeline, every client's
+  request outcomes, the method expectations) and marks the journal
+  ``deviated`` when a method expectation was not met; then it tears down.
 - ``cleanup_control``, which Chaos Toolkit calls whatever happened to the
   run (failed, aborted, interrupted by SIGINT), tears down again. Teardown
   is idempotent: stop traffic, close clients, clear every fault on every
@@ -74,6 +75,8 @@ EXTENSION_NAME = "chaosagenkit"
 _teardown_lock = threading.Lock()
 _expectations: list[dict[str, Any]] = []
 _interruptions: list[str] = []  # why this control stopped the run, for the journal
+#: A configuration key containing one of these never reaches the journal's extension.
+_CREDENTIAL_WORDS = ("token", "secret", "password", "key")
 
 
 def configure_control(**kwargs: Any) -> None:
@@ -268,9 +271,7 @@ def _record_in_journal(journal: dict[str, Any]) -> None:
         "name": EXTENSION_NAME,
         "version": __version__,
         "seed": SANDBOX.seed,
-        "configuration": {
-            k: v for k, v in SANDBOX.configuration.items() if isinstance(v, str | int | float | bool)
-        },
+        "configuration": _public_configuration(SANDBOX.configuration),
         "timeline": SANDBOX.timeline(),
         "clients": clients,
         "expectations": list(_expectations),
@@ -287,6 +288,16 @@ def _record_in_journal(journal: dict[str, Any]) -> None:
         journal["deviated"] = True
         names = ", ".join(str(e["activity"]) for e in unmet)
         logger.warning(f"chaosagenkit: method expectations not met ({names}): experiment deviated")
+
+
+def _public_configuration(configuration: dict[str, Any]) -> dict[str, Any]:
+    """The scalar configuration values a journal may show: none whose name suggests a credential."""
+    return {
+        key: value
+        for key, value in configuration.items()
+        if isinstance(value, str | int | float | bool)
+        and not any(word in str(key).lower() for word in _CREDENTIAL_WORDS)
+    }
 
 
 def _resolve_seed(seed: int | str | None) -> int:

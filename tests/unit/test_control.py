@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from chaoslib.experiment import run_experiment
 
@@ -98,3 +100,16 @@ def test_an_interruption_by_the_control_says_why_in_the_journal():
     assert journal["status"] == "interrupted"
     assert journal["interruption"]["name"] == "chaosagenkit"
     assert "'seed' must be >= 0" in journal["interruption"]["reason"]
+
+
+def test_credentials_in_the_configuration_stay_out_of_the_extension():
+    run = experiment([probe("x", 1, 1)])
+    run["configuration"] = {
+        "chaosagenkit_server_token": "tok-1", "toxiproxy_token": "tok-2", "API_KEY": "key-3",
+        "db_Password": "pw-4", "client_secret": "sec-5", "transport": "tcp", "count": 3,
+    }
+    ext = extension(run_experiment(run))
+    assert ext["configuration"] == {"transport": "tcp", "count": 3}
+    for value in ("tok-1", "tok-2", "key-3", "pw-4", "sec-5"):
+        assert value not in json.dumps(ext)
+
