@@ -29,9 +29,12 @@ __all__ = [
     "require_number",
     "require_name",
     "require_choice",
+    "seed_or_none",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_LARGEST_FLOAT = 1.7976931348623157e308
 
 
 def activity(func: F) -> F:
@@ -82,6 +85,10 @@ def require_number(
     if value is None and allow_none:
         return
     kind = "an integer" if integer else "a number"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _LARGEST_FLOAT:
+        # Too large for a float (math.isfinite would raise OverflowError), and for repr at 4300 digits.
+        digits = int(value.bit_length() * math.log10(2)) + 1
+        raise ConfigurationError(arg, f"must be {kind} below 1e308, got an integer of about {digits} digits")
     is_number = isinstance(value, int | float) and not isinstance(value, bool)
     if integer:
         is_number = is_number and float(value).is_integer()
@@ -96,6 +103,23 @@ def require_number(
         if minimum is not None:
             raise invalid(arg, f"between {minimum:g} and {maximum:g}", value)
         raise invalid(arg, f"<= {maximum:g}", value)
+
+
+def seed_or_none(value: Any, arg: str = "seed") -> int | None:
+    """A seed as an experiment declares it: None when absent (None or ""), else an integer >= 0.
+
+    Takes an integer, an integral float or a decimal string (``--var seed=7``
+    gives a string); refuses booleans and fractions rather than truncating them.
+    """
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        return None
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            raise invalid(arg, "an integer", value) from None
+    require_number(value, arg, minimum=0, integer=True)
+    return int(value)
 
 
 def require_name(value: Any, arg: str) -> None:

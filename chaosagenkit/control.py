@@ -55,7 +55,7 @@ from chaoslib.exceptions import InterruptExecution
 from logzero import logger
 
 from chaosagenkit import __version__
-from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.activity import seed_or_none
 from chaosagenkit.sandbox import SANDBOX
 
 __all__ = [
@@ -301,13 +301,6 @@ def _public_configuration(configuration: dict[str, Any]) -> dict[str, Any]:
 
 
 def _resolve_seed(seed: int | str | None) -> int:
-    if seed is None or (isinstance(seed, str) and seed.strip() == ""):
-        return _secrets.randbelow(2**31)
-    try:
-        value = int(seed)
-    except (TypeError, ValueError):
-        raise ConfigurationError("seed", f"must be an integer, got {seed!r}") from None
-    if value < 0:
-        raise ConfigurationError("seed", f"must be >= 0, got {value}")
-    return value
+    value = seed_or_none(seed)
+    return _secrets.randbelow(2**31) if value is None else value
 

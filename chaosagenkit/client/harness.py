@@ -64,7 +64,7 @@ def resolve_answer_check(answer_check: str) -> AnswerCheck | None:
     module_name, attribute = answer_check.split(":")
     try:
         check = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as e:
+    except (ImportError, AttributeError, ValueError, TypeError) as e:  # ":f" -> ValueError, ".m:f" -> TypeError
         raise ConfigurationError("answer_check", f"cannot import {answer_check!r}: {e}") from e
     if not callable(check):
         raise ConfigurationError("answer_check", f"{answer_check!r} is not callable")

@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from chaosagenkit.activity import seed_or_none
 from chaosagenkit.api import parse_host_port
 from chaosagenkit.exceptions import ConfigurationError, ProcessStartError, TargetError
 from chaosagenkit.http_client import ControlClient, NotAControlAPI
@@ -473,15 +474,8 @@ def _started(name: str) -> ServerRef:
 
 
 def _seed(value: Any, name: str) -> int | None:
-    if value is None or value == "":
-        return SANDBOX.component_seed(f"server:{name}")
-    try:
-        seed = int(value)
-    except (TypeError, ValueError):
-        raise ConfigurationError("seed", f"must be an integer >= 0, got {value!r}") from None
-    if seed < 0 or isinstance(value, bool):
-        raise ConfigurationError("seed", f"must be an integer >= 0, got {value!r}")
-    return seed
+    seed = seed_or_none(value)
+    return SANDBOX.component_seed(f"server:{name}") if seed is None else seed
 
 
 def _flag(value: Any, field_name: str) -> bool:

@@ -104,6 +104,8 @@ def test_env_names_an_earlier_server_endpoint(run):
         ({"name": "x", "env": {"A": "{server:nobody}"}}, "env.A"),
         ({"name": "x", "env": {"A": ["list"]}}, "env.A"),
         ({"name": "x", "seed": "abc"}, "seed"),
+        ({"name": "x", "seed": 1.9}, "seed"),
+        ({"name": "x", "seed": True}, "seed"),
         ({"name": "x", "http_default_middleware": "maybe"}, "http_default_middleware"),
         ({"name": "x", "endpoint": "tcp://nowhere"}, "endpoint"),
     ],

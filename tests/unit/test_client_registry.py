@@ -104,6 +104,8 @@ def test_a_name_cannot_be_reused_while_open_but_can_after_close():
         ({"endpoint": "carrier-pigeon://x"}, "create_client: 'endpoint' is not usable by agenkit"),
         ({"answer_check": "exact"}, "create_client: 'answer_check' must be 'echo', 'none' or 'module:function'"),
         ({"answer_check": "no_such_module:f"}, "create_client: 'answer_check' cannot import"),
+        ({"answer_check": ":f"}, "create_client: 'answer_check' cannot import ':f'"),
+        ({"answer_check": ".relative:f"}, "create_client: 'answer_check' cannot import '.relative:f'"),
     ],
 )
 def test_create_client_checks_arguments_before_registering(kwargs, message):

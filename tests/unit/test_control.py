@@ -113,3 +113,22 @@ def test_credentials_in_the_configuration_stay_out_of_the_extension():
     for value in ("tok-1", "tok-2", "key-3", "pw-4", "sec-5"):
         assert value not in json.dumps(ext)
 
+
+@pytest.mark.parametrize(
+    "seed,reason",
+    [
+        (1.9, "'seed' must be an integer, got 1.9"),
+        (True, "'seed' must be an integer, got True"),
+        ("1.9", "'seed' must be an integer, got '1.9'"),
+        (10**400, "'seed' must be an integer below 1e308, got an integer of about 401 digits"),
+    ],
+)
+def test_a_seed_that_is_not_an_integer_is_refused_not_truncated(seed, reason):
+    journal = run_experiment(experiment([probe("x", 1, 1)], seed=seed))
+    assert journal["status"] == "interrupted"
+    assert reason in journal["interruption"]["reason"]
+
+
+@pytest.mark.parametrize("seed,recorded", [(12, 12), ("12", 12), (3.0, 3)])
+def test_integer_seeds_are_taken_as_given(seed, recorded):
+    assert extension(run_experiment(experiment([probe("x", 1, 1)], seed=seed)))["seed"] == recorded
