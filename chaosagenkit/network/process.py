@@ -31,6 +31,7 @@ from chaosagenkit.exceptions import (
     TargetError,
 )
 from chaosagenkit.http_client import ControlClient
+from chaosagenkit.network.proxy import format_address
 from chaosagenkit.sandbox import SANDBOX, ProxyDaemonRef, ProxyRef
 
 __all__ = [
@@ -214,8 +215,7 @@ def endpoint_address(endpoint: str) -> str:
         raise ConfigurationError(
             "upstream", f"endpoint {endpoint!r} has no TCP host and port (a proxy needs one)"
         )
-    host = parts.hostname
-    return f"[{host}]:{parts.port}" if ":" in host else f"{host}:{parts.port}"
+    return format_address(parts.hostname, parts.port)
 
 
 # -- the daemon process ----------------------------------------------------------------
@@ -322,7 +322,7 @@ def upstream_address(upstream: str) -> str:
     host, port = parse_host_port(upstream, "upstream")
     if port == 0:
         raise ConfigurationError("upstream", f"needs a port between 1 and 65535, got {upstream!r}")
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return format_address(host, port)
 
 
 def _reachable(daemon: ProxyDaemonRef) -> bool:

@@ -27,9 +27,11 @@ from chaosagenkit.report.text import (
     ms_text,
     observed_vs_recorded,
     offset_text,
+    share_text,
     time_text,
     tolerance_text,
     value_text,
+    verdict_tally,
 )
 
 __all__ = ["html_report"]
@@ -71,20 +73,12 @@ def html_report(results: list[ExperimentResult], plots: Plots | None = None) -> 
         "<title>Chaos experiments</title>",
         f"<style>{_CSS}</style></head><body>",
         "<h1>Chaos experiments</h1>",
-        f'<p class="facts">{_e(_tally(results))} · generated {generated} by chaosagenkit {_e(__version__)}</p>',
+        f'<p class="facts">{_e(": ".join(verdict_tally(results)))} · generated {generated} by chaosagenkit {_e(__version__)}</p>',
         _summary_table(results),
     ]
     parts += [_section(i, r, plots) for i, r in enumerate(results)]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
-
-
-def _tally(results: list[ExperimentResult]) -> str:
-    counts: dict[Verdict, int] = {}
-    for r in results:
-        counts[r.verdict] = counts.get(r.verdict, 0) + 1
-    parts = [f"{counts[v]} {v.value}" for v in Verdict if v in counts]
-    return f"{len(results)} experiment{'s' if len(results) != 1 else ''}: " + ", ".join(parts)
 
 
 def _summary_table(results: list[ExperimentResult]) -> str:
@@ -267,8 +261,8 @@ def _stats_table(c: ClientOutcomes, r: ExperimentResult) -> str:
         ("latency p50", ms_text(s.latency_p50_ms)),
         ("p95", ms_text(s.latency_p95_ms)),
         ("max", ms_text(s.latency_max_ms)),
-        ("good in fault windows", _share(s.good_in_faults, s.requests_in_faults)),
-        ("good outside", _share(s.good_outside_faults, s.requests - s.requests_in_faults)),
+        ("good in fault windows", share_text(s.good_in_faults, s.requests_in_faults)),
+        ("good outside", share_text(s.good_outside_faults, s.requests - s.requests_in_faults)),
     ]
     head = "".join(f"<th>{_e(k)}</th>" for k, _ in cells)
     body = "".join(f"<td class='num'>{_e(str(v))}</td>" for _, v in cells)
@@ -282,10 +276,6 @@ def _stats_table(c: ClientOutcomes, r: ExperimentResult) -> str:
 def _badge(verdict: Verdict) -> str:
     label = VERDICT_LABEL[verdict]
     return f'<span class="badge v{verdict.severity}">{_e(label)}</span>'
-
-
-def _share(value: float | None, n: int) -> str:
-    return "—" if value is None else f"{100 * value:.1f}% of {n}"
 
 
 def _e(text: str) -> str:

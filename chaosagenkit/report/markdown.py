@@ -9,7 +9,6 @@ the same in a terminal, on GitHub and in any Markdown viewer.
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 from chaosagenkit.report.model import ExperimentResult, RunEntry, Verdict
@@ -21,9 +20,11 @@ from chaosagenkit.report.text import (
     ms_text,
     observed_vs_recorded,
     offset_text,
+    share_text,
     time_text,
     tolerance_text,
     value_text,
+    verdict_tally,
 )
 
 __all__ = ["markdown_summary", "write_markdown", "VERDICT_LABEL", "anchor"]
@@ -48,7 +49,8 @@ def anchor(index: int, result: ExperimentResult) -> str:
 
 
 def markdown_summary(results: list[ExperimentResult]) -> str:
-    lines = ["# Chaos experiments", "", _tally(results), ""]
+    count, verdicts = verdict_tally(results)
+    lines = ["# Chaos experiments", "", f"**{count}:** {verdicts}", ""]
     lines += [
         "| # | Experiment | Plan | Verdict | Recorded | Duration | Decisive values |",
         "|---|---|---|---|---|---|---|",
@@ -69,12 +71,6 @@ def markdown_summary(results: list[ExperimentResult]) -> str:
 def write_markdown(results: list[ExperimentResult], path: Path) -> Path:
     path.write_text(markdown_summary(results), encoding="utf-8")
     return path
-
-
-def _tally(results: list[ExperimentResult]) -> str:
-    counts = Counter(r.verdict for r in results)
-    parts = [f"{counts[v]} {v.value}" for v in Verdict if counts[v]]
-    return f"**{len(results)} experiment{'s' if len(results) != 1 else ''}:** " + ", ".join(parts)
 
 
 def _details(i: int, r: ExperimentResult) -> list[str]:
@@ -147,7 +143,7 @@ def _details(i: int, r: ExperimentResult) -> list[str]:
             out.append(
                 f"| {_text(c.name)} | {s.requests} | {s.good} | {s.errors} | "
                 f"{ms_text(s.latency_p50_ms)} / {ms_text(s.latency_p95_ms)} | "
-                f"{_share(s.good_in_faults)} / {_share(s.good_outside_faults)} |"
+                f"{share_text(s.good_in_faults)} / {share_text(s.good_outside_faults)} |"
             )
     return out
 
@@ -167,10 +163,6 @@ def _entry_table(entries: list[RunEntry]) -> list[str]:
 
 def _phase(entry: RunEntry) -> str:
     return {"before": "before the method", "after": "after the method"}.get(entry.phase, entry.phase)
-
-
-def _share(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.0f}%"
 
 
 def _text(text: str) -> str:

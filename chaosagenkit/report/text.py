@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from chaosagenkit.report.model import ExperimentResult, RunEntry
+from chaosagenkit.report.model import ExperimentResult, RunEntry, Verdict
 
 __all__ = [
     "value_text",
@@ -18,6 +19,8 @@ __all__ = [
     "checked_value",
     "ms_text",
     "observed_vs_recorded",
+    "verdict_tally",
+    "share_text",
     "MISSING",
 ]
 
@@ -122,3 +125,17 @@ def observed_vs_recorded(result: ExperimentResult) -> str | None:
         return None
     same = recorded == result.observed_verdict
     return f"recorded {recorded}, observed {result.observed_verdict}" + ("" if same else " (differs)")
+
+
+def verdict_tally(results: list[ExperimentResult]) -> tuple[str, str]:
+    """("3 experiments", "2 held, 1 deviated"): how many runs, and how many of each verdict."""
+    counts = Counter(r.verdict for r in results)
+    parts = [f"{counts[v]} {v.value}" for v in Verdict if counts[v]]
+    return f"{len(results)} experiment{'s' if len(results) != 1 else ''}", ", ".join(parts)
+
+
+def share_text(value: float | None, of: int | None = None) -> str:
+    """A share as a percentage ("83%"), or with the count it is a share of ("83.3% of 120")."""
+    if value is None:
+        return "—"
+    return f"{100 * value:.0f}%" if of is None else f"{100 * value:.1f}% of {of}"

@@ -13,6 +13,7 @@ from chaosagenkit.report.markdown import anchor
 from chaosagenkit.report.model import read_result
 from chaosagenkit.report.parallel import render_plots
 from chaosagenkit.report.plot import bin_good_share, client_plot
+from chaosagenkit.report.text import share_text, verdict_tally
 from tests.report import journals as builders
 from tests.report.conftest import KINDS
 
@@ -88,6 +89,14 @@ def test_sections_show_verdict_probes_tolerances_and_timeline(traffic_results):
     assert "target_proxy: reset_peer" in text and "cleared" in text  # fault window
     assert "good in fault windows" in text
     assert "recorded holds, observed deviates (differs)" in text
+    count, verdicts = verdict_tally(traffic_results)
+    assert f"{count}: {verdicts}" in text  # the same tally as the Markdown summary, in plain text
+    assert re.search(r"\d+\.\d% of \d+", text), "shares say what they are a share of"
+
+
+def test_shares_and_tallies_read_the_same_in_every_format():
+    assert (share_text(None), share_text(0.8333), share_text(0.8333, 120)) == ("—", "83%", "83.3% of 120")
+    assert verdict_tally([]) == ("0 experiments", "")
 
 
 def test_missing_things_are_said_to_be_missing(journal):
