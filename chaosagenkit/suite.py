@@ -13,12 +13,19 @@ held, 1 some deviated, 2 some errored or the run was interrupted. With
 ``--against-recorded``, each observed verdict is compared with the verdict
 recorded in the experiment (``"verdicts": {"tcp": "holds", ...}``) and the
 exit code is 1 only when one differs (2 still means an error).
+
+Ctrl-C stops the suite: chaoslib catches the KeyboardInterrupt itself and
+returns an "interrupted" journal, so the runner notes SIGINT with a handler
+of its own (which then raises as Python's default one does) and runs
+nothing after the interrupted experiment. A ``*.json`` in a folder that is
+not valid JSON is an error; valid JSON that is not an experiment is skipped.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 import threading
 import time
@@ -32,6 +39,7 @@ __all__ = ["run", "RunPlan", "RunResult", "plan_runs", "run_suite", "verdict_of"
 
 EXTENSION = "chaosagenkit"
 VERDICTS = ("holds", "deviates", "skipped")
+TRANSPORTS = ("tcp", "http", "unix", "ws")
 
 
 @dataclass(frozen=True)
@@ -78,7 +86,7 @@ def find_experiments(paths: list[Path]) -> list[Path]:
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(sorted(p for p in path.glob("*.json") if _looks_like_experiment(p)))
+            found.extend(sorted(p for p in path.glob("*.json") if _is_experiment(_read_json(p))))
         elif path.is_file():
             found.append(path)
         else:
@@ -90,14 +98,18 @@ def plan_runs(paths: list[Path], transports: tuple[str, ...] = ()) -> list[RunPl
     """One ``RunPlan`` per experiment and transport, in file order."""
     plans = []
     for path in find_experiments(paths):
-        try:
-            experiment = json.loads(path.read_text())
-        except (OSError, ValueError) as e:
-            raise click.BadParameter(f"{path}: not a JSON experiment: {e}", param_hint="PATH") from e
+        experiment = _read_json(path)
+        if not isinstance(experiment, dict):
+            raise click.BadParameter(f"{path}: not a JSON experiment: not an object", param_hint="PATH")
         extension = experiment_extension(experiment)
         declared = extension.get("transports") or ["tcp"]
         skip = extension.get("skip") or {}
         recorded = extension.get("verdicts") or {}
+        if not isinstance(declared, list) or not all(t in TRANSPORTS for t in declared):
+            _bad_extension(path, "transports", f"a list of {', '.join(TRANSPORTS)}", declared)
+        for key, value in (("skip", skip), ("verdicts", recorded)):
+            if not isinstance(value, dict):
+                _bad_extension(path, key, "an object of TRANSPORT: ...", value)
         for transport in declared:
             if transports and transport not in transports:
                 continue
@@ -161,19 +173,26 @@ def run_suite(
     journals.mkdir(parents=True, exist_ok=True)
     results: list[RunResult] = []
     suite_started = time.monotonic()
-    for index, plan in enumerate(plans, 1):
-        prefix = f"[{index}/{len(plans)}] {plan.label}"
-        with _Progress(out, prefix, suite_started, results):
-            try:
-                result = run_one(plan, journals, config_vars or {}, secret_vars or {})
-            except KeyboardInterrupt:
-                results.append(RunResult(plan, "error", detail="interrupted (Ctrl-C)"))
+    with _SigintWatch() as sigint:
+        for index, plan in enumerate(plans, 1):
+            prefix = f"[{index}/{len(plans)}] {plan.label}"
+            with _Progress(out, prefix, suite_started, results):
+                try:
+                    result = run_one(plan, journals, config_vars or {}, secret_vars or {})
+                except KeyboardInterrupt:
+                    results.append(RunResult(plan, "error", detail="interrupted (Ctrl-C)"))
+                    _write_line(out, f"{prefix}  interrupted: stopping the suite")
+                    break
+                except Exception as e:  # the experiment could not run at all
+                    result = RunResult(plan, "error", detail=f"{type(e).__name__}: {e}")
+            if sigint.seen:  # chaoslib swallowed the Ctrl-C and returned an interrupted journal
+                result.verdict = "error"
+                result.detail = "interrupted (Ctrl-C)"
+            results.append(result)
+            _write_line(out, f"{prefix}  {result.verdict:<8} {result.duration_s:5.1f}s  {result.detail}")
+            if sigint.seen:
                 _write_line(out, f"{prefix}  interrupted: stopping the suite")
                 break
-            except Exception as e:  # the experiment could not run at all
-                result = RunResult(plan, "error", detail=f"{type(e).__name__}: {e}")
-        results.append(result)
-        _write_line(out, f"{prefix}  {result.verdict:<8} {result.duration_s:5.1f}s  {result.detail}")
     return results
 
 
@@ -211,7 +230,7 @@ def exit_code(results: list[RunResult], against_recorded: bool = False) -> int:
 @click.option("--var", "var", multiple=True, help="Configuration override KEY[:TYPE]=VALUE (as chaos run).")
 @click.option("--var-file", "var_file", multiple=True, type=click.Path(exists=True),
               help="JSON/YAML/.env file of configuration and secrets (as chaos run).")
-@click.option("--transport", "transports", multiple=True, type=click.Choice(["tcp", "http", "unix", "ws"]),
+@click.option("--transport", "transports", multiple=True, type=click.Choice(TRANSPORTS),
               help="Only run these transports (repeatable).")
 @click.option("--against-recorded", is_flag=True,
               help="Compare verdicts with those recorded in each experiment; exit 1 only on a difference.")
@@ -275,12 +294,49 @@ def run(
     sys.exit(code)
 
 
-def _looks_like_experiment(path: Path) -> bool:
+def _read_json(path: Path) -> Any:
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False
+        return json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
+        raise click.BadParameter(f"{path}: not a JSON experiment: {e}", param_hint="PATH") from e
+
+
+def _is_experiment(data: Any) -> bool:
     return isinstance(data, dict) and "method" in data and "title" in data
+
+
+def _bad_extension(path: Path, key: str, expected: str, got: Any) -> None:
+    raise click.BadParameter(
+        f"{path}: the chaosagenkit extension's '{key}' must be {expected}, got {json.dumps(got)}",
+        param_hint="PATH",
+    )
+
+
+class _SigintWatch:
+    """Note a Ctrl-C (SIGINT) while installed, then raise KeyboardInterrupt as Python would.
+
+    Installed only in the main thread and only over Python's own handler (a
+    SIGINT the caller ignores stays ignored); the previous handler comes back
+    on exit.
+    """
+
+    def __init__(self) -> None:
+        self.seen = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _SigintWatch:
+        if threading.current_thread() is threading.main_thread():
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.seen = True
+        signal.default_int_handler(signum, frame)
 
 
 def _why(journal: dict[str, Any]) -> str:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import click
 import pytest
+from click.testing import CliRunner
 
-from chaosagenkit.suite import RunPlan, RunResult, exit_code, plan_runs, summary_table, verdict_of
+from chaosagenkit.suite import RunPlan, RunResult, exit_code, plan_runs, run, summary_table, verdict_of
 
 
 def write_experiment(folder: Path, name: str, extension: dict | None) -> Path:
@@ -77,3 +79,39 @@ def test_summary_table_marks_differences_from_recorded():
     assert lines[0].split() == ["experiment", "transport", "verdict", "time", "recorded", "same"]
     assert lines[2].split()[-1] == "yes"
     assert lines[3].split()[-1] == "NO"
+
+
+def test_a_broken_json_file_in_a_folder_is_reported_not_dropped(tmp_path):
+    write_experiment(tmp_path, "a", None)
+    (tmp_path / "b.json").write_text('{"title": "b", "method": [}')
+    (tmp_path / "notes.json").write_text('["valid JSON, not an experiment"]')
+    with pytest.raises(click.BadParameter) as caught:
+        plan_runs([tmp_path])
+    message = caught.value.format_message()
+    assert f"{tmp_path / 'b.json'}: not a JSON experiment: Expecting value" in message
+    assert "\n" not in message
+
+
+def test_a_broken_folder_file_stops_chaosagenkit_run_with_exit_2(tmp_path):
+    (tmp_path / "b.json").write_bytes(b"\xff\xfe not JSON")
+    done = CliRunner().invoke(run, [str(tmp_path), "--journals", str(tmp_path / "journals")])
+    assert done.exit_code == 2
+    assert "b.json: not a JSON experiment" in done.output
+    assert not (tmp_path / "journals").exists()  # nothing ran
+
+
+@pytest.mark.parametrize(
+    "extension,words",
+    [
+        ({"transports": "http"}, "'transports' must be a list of tcp, http, unix, ws, got \"http\""),
+        ({"transports": ["tcp", "smtp"]}, "'transports' must be a list of tcp, http, unix, ws, got [\"tcp\", \"smtp\"]"),
+        ({"skip": ["http"]}, "'skip' must be an object of TRANSPORT: ..., got [\"http\"]"),
+        ({"verdicts": "holds"}, "'verdicts' must be an object of TRANSPORT: ..., got \"holds\""),
+    ],
+)
+def test_a_malformed_extension_is_a_one_line_error_naming_the_file(tmp_path, extension, words):
+    path = write_experiment(tmp_path, "x", extension)
+    with pytest.raises(click.BadParameter) as caught:
+        plan_runs([tmp_path])
+    message = caught.value.format_message()
+    assert message == f"Invalid value for PATH: {path}: the chaosagenkit extension's {words}"
