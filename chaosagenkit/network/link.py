@@ -15,7 +15,9 @@ The link is the only place where toxics meet time and sockets. Its rules:
   side of a connection thus closes the other, as in Toxiproxy.
 - ``Reset`` aborts the connection with SO_LINGER 0 (TCP RST) when its time comes.
 - Removing a toxic from a live link forwards everything it had scheduled at
-  once, then what its ``removed`` hook releases; its pending wake-ups die.
+  once, then what its ``removed`` hook releases (if it was drawn active)
+  and what its ``cleanup`` hook says (whether drawn active or not, as
+  Toxiproxy calls ``Cleanup``); its pending wake-ups die.
 - Back-pressure: the source stops being read while the destination's write
   buffer is full, or while the toxics hold more than ``HIGH_WATER`` bytes.
 """
@@ -191,7 +193,11 @@ class Link:
         for instruction in stage.queue:
             if isinstance(instruction, Deliver):
                 self._held_bytes -= len(instruction.data)
-        forwarded = list(stage.queue) + stage.behaviour.removed(stage.state, now)
+        forwarded = [
+            *stage.queue,
+            *stage.behaviour.removed(stage.state, now),
+            *stage.toxic.cleanup(stage.state, now),
+        ]
         stage.queue.clear()
         for instruction in forwarded:
             if self.ended:

@@ -325,3 +325,60 @@ def test_a_timeout_toxic_switched_on_later_counts_its_timeout_from_then():
             writer.close()
 
     asyncio.run(scenario())
+
+
+def test_a_timeout_toxic_counts_from_the_last_chunk_so_a_client_that_keeps_sending_stays_connected():
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        async with tcp_server() as upstream, proxy_to(upstream) as (server, proxy):
+            reader, writer = await connect(proxy)
+            assert await round_trip(reader, writer, b"up") == b"up"
+            await server.create_toxic("p", {"type": "timeout", "stream": "upstream", "attributes": {"timeout": 1000}})
+            started = loop.time()
+            received = proxy.upstream_stats.received
+            # pacing, not synchronisation: chunks 50 ms apart for 1.5 s, beyond the 1 s timeout
+            while loop.time() - started < 1.5:
+                assert not reader.at_eof(), "closed although a chunk came less than the timeout ago"
+                writer.write(b"x")
+                await writer.drain()
+                await wait_for(lambda: proxy.upstream_stats.received > received, what="the chunk to arrive")
+                received = proxy.upstream_stats.received
+                last_chunk = loop.time()
+                await asyncio.sleep(0.05)
+            assert await asyncio.wait_for(reader.read(), 10) == b"", "the connection closes in the end"
+            assert loop.time() - last_chunk >= 0.95, "closed before a full timeout after the last chunk"
+            assert proxy.upstream_stats.sent == 2, "every chunk under the toxic was dropped"
+            writer.close()
+
+    asyncio.run(scenario())
+
+
+def test_removing_a_timeout_toxic_closes_also_connections_where_toxicity_drew_it_inactive():
+    async def scenario():
+        async with tcp_server() as upstream, proxy_to(upstream) as (server, proxy):
+            await server.create_toxic("p", {"type": "timeout", "name": "t", "toxicity": 0.0,
+                                            "attributes": {"timeout": 0}})
+            reader, writer = await connect(proxy)
+            assert await round_trip(reader, writer, b"passes") == b"passes", "drawn inactive: data flows"
+            await server.delete_toxic("p", "t")  # Toxiproxy's Cleanup runs on every link
+            assert await asyncio.wait_for(reader.read(), 10) == b""
+            writer.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_timeout_toxic_drawn_inactive_by_an_update_lets_data_flow_again_without_closing():
+    async def scenario():
+        async with tcp_server() as upstream, proxy_to(upstream) as (server, proxy):
+            await server.create_toxic("p", {"type": "timeout", "name": "t", "stream": "upstream",
+                                            "attributes": {"timeout": 0}})
+            reader, writer = await connect(proxy)
+            writer.write(b"lost")
+            await writer.drain()
+            await wait_for(lambda: proxy.upstream_stats.received == 4, what="data swallowed")
+            await server.update_toxic("p", "t", {"toxicity": 0.0})  # Toxiproxy interrupts, then runs noop
+            assert await round_trip(reader, writer, b"back") == b"back"
+            assert proxy.upstream_stats.sent == 4 and not reader.at_eof()
+            writer.close()
+
+    asyncio.run(scenario())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from chaosagenkit.faults.toxics import build_toxic
+from chaosagenkit.faults.toxics.base import Close
 from chaosagenkit.faults.toxics.slicer import slice_offsets
 from tests.unit.network.driver import Run, delivered, run
 
@@ -27,9 +28,16 @@ SIMPLE_CASES = [
     ("slow_close holds the FIN only", "slow_close", {"delay": 500},
      [(0.0, "data", b"a"), (1.0, "end")],
      [("deliver", 0.0, b"a"), ("close", 1.5)], 1),
-    ("timeout drops data and closes after the timeout", "timeout", {"timeout": 200},
+    # Toxiproxy's timeout.go waits on a fresh time.After(timeout) in every loop turn:
+    # each dropped chunk restarts the countdown
+    ("timeout drops data and closes a timeout after the last chunk", "timeout", {"timeout": 200},
      [(0.0, "data", b"lost"), (0.1, "data", b"lost too")],
-     [("close", 0.2)], 3),
+     [("close", 0.3)], 3),
+    ("timeout without data closes a timeout after it started", "timeout", {"timeout": 200},
+     [], [("close", 0.2)], 1),
+    ("timeout kept open by a client that keeps sending", "timeout", {"timeout": 200},
+     [(0.15, "data", b"a"), (0.3, "data", b"b"), (0.45, "data", b"c"), (0.6, "data", b"d")],
+     [("close", 0.8)], 5),
     ("timeout 0 holds silently until the stream ends", "timeout", {"timeout": 0},
      [(0.0, "data", b"lost"), (50.0, "end")],
      [("close", 50.0)], 1),
@@ -38,6 +46,8 @@ SIMPLE_CASES = [
      [("close", 3.0)], 1),
     ("timeout removed before its deadline closes at removal", "timeout", {"timeout": 1000},
      [(0.5, "remove")], [("close", 0.5)], 0),
+    ("timeout ends with the stream", "timeout", {"timeout": 1000},
+     [(0.0, "data", b"lost"), (0.5, "end")], [("close", 0.5)], 1),
     ("reset_peer resets after its timeout from the first data", "reset_peer", {"timeout": 300},
      [(1.0, "data", b"dropped"), (1.1, "data", b"dropped")],
      [("reset", 1.3)], 1),
@@ -111,10 +121,32 @@ def test_latency_jitter_is_the_same_for_the_same_seed():
     assert run(toxic, events, seed=3) != run(toxic, events, seed=4)
 
 
-def test_timeout_update_moves_the_deadline():
+@pytest.mark.parametrize(
+    "new_timeout,expected",
+    [(2000, [("close", 2.5)]), (200, [("close", 0.7)]), (0, [])],
+    ids=["longer", "shorter", "never"],
+)
+def test_a_timeout_update_restarts_the_countdown_from_the_update(new_timeout, expected):
+    # Toxiproxy restarts the toxic on an update: a fresh time.After(new timeout)
     driver = Run(build_toxic("timeout", {"timeout": 1000}))
-    driver.update(0.5, build_toxic("timeout", {"timeout": 2000}))
-    assert driver.finish() == [("close", 2.0)], "the old deadline no longer closes"
+    driver.update(0.5, build_toxic("timeout", {"timeout": new_timeout}))
+    assert driver.finish() == expected, "the countdown counts from the update, the old deadline is gone"
+
+
+def test_a_timeout_asks_for_one_wake_up_at_a_time_however_many_chunks_arrive():
+    driver = Run(build_toxic("timeout", {"timeout": 100}))
+    for i in range(1000):
+        driver.feed(i * 0.001, b"x")
+    assert len(driver.wakes) == 1
+    assert driver.finish() == [("close", 1.099)]
+
+
+def test_a_timeout_drawn_inactive_still_closes_when_removed_as_toxiproxys_cleanup_does():
+    toxic = build_toxic("timeout", {"timeout": 0})
+    driver = Run(toxic)
+    # what the link does for a connection where toxicity drew the toxic inactive: only cleanup runs
+    assert toxic.cleanup(driver.state, 1.0) == [Close(1.0)]
+    assert toxic.removed(driver.state, 1.0) == [], "drawn inactive by an update: no close"
 
 
 def test_limit_data_keeps_its_count_across_an_update():

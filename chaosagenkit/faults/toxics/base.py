@@ -26,9 +26,13 @@ Hooks, each returning a list of instructions:
 - ``tick(state, now)``: a ``Wake`` fell due;
 - ``end(state, now)``: the source closed. Don't drop data on the floor
   (Toxiproxy's rule): deliver what is held, then ``Close``;
-- ``removed(state, now)``: the toxic is removed from a live connection:
-  release what it holds (the link forwards anything it had already scheduled
-  at once); a ``timeout`` toxic closes the connection here, as Toxiproxy does;
+- ``removed(state, now)``: the toxic stops acting on a live connection
+  (it is removed, or a toxicity update drew it inactive): release what it
+  holds (the link forwards anything it had already scheduled at once);
+- ``cleanup(state, now)``: Toxiproxy's ``CleanupToxic``: the toxic is
+  removed from a live connection, whether its toxicity drew it active there
+  or not (Toxiproxy calls ``Cleanup`` on every link); a ``timeout`` toxic
+  closes the connection here, as Toxiproxy does;
 - ``updated(state, now)``: its attributes changed on a live connection.
 
 Per-connection state comes from ``new_state(rng, context)``; the link calls
@@ -315,6 +319,9 @@ class Toxic:
         return [Close(now)]
 
     def removed(self, state: ToxicState, now: float) -> list[Instruction]:
+        return []
+
+    def cleanup(self, state: ToxicState, now: float) -> list[Instruction]:
         return []
 
     def updated(self, state: ToxicState, now: float) -> list[Instruction]:

@@ -1,11 +1,25 @@
-"""``timeout``: stop all data; close the connection after ``timeout`` ms (0: never).
+"""``timeout``: stop all data; close the connection once ``timeout`` ms pass without data (0: never).
 
-Exactly Toxiproxy's behaviour, which surprises people, so stated here:
-data that arrives while the toxic is active is DROPPED, not delayed; with
-``timeout`` 0 the connection stays open and silent until the toxic is
-removed, and removing it CLOSES the connection (Toxiproxy's cleanup). A
-client therefore sees a hang, then either its own timeout or a closed
+Exactly Toxiproxy's behaviour (``toxics/timeout.go``), which surprises
+people, so stated here:
+
+- data that arrives while the toxic is active is DROPPED, not delayed;
+- the countdown restarts whenever a chunk arrives (and is dropped):
+  Toxiproxy waits on a fresh ``time.After(timeout)`` in every turn of its
+  loop, so a client that keeps sending keeps the connection open; it also
+  restarts when the toxic is updated (Toxiproxy restarts the toxic then);
+- with ``timeout`` 0 the connection stays open and silent;
+- removing the toxic CLOSES the connection (Toxiproxy's ``Cleanup``), on
+  every connection, also where toxicity drew the toxic inactive; a
+  toxicity update that draws it inactive does not close (Toxiproxy only
+  interrupts the toxic then), and data flows again.
+
+A client therefore sees a hang, then either its own timeout or a closed
 connection, never late data.
+
+Not followed: Toxiproxy also restarts a toxic (and its countdown) when a
+toxic is added behind it or the toxic behind it is removed, an artefact of
+how it rewires its channels; here only the toxic's own events count.
 """
 
 from __future__ import annotations
@@ -36,15 +50,16 @@ class TimeoutConfig(ToxicConfig):
 
 
 class TimeoutState(ToxicState):
-    __slots__ = ("started",)
+    __slots__ = ("deadline", "wake")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.started = 0.0
+        self.deadline: float | None = None  # when the connection closes; None: never
+        self.wake: float | None = None  # the earliest wake-up asked for and not yet seen
 
 
 class TimeoutToxic(Toxic):
-    """Black-hole the stream, then close it."""
+    """Black-hole the stream; close it after ``timeout`` ms without data."""
 
     type_name = "timeout"
     Config = TimeoutConfig
@@ -52,27 +67,44 @@ class TimeoutToxic(Toxic):
     config: TimeoutConfig
 
     def start(self, state: TimeoutState, now: float) -> list[Instruction]:
-        state.started = now
-        return self._deadline(state)
+        return self._restart(state, now)
 
     def updated(self, state: TimeoutState, now: float) -> list[Instruction]:
-        return self._deadline(state)
+        return self._restart(state, now)
 
     def feed(self, state: TimeoutState, data: bytes, now: float) -> list[Instruction]:
         state.act()  # dropped on the ground, as Toxiproxy
-        return []
+        return self._restart(state, now)
 
     def tick(self, state: TimeoutState, now: float) -> list[Instruction]:
-        timeout_ms = self.config.timeout_ms
-        if timeout_ms > 0 and now >= state.started + timeout_ms / 1000.0:
+        if state.wake is not None and state.wake <= now:
+            state.wake = None
+        if state.deadline is None:
+            return []
+        if now >= state.deadline:
             state.act()
             return [Close(now)]
-        return []  # an earlier deadline, from before an update
+        if state.wake is None:  # the countdown restarted since this wake-up was asked for
+            state.wake = state.deadline
+            return [Wake(state.deadline)]
+        return []
 
-    def removed(self, state: TimeoutState, now: float) -> list[Instruction]:
+    def end(self, state: TimeoutState, now: float) -> list[Instruction]:
+        state.deadline = None  # closed by the source: the countdown is over
         return [Close(now)]
 
-    def _deadline(self, state: TimeoutState) -> list[Instruction]:
+    def cleanup(self, state: TimeoutState, now: float) -> list[Instruction]:
+        state.deadline = None
+        return [Close(now)]
+
+    def _restart(self, state: TimeoutState, now: float) -> list[Instruction]:
+        """Count ``timeout`` from ``now`` (one pending wake-up at a time: a wake-up
+        before the deadline moves on to it instead of one wake-up per chunk)."""
         if self.config.timeout_ms <= 0:
+            state.deadline = None
             return []
-        return [Wake(state.started + self.config.timeout_ms / 1000.0)]
+        state.deadline = now + self.config.timeout_ms / 1000.0
+        if state.wake is not None and state.wake <= state.deadline:
+            return []
+        state.wake = state.deadline
+        return [Wake(state.deadline)]

@@ -48,7 +48,7 @@ class Run:
     def remove(self, t: float) -> None:
         self._fire(t)
         self.wakes.clear()
-        self._emit(self.toxic.removed(self.state, t))
+        self._emit(self.toxic.removed(self.state, t) + self.toxic.cleanup(self.state, t))
 
     def update(self, t: float, toxic: Toxic) -> None:
         self._fire(t)
