@@ -14,6 +14,7 @@ from chaosagenkit.faults.toxics.framing import MAX_MESSAGE_SIZE
 from tests.unit.network.driver import Run, delivered, run
 from tests.unit.network.frames import (
     HEAD_RESPONSE,
+    chunked_response,
     http_request,
     http_response,
     request_envelope,
@@ -159,6 +160,24 @@ def test_duplicate_frame_sends_copies_back_to_back():
 def test_reorder_swaps_a_held_frame_with_the_next_one():
     out = run(build_toxic("reorder_frames", {"window": 100}), [(0.0, "data", RESPONSE), (0.05, "data", NEXT)])
     assert delivered(out) == NEXT + RESPONSE
+
+
+def test_reorder_never_puts_a_held_message_inside_a_chunked_response():
+    first = http_response(response_envelope("first"))
+    streamed = chunked_response([b'{"type": "stream_chunk"}', b"more"])
+    driver = Run(build_toxic("reorder_frames", {"window": 100}))
+    driver.feed(0.0, first)
+    driver.feed(0.05, streamed[:100])  # the chunked head and the start of its body
+    driver.feed(0.06, streamed[100:])
+    out = driver.finish()
+    assert delivered(out) == first + streamed, "the held response goes before the pass-through bytes"
+    assert out[0] == ("deliver", 0.05, first) and driver.acted == 0
+
+
+def test_reorder_swaps_a_held_message_with_a_complete_http_message():
+    first, second = http_response(response_envelope("first")), http_response(response_envelope("second"))
+    out = run(build_toxic("reorder_frames", {"window": 100}), [(0.0, "data", first), (0.05, "data", second)])
+    assert delivered(out) == second + first
 
 
 def test_reorder_releases_a_lone_frame_after_its_window():

@@ -70,11 +70,8 @@ class FrameToxic(Toxic):
         for item in state.reader.feed(data):
             if state.closed:
                 break
-            if isinstance(item, Frame):
-                if item.envelope is not None and self._draw(state):
-                    out.extend(self.on_frame(state, item, now))
-                else:
-                    out.extend(self.pass_on(state, item.raw, now))
+            if isinstance(item, Frame) and item.envelope is not None and self._draw(state):
+                out.extend(self.on_frame(state, item, now))
             else:
                 out.extend(self.pass_on(state, item, now))
         return out
@@ -91,9 +88,10 @@ class FrameToxic(Toxic):
         """Act on one chosen frame (an agenkit envelope)."""
         raise NotImplementedError
 
-    def pass_on(self, state: FrameState, data: bytes, now: float) -> list[Instruction]:
-        """Let bytes the toxic does not act on through."""
-        return [Deliver(now, data)]
+    def pass_on(self, state: FrameState, item: Frame | bytes, now: float) -> list[Instruction]:
+        """Let through what the toxic does not act on: a complete ``Frame`` it did not
+        choose, or bytes that are no complete frame (part of a streamed body, a head)."""
+        return [Deliver(now, item.raw if isinstance(item, Frame) else item)]
 
     def release(self, state: FrameState, now: float) -> list[Instruction]:
         """Give back frames the toxic holds (end of stream, removal)."""

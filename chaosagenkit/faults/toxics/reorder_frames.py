@@ -1,10 +1,13 @@
 """``reorder_frames``: swap a chosen agenkit frame with the frame that follows it.
 
-A chosen frame is held for up to ``window`` ms; if another frame arrives in
-that time, that one is sent first and the held one right after (counted as
-acted); otherwise the held frame goes on unchanged (a swap needs two frames
-in flight, which request/response traffic on one connection rarely has:
-streams of ``stream_chunk`` frames do).
+A chosen frame is held for up to ``window`` ms; if another complete frame
+arrives in that time, that one is sent first and the held one right after
+(counted as acted); otherwise the held frame goes on unchanged (a swap needs
+two frames in flight, which request/response traffic on one connection
+rarely has: streams of ``stream_chunk`` frames do). Bytes that are no
+complete frame (the head and body of a chunked HTTP response, anything the
+reader cannot frame) are never swapped with: the held frame goes first, so
+it never lands inside another message.
 """
 
 from __future__ import annotations
@@ -53,10 +56,12 @@ class ReorderFramesToxic(FrameToxic):
         state.held_until = now + self.config.window_ms / 1000.0
         return [Wake(state.held_until)]
 
-    def pass_on(self, state: ReorderState, data: bytes, now: float) -> list[Instruction]:
+    def pass_on(self, state: ReorderState, item: Frame | bytes, now: float) -> list[Instruction]:
         if state.held is None:
-            return [Deliver(now, data)]
-        return self._swap(state, data, now)
+            return super().pass_on(state, item, now)
+        if isinstance(item, Frame):
+            return self._swap(state, item.raw, now)
+        return self.release(state, now) + [Deliver(now, item)]
 
     def tick(self, state: ReorderState, now: float) -> list[Instruction]:
         if state.held is None or now < state.held_until:
