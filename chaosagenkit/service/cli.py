@@ -10,7 +10,12 @@ Contract with whoever starts it (``chaosagenkit.service.process``, a shell):
 - bad arguments print one line on stderr and exit 2; a port that cannot be
   bound exits 1;
 - ``--exit-with-parent``: a watchdog stops it when its parent process dies,
-  so nothing outlives a killed chaos run.
+  so nothing outlives a killed chaos run. The parent to watch is fixed
+  before anything slow happens: the starter puts its pid in
+  ``$CHAOSAGENKIT_PARENT_PID`` (else it is our parent at start-up), and a
+  host whose parent is already gone exits at once (status 0, no ready
+  line). The variable is removed from our environment, so an agent's own
+  children never inherit it.
 """
 
 from __future__ import annotations
@@ -33,11 +38,13 @@ from chaosagenkit.exceptions import ConfigurationError
 if TYPE_CHECKING:
     from chaosagenkit.service.host import HostConfig
 
-__all__ = ["serve", "EXIT_BAD_ARGUMENTS", "EXIT_START_FAILED", "TOKEN_ENV"]
+__all__ = ["serve", "EXIT_BAD_ARGUMENTS", "EXIT_START_FAILED", "TOKEN_ENV", "PARENT_PID_ENV", "expected_parent"]
 
 EXIT_BAD_ARGUMENTS = 2
 EXIT_START_FAILED = 1
 TOKEN_ENV = "CHAOSAGENKIT_SERVE_TOKEN"
+#: Set by whoever starts us with --exit-with-parent: the pid whose death stops us.
+PARENT_PID_ENV = "CHAOSAGENKIT_PARENT_PID"
 _PARENT_POLL_S = 0.25
 _SHUTDOWN_GRACE_S = 5.0
 
@@ -68,6 +75,10 @@ def serve(
     exit_with_parent: bool,
 ) -> None:
     """Serve an agenkit agent with service faults controlled at run time."""
+    parent = expected_parent()  # first: importing agenkit takes a second, a parent may die meanwhile
+    if exit_with_parent and os.getppid() != parent:
+        click.echo(f"chaosagenkit serve: parent process {parent} is already gone: not starting", err=True)
+        sys.exit(0)
     from chaosagenkit.api import check_bind, parse_host_port
     from chaosagenkit.service.endpoint import parse_endpoint
     from chaosagenkit.service.host import HostConfig
@@ -92,10 +103,16 @@ def serve(
         served = load_agent(agent)
     except ConfigurationError as e:
         _fail(EXIT_BAD_ARGUMENTS, str(e))
-    sys.exit(asyncio.run(_run(served, config, exit_with_parent)))
+    sys.exit(asyncio.run(_run(served, config, parent if exit_with_parent else None)))
 
 
-async def _run(agent: Any, config: HostConfig, exit_with_parent: bool) -> int:
+def expected_parent() -> int:
+    """The pid in ``$CHAOSAGENKIT_PARENT_PID`` (removed from the environment), else our parent's now."""
+    value = os.environ.pop(PARENT_PID_ENV, "")
+    return int(value) if value.isdigit() else os.getppid()
+
+
+async def _run(agent: Any, config: HostConfig, parent: int | None) -> int:
     from chaosagenkit.service.host import ChaosHost
 
     host = ChaosHost(agent, config)
@@ -110,16 +127,14 @@ async def _run(agent: Any, config: HostConfig, exit_with_parent: bool) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    if exit_with_parent:
-        _watch_parent(loop, stop)
+    if parent is not None:
+        _watch_parent(loop, stop, parent)
     await stop.wait()
     await host.stop()
     return 0
 
 
-def _watch_parent(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
-    parent = os.getppid()
-
+def _watch_parent(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, parent: int) -> None:
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(_PARENT_POLL_S)

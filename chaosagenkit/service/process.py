@@ -41,7 +41,7 @@ from chaosagenkit.api import parse_host_port
 from chaosagenkit.exceptions import ConfigurationError, ProcessStartError, TargetError
 from chaosagenkit.http_client import ControlClient, NotAControlAPI
 from chaosagenkit.sandbox import SANDBOX, ServerRef
-from chaosagenkit.service.cli import TOKEN_ENV
+from chaosagenkit.service.cli import PARENT_PID_ENV, TOKEN_ENV
 from chaosagenkit.service.endpoint import SCHEMES, default_endpoint, parse_endpoint
 
 __all__ = [
@@ -376,6 +376,7 @@ def _launch(
     env.pop(TOKEN_ENV, None)
     if token:
         env[TOKEN_ENV] = token
+    env[PARENT_PID_ENV] = str(os.getpid())  # --exit-with-parent watches us even if we die during its start
     stderr = tempfile.TemporaryFile()
     try:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -447,6 +447,42 @@ def test_exit_with_parent_stops_the_host_when_its_parent_dies():
         parent.stdin.close()
 
 
+# The middle process starts a host the way chaosagenkit.service.process does
+# (its pid in CHAOSAGENKIT_PARENT_PID) and dies at once, before the host has
+# even imported agenkit.
+SHORT_LIVED_PARENT = """
+import os, subprocess, sys
+env = {**os.environ, "CHAOSAGENKIT_PARENT_PID": str(os.getpid())}
+child = subprocess.Popen([sys.executable, "-m", "chaosagenkit", "serve", "--exit-with-parent"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+print(child.pid, flush=True)
+os._exit(0)
+"""
+
+
+def test_a_host_whose_parent_dies_during_its_start_does_not_outlive_it():
+    done = subprocess.run([sys.executable, "-c", SHORT_LIVED_PARENT], capture_output=True, text=True,
+                          timeout=60, cwd=REPO)
+    host_pid = int(done.stdout)
+    try:
+        wait_for(lambda: not pid_alive(host_pid), timeout_s=30, what="the orphaned host to exit")
+    finally:
+        if pid_alive(host_pid):  # do not leak it if the test failed
+            import os
+
+            os.kill(host_pid, signal.SIGKILL)
+
+
+def test_a_host_started_for_a_parent_that_is_not_its_parent_exits_at_once():
+    import os
+
+    env = {**os.environ, "CHAOSAGENKIT_PARENT_PID": "1"}  # pid 1 is never this test's pid
+    done = subprocess.run([sys.executable, "-m", "chaosagenkit", "serve", "--exit-with-parent"],
+                          capture_output=True, text=True, timeout=60, cwd=REPO, env=env)
+    assert done.returncode == 0 and done.stdout == ""
+    assert "parent process 1 is already gone: not starting" in done.stderr
+
+
 def test_concurrent_callers_each_get_their_own_answers(host):
     async def many() -> list:
         return await asyncio.gather(*(call_async(host.endpoint, 10, tag=f"c{i}-") for i in range(8)))
