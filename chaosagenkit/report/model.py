@@ -10,9 +10,16 @@ marks the entry ``tolerance_met``).
 
 The verdict follows the precedence Chaos Toolkit itself uses for
 ``chaos run --output agent``, from the least to the most trustworthy
-result: interrupted, aborted, failed (a probe raised), unknown (no status),
-baseline not met, deviated, held. "completed" is a run that judged nothing
-(no hypothesis probe and no method expectation).
+result: interrupted, aborted, failed (a steady-state probe raised), unknown
+(no status), baseline not met, deviated, held. "completed" is a run that
+judged nothing (no hypothesis probe and no method expectation).
+
+A method expectation whose probe raised is not met, as chaosagenkit's
+control records it (``tolerance_met`` false, the run deviated): the run
+deviated, it never held. Chaos Toolkit's own status rules stay as they
+are (a raising method probe does not fail a chaoslib run). The held
+sentence says every expectation was met only when each one's
+``tolerance_met`` is true; it counts those nobody checked.
 """
 
 from __future__ import annotations
@@ -237,6 +244,9 @@ class ExperimentResult:
             found.append(f"rollbacks not played: {', '.join(unplayed)}")
         if self.run and self.run.unplaced_events:
             found.append(f"{self.run.unplaced_events} timeline entries have no usable time")
+        unchecked = [e.name for e in self.expectations if e.outcome in ("not checked", "not run")]
+        if unchecked:
+            found.append(f"method expectations not checked: {', '.join(unchecked)}")
         return found
 
     def decisive(self, limit: int = 3) -> list[RunEntry]:
@@ -328,7 +338,7 @@ def _classify(r: ExperimentResult, steady: dict[str, Any]) -> Verdict:
         r.deviated
         or r.during_not_met
         or _dict(steady.get("after")).get("steady_state_met") is False
-        or any(e.tolerance_met is False for e in r.expectations)
+        or any(e.tolerance_met is False or e.outcome == "error" for e in r.expectations)
     ):
         return Verdict.DEVIATED
     if not r.before and not r.after and not r.expectations:
@@ -339,12 +349,15 @@ def _classify(r: ExperimentResult, steady: dict[str, Any]) -> Verdict:
 def _sentence(r: ExperimentResult) -> str:
     match r.verdict:
         case Verdict.HELD:
-            return "The steady state held and every method expectation was met."
+            return _held_sentence(r)
         case Verdict.COMPLETED:
             return "The run completed without judging anything (no steady-state probe, no expectation)."
         case Verdict.DEVIATED:
             unmet = [e.name for e in r.entries if e.outcome == "not met"]
-            where = f": {', '.join(unmet)} outside tolerance" if unmet else ""
+            raised = [e.name for e in r.expectations if e.outcome == "error"]
+            found = [f"{', '.join(unmet)} outside tolerance"] if unmet else []
+            found += [f"{', '.join(raised)} raised, so not met"] if raised else []
+            where = f": {'; '.join(found)}" if found else ""
             if r.during_not_met:
                 where += f"; the steady state failed {r.during_not_met} of {r.during_iterations} checks during the method"
             return f"The system deviated from its steady state or expectations{where}."
@@ -364,6 +377,23 @@ def _sentence(r: ExperimentResult) -> str:
         case Verdict.NO_JOURNAL:
             return f"The run left no journal: {r.no_journal_reason}."
     return f"The journal records no final status ({r.status!r}): the run may not have finished."
+
+
+def _held_sentence(r: ExperimentResult) -> str:
+    """What held, saying "every expectation was met" only when each was checked and met."""
+    steady = "The steady state held" if r.before or r.after else "There is no steady-state probe"
+    expectations = r.expectations
+    if not expectations:
+        return f"{steady}; the method has no expectation."
+    met = sum(1 for e in expectations if e.tolerance_met is True)
+    if met == len(expectations):
+        return f"{steady} and every method expectation was met."
+    unchecked = len(expectations) - met
+    were = "was" if unchecked == 1 else "were"
+    return (
+        f"{steady}, but {unchecked} of {len(expectations)} method expectations {were} not checked "
+        "(Chaos Toolkit does not check method probes' tolerances; chaosagenkit's control does)."
+    )
 
 
 # -- phases --------------------------------------------------------------------------------

@@ -93,6 +93,26 @@ def test_method_probe_tolerance_without_a_check_is_not_checked(journal):
     result = read_result(data, "j.json")
     assert result.method[1].outcome == "not checked"
     assert result.verdict == Verdict.HELD  # nothing unmet: the journal's verdict stands
+    assert "every method expectation was met" not in result.verdict_sentence
+    assert "1 of 1 method expectations was not checked" in result.verdict_sentence
+    assert "method expectations not checked: look-around" in result.warnings
+
+
+def test_the_held_sentence_claims_met_expectations_only_when_they_were_met(journal):
+    assert "every method expectation was met" in read_result(journal("held"), "j.json").verdict_sentence
+    plain = read_result(journal("plain"), "j.json")
+    assert (plain.verdict, plain.verdict_sentence) == (Verdict.HELD, "The steady state held; the method has no expectation.")
+
+
+def test_an_expectation_that_raised_is_not_met_so_the_run_deviated_not_held(journal):
+    data = journal("plain")  # a journal without chaosagenkit's control: nobody marked tolerance_met
+    data["run"][1]["activity"]["tolerance"] = {"type": "jsonpath", "path": "$.items", "expect": 3}
+    data["run"][1].update(status="failed", output=None, exception=["RuntimeError: no answer\n"])
+    assert (data["status"], data.get("deviated")) == ("completed", False)  # chaoslib's own status stands
+    result = read_result(data, "j.json")
+    assert result.method[1].outcome == "error"
+    assert result.verdict == Verdict.DEVIATED
+    assert "look-around raised, so not met" in result.verdict_sentence
 
 
 def test_expectation_met_is_taken_from_the_extension_when_the_entry_lacks_it(journal):
