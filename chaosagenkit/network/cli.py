@@ -28,6 +28,7 @@ import click
 
 from chaosagenkit.api import ApiError, build_app, check_bind, parse_host_port, start_app
 from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.lifeline import expected_parent, parent_is_gone
 from chaosagenkit.network.api import routes
 from chaosagenkit.network.proxy import format_address
 from chaosagenkit.network.server import ProxyServer
@@ -63,6 +64,10 @@ def proxy(
     log_level: str,
 ) -> None:
     """Run the fault proxy (Toxiproxy-compatible API, agenkit frame-aware toxics)."""
+    parent = expected_parent()  # first: a parent may die while we start
+    if exit_with_parent and parent_is_gone(parent):
+        click.echo(f"chaosagenkit proxy: parent process {parent} is already gone: not starting", err=True)
+        sys.exit(0)
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
@@ -74,7 +79,7 @@ def proxy(
         raise click.UsageError(str(e)) from None
     try:
         runner(run_daemon(host, port, token=token or None, seed=seed, config=config,
-                          exit_with_parent=exit_with_parent))
+                          parent=parent if exit_with_parent else None))
     except (ConfigurationError, ApiError) as e:
         raise click.ClickException(f"--config: {e}") from None
     except OSError as e:
@@ -88,9 +93,9 @@ async def run_daemon(
     token: str | None = None,
     seed: int | None = None,
     config: list[Any] | None = None,
-    exit_with_parent: bool = False,
+    parent: int | None = None,
 ) -> None:
-    """Serve the API until a signal (or the parent's death) asks to stop."""
+    """Serve the API until a signal (or the death of process ``parent``) asks to stop."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -102,8 +107,8 @@ async def run_daemon(
         if config:
             await server.populate(config)
         runner, bound = await start_app(build_app(routes(server), token=token), host, port)
-        if exit_with_parent:
-            watchdog = loop.create_task(_watch_parent(os.getppid(), stop))
+        if parent is not None:
+            watchdog = loop.create_task(_watch_parent(parent, stop))
         ready = {
             "event": "ready",
             "api": f"http://{format_address(host, bound)}",
@@ -125,7 +130,7 @@ async def run_daemon(
 
 
 async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
-    while os.getppid() == parent:
+    while not parent_is_gone(parent):
         await asyncio.sleep(PARENT_POLL_S)
     logger.warning("parent process %d is gone: stopping", parent)
     stop.set()

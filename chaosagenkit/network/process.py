@@ -31,6 +31,7 @@ from chaosagenkit.exceptions import (
     TargetError,
 )
 from chaosagenkit.http_client import ControlClient
+from chaosagenkit.lifeline import child_environment
 from chaosagenkit.network.proxy import format_address
 from chaosagenkit.sandbox import SANDBOX, ProxyDaemonRef, ProxyRef
 
@@ -231,7 +232,7 @@ def start_daemon(
         argv += ["--seed", str(seed)]
     if config_path:
         argv += ["--config", config_path]
-    env = dict(os.environ)
+    env = child_environment(dict(os.environ))  # --exit-with-parent even if we die while it starts
     env.pop("CHAOSAGENKIT_PROXY_TOKEN", None)
     if token:
         env["CHAOSAGENKIT_PROXY_TOKEN"] = token  # not on the command line, where ps shows it

@@ -34,17 +34,16 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.lifeline import expected_parent, parent_is_gone
 
 if TYPE_CHECKING:
     from chaosagenkit.service.host import HostConfig
 
-__all__ = ["serve", "EXIT_BAD_ARGUMENTS", "EXIT_START_FAILED", "TOKEN_ENV", "PARENT_PID_ENV", "expected_parent"]
+__all__ = ["serve", "EXIT_BAD_ARGUMENTS", "EXIT_START_FAILED", "TOKEN_ENV"]
 
 EXIT_BAD_ARGUMENTS = 2
 EXIT_START_FAILED = 1
 TOKEN_ENV = "CHAOSAGENKIT_SERVE_TOKEN"
-#: Set by whoever starts us with --exit-with-parent: the pid whose death stops us.
-PARENT_PID_ENV = "CHAOSAGENKIT_PARENT_PID"
 _PARENT_POLL_S = 0.25
 _SHUTDOWN_GRACE_S = 5.0
 
@@ -76,7 +75,7 @@ def serve(
 ) -> None:
     """Serve an agenkit agent with service faults controlled at run time."""
     parent = expected_parent()  # first: importing agenkit takes a second, a parent may die meanwhile
-    if exit_with_parent and os.getppid() != parent:
+    if exit_with_parent and parent_is_gone(parent):
         click.echo(f"chaosagenkit serve: parent process {parent} is already gone: not starting", err=True)
         sys.exit(0)
     from chaosagenkit.api import check_bind, parse_host_port
@@ -106,12 +105,6 @@ def serve(
     sys.exit(asyncio.run(_run(served, config, parent if exit_with_parent else None)))
 
 
-def expected_parent() -> int:
-    """The pid in ``$CHAOSAGENKIT_PARENT_PID`` (removed from the environment), else our parent's now."""
-    value = os.environ.pop(PARENT_PID_ENV, "")
-    return int(value) if value.isdigit() else os.getppid()
-
-
 async def _run(agent: Any, config: HostConfig, parent: int | None) -> int:
     from chaosagenkit.service.host import ChaosHost
 
@@ -136,7 +129,7 @@ async def _run(agent: Any, config: HostConfig, parent: int | None) -> int:
 
 def _watch_parent(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, parent: int) -> None:
     def watch() -> None:
-        while os.getppid() == parent:
+        while not parent_is_gone(parent):
             time.sleep(_PARENT_POLL_S)
         logging.getLogger("chaosagenkit.serve").warning("parent process %d is gone: stopping", parent)
         loop.call_soon_threadsafe(stop.set)

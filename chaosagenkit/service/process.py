@@ -41,7 +41,8 @@ from chaosagenkit.api import parse_host_port
 from chaosagenkit.exceptions import ConfigurationError, ProcessStartError, TargetError
 from chaosagenkit.http_client import ControlClient, NotAControlAPI
 from chaosagenkit.sandbox import SANDBOX, ServerRef
-from chaosagenkit.service.cli import PARENT_PID_ENV, TOKEN_ENV
+from chaosagenkit.lifeline import child_environment
+from chaosagenkit.service.cli import TOKEN_ENV
 from chaosagenkit.service.endpoint import SCHEMES, default_endpoint, parse_endpoint
 
 __all__ = [
@@ -372,11 +373,11 @@ def _launch(
     ready_timeout_s: float,
     unix_dir: str | None = None,
 ) -> ServerRef:
-    env = {**os.environ, **extra_env}
+    # --exit-with-parent watches us even if we die during its start (chaosagenkit.lifeline)
+    env = child_environment({**os.environ, **extra_env})
     env.pop(TOKEN_ENV, None)
     if token:
         env[TOKEN_ENV] = token
-    env[PARENT_PID_ENV] = str(os.getpid())  # --exit-with-parent watches us even if we die during its start
     stderr = tempfile.TemporaryFile()
     try:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -211,3 +211,16 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state not in ("Z", "X")
+
+
+def test_a_proxy_started_for_a_parent_that_is_not_its_parent_exits_at_once():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CHAOSAGENKIT_PARENT_PID": "1"}  # pid 1 is never this test's pid
+    done = subprocess.run([sys.executable, "-m", "chaosagenkit", "proxy", "--listen", "127.0.0.1:0",
+                           "--exit-with-parent"], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0 and done.stdout == ""
+    assert "parent process 1 is already gone: not starting" in done.stderr
+
