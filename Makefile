@@ -7,9 +7,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARTIFACTS ?= artifacts
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test bench venv clean system-packages
 
 venv: $(STAMP)
+
+# System packages the tests and experiments need (Chromium, nftables, ...): installed
+# as root when missing, else listed; the tests that need one skip with a reason.
+system-packages:
+	@sh scripts/install-system-packages
 
 $(STAMP): pyproject.toml setup.cfg scripts/find-python
 	@PYTHON=$$(sh scripts/find-python) || exit 1; \
@@ -22,10 +27,12 @@ $(STAMP): pyproject.toml setup.cfg scripts/find-python
 # The whole suite over tcp:// and http://; journals and reports (junit.xml, summary.md,
 # report.html) in $(ARTIFACTS)/. Exit 0 when every verdict is the recorded one
 # (docs/FINDINGS.md); run `chaosagenkit run experiments` for plain verdicts.
-demo: $(STAMP)
+demo: $(STAMP) system-packages
 	$(BIN)/chaosagenkit run experiments --journals $(ARTIFACTS)/journals --report $(ARTIFACTS)/reports --against-recorded
 
-test: $(STAMP)
+test: $(STAMP) system-packages
+	$(BIN)/ruff check chaosagenkit tests benchmarks
+	$(BIN)/ruff format --check chaosagenkit tests benchmarks
 	$(BIN)/python -m pytest
 
 # Benchmarks compare against a baseline in the same run and record results in

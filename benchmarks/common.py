@@ -55,7 +55,7 @@ async def serve_plain_echo() -> None:
 
     server = LocalAgent(echo(), endpoint="tcp://127.0.0.1:0")
     await server.start()
-    port = server._server.sockets[0].getsockname()[1]  # noqa: SLF001 - port 0: read what was bound
+    port = server._server.sockets[0].getsockname()[1]
     print(json.dumps({"endpoint": f"tcp://127.0.0.1:{port}"}), flush=True)
     await wait_for_parent_exit()
 
@@ -104,7 +104,7 @@ async def measure(endpoint: str, callers: int, requests: int) -> dict[str, Any]:
                 raise AssertionError("an answer did not belong to its request")
 
     try:
-        await asyncio.gather(*(r._ensure_connected() for r in remotes))  # noqa: SLF001 - connect outside the clock
+        await asyncio.gather(*(r._ensure_connected() for r in remotes))
         started = time.perf_counter()
         await asyncio.gather(*(loop(remote, i) for i, remote in enumerate(remotes)))
         elapsed = time.perf_counter() - started
@@ -123,11 +123,14 @@ def round_order[T](sides: Sequence[T], index: int) -> tuple[T, ...]:
 def git_commit(*watched: str) -> str:
     """The short hash of HEAD, ``-dirty`` added if a ``watched`` path has uncommitted changes; "unknown" without git."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        )
         if not watched:
             return head.stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", *watched], cwd=ROOT, capture_output=True,
-                               text=True)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", *watched], cwd=ROOT, capture_output=True, text=True
+        )
         return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except OSError:
         return "unknown"
@@ -149,8 +152,10 @@ def machine(*watched: str) -> dict[str, Any]:
 
 def machine_line(info: dict[str, Any]) -> str:
     """The Markdown sentence that says where and when (``machine()``'s dict)."""
-    return (f"Commit `{info['commit']}`, {info['date']}, Python {info['python']}, {info['cpus']} CPUs, "
-            f"agenkit {info['agenkit']}, {info['platform']}.")
+    return (
+        f"Commit `{info['commit']}`, {info['date']}, Python {info['python']}, {info['cpus']} CPUs, "
+        f"agenkit {info['agenkit']}, {info['platform']}."
+    )
 
 
 def write_results(name: str, record: dict[str, Any], markdown: str) -> None:

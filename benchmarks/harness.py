@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: import `benchmarks`
 
-from benchmarks.common import machine, round_order, start_plain_echo, write_results  # noqa: E402
+from benchmarks.common import machine, round_order, start_plain_echo, write_results
 
 TARGET_RATIO = 0.90
 CONCURRENCY = 50
@@ -191,7 +191,9 @@ def main() -> int:
     parser.add_argument("--no-record", action="store_true", help="print only, write no result files")
     args = parser.parse_args()
     result = run(args.rounds, args.requests)
-    print(json.dumps({k: result[k] for k in ("median_hand_written_rps", "median_harness_rps", "ratio", "met")}))
+    print(
+        json.dumps({k: result[k] for k in ("median_hand_written_rps", "median_harness_rps", "ratio", "met")})
+    )
     if not args.no_record:
         write(result)
     return 0 if result["met"] else 1

@@ -44,7 +44,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: import `benchmarks`
 
-from benchmarks.common import (  # noqa: E402  (same echo server, load and record as service_host)
+from benchmarks.common import (
     machine,
     machine_line,
     measure,
@@ -156,21 +156,28 @@ def compare(endpoints: dict[str, str], pids: dict[str, int], rounds: int) -> dic
                 measured = asyncio.run(measure(endpoints[path], clients, requests))
                 cpu_used = cpu_seconds(pids[path]) - cpu_before if path in pids else 0.0
                 pooled[path] += measured["round_trips_ms"]
-                row[path] = {"rps": measured["rps"], "p50_ms": statistics.median(measured["round_trips_ms"]),
-                             "proxy_cpu_us_per_request": cpu_used / requests * 1e6}
+                row[path] = {
+                    "rps": measured["rps"],
+                    "p50_ms": statistics.median(measured["round_trips_ms"]),
+                    "proxy_cpu_us_per_request": cpu_used / requests * 1e6,
+                }
             row["ours_vs_direct"] = row["ours"]["rps"] / row["direct"]["rps"]
             row["ours_asyncio_vs_direct"] = row["ours_asyncio"]["rps"] / row["direct"]["rps"]
             row["floor_vs_direct"] = row["floor"]["rps"] / row["direct"]["rps"]
             rows.append(row)
-            print(f"clients={clients} round {index + 1}: " + ", ".join(
-                f"{p} {row[p]['rps']:.0f} req/s p50 {row[p]['p50_ms']:.3f} ms" for p in PATHS), flush=True)
+            print(
+                f"clients={clients} round {index + 1}: "
+                + ", ".join(f"{p} {row[p]['rps']:.0f} req/s p50 {row[p]['p50_ms']:.3f} ms" for p in PATHS),
+                flush=True,
+            )
         summary = {
             path: {
                 "p50_ms": statistics.median(pooled[path]),
                 "p99_ms": percentile(pooled[path], 0.99),
                 "rps_median": statistics.median(row[path]["rps"] for row in rows),
                 "proxy_cpu_us_per_request": statistics.median(
-                    row[path]["proxy_cpu_us_per_request"] for row in rows),
+                    row[path]["proxy_cpu_us_per_request"] for row in rows
+                ),
             }
             for path in PATHS
         }
@@ -180,8 +187,10 @@ def compare(endpoints: dict[str, str], pids: dict[str, int], rounds: int) -> dic
             "rounds": rows,
             "summary": summary,
             "added_p50_ms": added,
-            "added_ratio": {path: added[path] / added["faulty"] if added["faulty"] > 0 else None
-                            for path in ("ours", "ours_asyncio")},
+            "added_ratio": {
+                path: added[path] / added["faulty"] if added["faulty"] > 0 else None
+                for path in ("ours", "ours_asyncio")
+            },
             "throughput_ratio_median": {
                 path: statistics.median(row[f"{path}_vs_direct"] for row in rows)
                 for path in ("ours", "ours_asyncio", "floor")
@@ -193,10 +202,16 @@ def compare(endpoints: dict[str, str], pids: dict[str, int], rounds: int) -> dic
         added_ratio = one["added_ratio"][path]
         throughput = fifty["throughput_ratio_median"][path]
         results["targets"][path] = {
-            "added_ratio": {"target": ADDED_RATIO_TARGET, "value": added_ratio,
-                            "met": added_ratio is not None and added_ratio <= ADDED_RATIO_TARGET},
-            "throughput_ratio_50": {"target": THROUGHPUT_TARGET, "value": throughput,
-                                    "met": throughput >= THROUGHPUT_TARGET},
+            "added_ratio": {
+                "target": ADDED_RATIO_TARGET,
+                "value": added_ratio,
+                "met": added_ratio is not None and added_ratio <= ADDED_RATIO_TARGET,
+            },
+            "throughput_ratio_50": {
+                "target": THROUGHPUT_TARGET,
+                "value": throughput,
+                "met": throughput >= THROUGHPUT_TARGET,
+            },
         }
     return results
 
@@ -205,8 +220,10 @@ def latency_accuracy(api: Any, endpoint: str) -> dict[str, Any]:
     rows = {}
     for latency_ms, samples in LATENCY_SAMPLES.items():
         baseline = statistics.median(asyncio.run(measure(endpoint, 1, 200))["round_trips_ms"])
-        api.post("/proxies/bench/toxics", {"type": "latency", "name": "accuracy",
-                                           "attributes": {"latency": latency_ms}})
+        api.post(
+            "/proxies/bench/toxics",
+            {"type": "latency", "name": "accuracy", "attributes": {"latency": latency_ms}},
+        )
         try:
             observed = asyncio.run(measure(endpoint, 1, samples))["round_trips_ms"]
         finally:
@@ -238,9 +255,19 @@ def run(rounds: int) -> dict[str, Any]:
         plain_api = ControlClient(plain_ready["api"])
         ours = api.post("/proxies", {"name": "bench", "upstream": upstream})["listen"]
         ours_asyncio = plain_api.post("/proxies", {"name": "bench", "upstream": upstream})["listen"]
-        endpoints = {"direct": direct, "ours": f"tcp://{ours}", "ours_asyncio": f"tcp://{ours_asyncio}",
-                     "faulty": f"tcp://{faulty_listen}", "floor": f"tcp://{floor_listen}"}
-        pids = {"ours": daemon.pid, "ours_asyncio": plain_daemon.pid, "faulty": faulty.pid, "floor": floor.pid}
+        endpoints = {
+            "direct": direct,
+            "ours": f"tcp://{ours}",
+            "ours_asyncio": f"tcp://{ours_asyncio}",
+            "faulty": f"tcp://{faulty_listen}",
+            "floor": f"tcp://{floor_listen}",
+        }
+        pids = {
+            "ours": daemon.pid,
+            "ours_asyncio": plain_daemon.pid,
+            "faulty": faulty.pid,
+            "floor": floor.pid,
+        }
         results = compare(endpoints, pids, rounds)
         results["loops"] = {"ours": ready["loop"], "ours_asyncio": plain_ready["loop"]}
         results["latency_accuracy"] = latency_accuracy(api, endpoints["ours"])
@@ -279,9 +306,11 @@ def write(record: dict[str, Any]) -> None:
         "| target | ours | ours_asyncio |",
         "| --- | ---: | ---: |",
         f"| added median round trip <= {ADDED_RATIO_TARGET} x faulty's (1 client) "
-        + "".join(f"| {_verdict(targets[p]['added_ratio'])} " for p in ("ours", "ours_asyncio")) + "|",
+        + "".join(f"| {_verdict(targets[p]['added_ratio'])} " for p in ("ours", "ours_asyncio"))
+        + "|",
         f"| >= {THROUGHPUT_TARGET:.0%} of direct req/s (50 clients, median of rounds) "
-        + "".join(f"| {_verdict(targets[p]['throughput_ratio_50'])} " for p in ("ours", "ours_asyncio")) + "|",
+        + "".join(f"| {_verdict(targets[p]['throughput_ratio_50'])} " for p in ("ours", "ours_asyncio"))
+        + "|",
         f"| latency toxic within {LATENCY_TOLERANCE_MS:g} ms at 100/500/2000 ms "
         f"| {'met' if targets['latency_accuracy']['met'] else 'NOT met'} | |",
         "",
@@ -299,23 +328,31 @@ def write(record: dict[str, Any]) -> None:
         for path in PATHS:
             added = result["added_p50_ms"].get(path, 0.0) * 1000
             cpu = summary[path]["proxy_cpu_us_per_request"]
-            lines.append(f"| {path} | {summary[path]['rps_median']:.0f} | {summary[path]['p50_ms']:.3f} "
-                         f"| {summary[path]['p99_ms']:.3f} | {added:.0f} | "
-                         f"{cpu:.1f} |" if path != "direct" else
-                         f"| {path} | {summary[path]['rps_median']:.0f} | {summary[path]['p50_ms']:.3f} "
-                         f"| {summary[path]['p99_ms']:.3f} | - | - |")
+            lines.append(
+                f"| {path} | {summary[path]['rps_median']:.0f} | {summary[path]['p50_ms']:.3f} "
+                f"| {summary[path]['p99_ms']:.3f} | {added:.0f} | "
+                f"{cpu:.1f} |"
+                if path != "direct"
+                else f"| {path} | {summary[path]['rps_median']:.0f} | {summary[path]['p50_ms']:.3f} "
+                f"| {summary[path]['p99_ms']:.3f} | - | - |"
+            )
         lines += [
             "",
             "Throughput / direct, median of rounds: "
-            + ", ".join(f"{p} {v:.3f}" for p, v in result["throughput_ratio_median"].items()) + ".",
+            + ", ".join(f"{p} {v:.3f}" for p, v in result["throughput_ratio_median"].items())
+            + ".",
             "",
-            "| round | order | " + " | ".join(f"{p} req/s" for p in PATHS) + " | ours/direct | floor/direct |",
+            "| round | order | "
+            + " | ".join(f"{p} req/s" for p in PATHS)
+            + " | ours/direct | floor/direct |",
             "| ---: | --- | " + " | ".join("---:" for _ in PATHS) + " | ---: | ---: |",
         ]
         for row in result["rounds"]:
-            lines.append(f"| {row['round']} | {row['order']} | "
-                         + " | ".join(f"{row[p]['rps']:.0f}" for p in PATHS)
-                         + f" | {row['ours_vs_direct']:.3f} | {row['floor_vs_direct']:.3f} |")
+            lines.append(
+                f"| {row['round']} | {row['order']} | "
+                + " | ".join(f"{row[p]['rps']:.0f}" for p in PATHS)
+                + f" | {row['ours_vs_direct']:.3f} | {row['floor_vs_direct']:.3f} |"
+            )
         lines.append("")
     lines += [
         "## Latency toxic accuracy (downstream, 1 client)",
@@ -324,8 +361,10 @@ def write(record: dict[str, Any]) -> None:
         "| ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for setting, row in results["latency_accuracy"].items():
-        lines.append(f"| {setting} | {row['samples']} | {row['baseline_p50_ms']:.3f} | {row['extra_p50_ms']:.2f} "
-                     f"| {row['error_ms']:+.2f} | {'yes' if row['met'] else 'NO'} |")
+        lines.append(
+            f"| {setting} | {row['samples']} | {row['baseline_p50_ms']:.3f} | {row['extra_p50_ms']:.2f} "
+            f"| {row['error_ms']:+.2f} | {'yes' if row['met'] else 'NO'} |"
+        )
     write_results("proxy", record, "\n".join(lines) + "\n")
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: import `benchmarks`
 
-from benchmarks.common import machine, machine_line, measure, round_order, start_plain_echo, write_results  # noqa: E402
+from benchmarks.common import machine, machine_line, measure, round_order, start_plain_echo, write_results
 
 PATHS = ("direct", "ours", "socat")
 CLIENTS, REQUESTS = 50, 10000
@@ -52,13 +52,18 @@ def main() -> None:
     echo, endpoint = start_plain_echo()
     upstream = endpoint.removeprefix("tcp://")
     socat_port = free_port()
-    socat = subprocess.Popen([socat_binary, f"TCP-LISTEN:{socat_port},bind=127.0.0.1,fork,reuseaddr",
-                              f"TCP:{upstream}"])
+    socat = subprocess.Popen(
+        [socat_binary, f"TCP-LISTEN:{socat_port},bind=127.0.0.1,fork,reuseaddr", f"TCP:{upstream}"]
+    )
     rounds = []
     try:
         network_process.start_or_register_daemon({"name": "bench"}, {})
         proxy = network_process.declare_proxy_from_spec({"name": "bench", "upstream": upstream})
-        endpoints = {"direct": endpoint, "ours": f"tcp://{proxy.listen}", "socat": f"tcp://127.0.0.1:{socat_port}"}
+        endpoints = {
+            "direct": endpoint,
+            "ours": f"tcp://{proxy.listen}",
+            "socat": f"tcp://127.0.0.1:{socat_port}",
+        }
         for path in PATHS:  # warm-up, not recorded
             asyncio.run(measure(endpoints[path], CLIENTS, REQUESTS // 5))
         for index in range(args.rounds):
@@ -88,7 +93,10 @@ def main() -> None:
         "",
         "| round | order | " + " | ".join(f"{p} req/s" for p in PATHS) + " |",
         "| ---: | --- | " + " | ".join("---:" for _ in PATHS) + " |",
-        *(f"| {i + 1} | {r['order']} | " + " | ".join(str(r[p]) for p in PATHS) + " |" for i, r in enumerate(rounds)),
+        *(
+            f"| {i + 1} | {r['order']} | " + " | ".join(str(r[p]) for p in PATHS) + " |"
+            for i, r in enumerate(rounds)
+        ),
         "",
     ]
     write_results("proxy_reference", record, "\n".join(lines))

@@ -47,7 +47,12 @@ def build_suite(directory: Path, journals: int = 40) -> dict[str, int]:
     from tests.report import journals as builders
 
     logging.disable(logging.CRITICAL)  # chaoslib logs every activity
-    with_traffic = [builders.held, builders.deviated_expectation, builders.deviated_after, builders.interrupted]
+    with_traffic = [
+        builders.held,
+        builders.deviated_expectation,
+        builders.deviated_after,
+        builders.interrupted,
+    ]
     without = [builders.failed, builders.aborted]
     outcomes = clients = 0
     for i in range(journals):
@@ -188,8 +193,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--libraries", action="store_true", help="also compare plotting libraries")
-    parser.add_argument("--libraries-python", default=sys.executable,
-                        help="interpreter for --libraries (a venv with pygal and leather installed too)")
+    parser.add_argument(
+        "--libraries-python",
+        default=sys.executable,
+        help="interpreter for --libraries (a venv with pygal and leather installed too)",
+    )
     parser.add_argument("--no-record", action="store_true", help="print only, write no result file")
     args = parser.parse_args()
 
@@ -199,7 +207,11 @@ def main() -> int:
         journals.mkdir()
         shape = build_suite(journals)
         cli = [sys.executable, "-m", "chaosagenkit", "report", str(journals)]
-        load = [sys.executable, "-c", f"from chaosagenkit.report import load_results; load_results([{str(journals)!r}])"]
+        load = [
+            sys.executable,
+            "-c",
+            f"from chaosagenkit.report import load_results; load_results([{str(journals)!r}])",
+        ]
         both = [*cli, "--junit", str(out / "junit.xml"), "--markdown", str(out / "summary.md")]
         html = [*both, "--html", str(out / "report.html")]
         runs = {

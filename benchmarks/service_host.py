@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: import `benchmarks`
 
-from benchmarks.common import machine, machine_line, measure, round_order, start_plain_echo, write_results  # noqa: E402
+from benchmarks.common import machine, machine_line, measure, round_order, start_plain_echo, write_results
 
 TARGET_RATIO = 0.90
 #: concurrency -> requests per side per round
@@ -65,8 +65,11 @@ def run(rounds: int) -> dict[str, Any]:
                     row[side] = measure_side(endpoints[side], callers, requests)
                 row["ratio"] = row["host"]["rps"] / row["plain"]["rps"]
                 rows.append(row)
-                print(f"callers={callers} round {index + 1}: plain {row['plain']['rps']:.0f} req/s, "
-                      f"host {row['host']['rps']:.0f} req/s, ratio {row['ratio']:.3f}", flush=True)
+                print(
+                    f"callers={callers} round {index + 1}: plain {row['plain']['rps']:.0f} req/s, "
+                    f"host {row['host']['rps']:.0f} req/s, ratio {row['ratio']:.3f}",
+                    flush=True,
+                )
             results[str(callers)] = summarise(rows, requests)
         stats = process.client_for(host).get("/stats")
         if stats["injected"]:
@@ -141,8 +144,9 @@ def main() -> int:
         write(record)
     for callers in WORKLOADS:
         result = record["results"][str(callers)]
-        print(f"callers={callers}: ratio {result['ratio_median']:.3f} "
-              f"({'met' if result['met'] else 'NOT met'})")
+        print(
+            f"callers={callers}: ratio {result['ratio_median']:.3f} ({'met' if result['met'] else 'NOT met'})"
+        )
     return 0
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # chaoslib is only needed when Chaos Toolkit asks for discovery
     from chaoslib.types import DiscoveredActivities, Discovery
 
-__all__ = ["__version__", "discover", "load_exported_activities", "ACTIVITY_MODULES"]
+__all__ = ["ACTIVITY_MODULES", "__version__", "discover", "load_exported_activities"]
 __version__ = "0.1.0"
 
 #: Every module whose ``__all__`` Chaos Toolkit can call, with what it holds.

@@ -26,9 +26,9 @@ __all__ = [
     "activity",
     "invalid",
     "require",
-    "require_number",
-    "require_name",
     "require_choice",
+    "require_name",
+    "require_number",
     "seed_or_none",
 ]
 
@@ -37,7 +37,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _LARGEST_FLOAT = 1.7976931348623157e308
 
 
-def activity(func: F) -> F:
+def activity[F: Callable[..., Any]](func: F) -> F:
     """Turn chaosagenkit errors raised by ``func`` into a one-line ``ActivityFailed``.
 
     ``functools.wraps`` keeps the signature and docstring, so Chaos Toolkit's

@@ -29,15 +29,15 @@ from aiohttp import web
 from chaosagenkit.exceptions import ConfigurationError
 
 __all__ = [
-    "Route",
-    "Reply",
     "ApiError",
+    "Reply",
+    "Route",
     "build_app",
-    "read_json",
-    "start_app",
     "check_bind",
     "is_loopback",
     "parse_host_port",
+    "read_json",
+    "start_app",
 ]
 
 logger = logging.getLogger("chaosagenkit.api")
@@ -118,7 +118,7 @@ async def start_app(app: web.Application, host: str, port: int) -> tuple[web.App
         await runner.cleanup()
         raise
     bound = port
-    for server_socket in site._server.sockets if site._server else ():  # noqa: SLF001
+    for server_socket in site._server.sockets if site._server else ():
         bound = server_socket.getsockname()[1]
         break
     return runner, bound

@@ -13,7 +13,7 @@ import click
 
 from chaosagenkit import __version__
 
-__all__ = ["main", "SUBCOMMANDS"]
+__all__ = ["SUBCOMMANDS", "main"]
 
 #: name -> (module:attribute of a click command, one-line help for --help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {

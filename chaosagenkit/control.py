@@ -59,15 +59,15 @@ from chaosagenkit.activity import seed_or_none
 from chaosagenkit.sandbox import SANDBOX
 
 __all__ = [
-    "configure_control",
-    "before_experiment_control",
-    "after_method_control",
-    "after_experiment_control",
-    "cleanup_control",
-    "build_sandbox",
-    "teardown_sandbox",
-    "evaluate_expectations",
     "EXTENSION_NAME",
+    "after_experiment_control",
+    "after_method_control",
+    "before_experiment_control",
+    "build_sandbox",
+    "cleanup_control",
+    "configure_control",
+    "evaluate_expectations",
+    "teardown_sandbox",
 ]
 
 EXTENSION_NAME = "chaosagenkit"
@@ -281,9 +281,9 @@ def _record_in_journal(journal: dict[str, Any]) -> None:
         # chaoslib keeps no reason for an interruption; chaostoolkit's convention:
         journal["interruption"] = {"kind": "control", "name": EXTENSION_NAME, "reason": _interruptions[0]}
     journal.setdefault("extensions", [])
-    journal["extensions"] = [
-        e for e in journal["extensions"] if e.get("name") != EXTENSION_NAME
-    ] + [extension]
+    journal["extensions"] = [e for e in journal["extensions"] if e.get("name") != EXTENSION_NAME] + [
+        extension
+    ]
     if unmet and journal.get("status") == "completed":
         journal["deviated"] = True
         names = ", ".join(str(e["activity"]) for e in unmet)
@@ -303,4 +303,3 @@ def _public_configuration(configuration: dict[str, Any]) -> dict[str, Any]:
 def _resolve_seed(seed: int | str | None) -> int:
     value = seed_or_none(seed)
     return _secrets.randbelow(2**31) if value is None else value
-

@@ -16,9 +16,9 @@ from __future__ import annotations
 __all__ = [
     "ChaosAgenkitError",
     "ConfigurationError",
-    "TargetError",
     "ControlAPIError",
     "ProcessStartError",
+    "TargetError",
 ]
 
 

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "ServerRef",
+    "SANDBOX",
     "ProxyDaemonRef",
     "ProxyRef",
     "Sandbox",
-    "SANDBOX",
+    "ServerRef",
     "derive_seed",
 ]
 

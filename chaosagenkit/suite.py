@@ -35,7 +35,7 @@ from typing import Any
 
 import click
 
-__all__ = ["run", "RunPlan", "RunResult", "plan_runs", "run_suite", "verdict_of", "EXTENSION"]
+__all__ = ["EXTENSION", "RunPlan", "RunResult", "plan_runs", "run", "run_suite", "verdict_of"]
 
 EXTENSION = "chaosagenkit"
 VERDICTS = ("holds", "deviates", "skipped")
@@ -113,9 +113,7 @@ def plan_runs(paths: list[Path], transports: tuple[str, ...] = ()) -> list[RunPl
         for transport in declared:
             if transports and transport not in transports:
                 continue
-            plans.append(
-                RunPlan(path, transport, skip.get(transport), recorded.get(transport))
-            )
+            plans.append(RunPlan(path, transport, skip.get(transport), recorded.get(transport)))
     return plans
 
 
@@ -225,17 +223,41 @@ def exit_code(results: list[RunResult], against_recorded: bool = False) -> int:
 
 @click.command("run")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--journals", "journals", type=click.Path(path_type=Path), default=Path("journals"),
-              show_default=True, help="Folder for one journal per experiment and transport.")
+@click.option(
+    "--journals",
+    "journals",
+    type=click.Path(path_type=Path),
+    default=Path("journals"),
+    show_default=True,
+    help="Folder for one journal per experiment and transport.",
+)
 @click.option("--var", "var", multiple=True, help="Configuration override KEY[:TYPE]=VALUE (as chaos run).")
-@click.option("--var-file", "var_file", multiple=True, type=click.Path(exists=True),
-              help="JSON/YAML/.env file of configuration and secrets (as chaos run).")
-@click.option("--transport", "transports", multiple=True, type=click.Choice(TRANSPORTS),
-              help="Only run these transports (repeatable).")
-@click.option("--against-recorded", is_flag=True,
-              help="Compare verdicts with those recorded in each experiment; exit 1 only on a difference.")
-@click.option("--report", "report_dir", type=click.Path(path_type=Path), default=None,
-              help="Also write junit.xml, summary.md and report.html into this folder.")
+@click.option(
+    "--var-file",
+    "var_file",
+    multiple=True,
+    type=click.Path(exists=True),
+    help="JSON/YAML/.env file of configuration and secrets (as chaos run).",
+)
+@click.option(
+    "--transport",
+    "transports",
+    multiple=True,
+    type=click.Choice(TRANSPORTS),
+    help="Only run these transports (repeatable).",
+)
+@click.option(
+    "--against-recorded",
+    is_flag=True,
+    help="Compare verdicts with those recorded in each experiment; exit 1 only on a difference.",
+)
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write junit.xml, summary.md and report.html into this folder.",
+)
 def run(
     paths: tuple[Path, ...],
     journals: Path,
@@ -275,8 +297,12 @@ def run(
         from chaosagenkit.report import write_reports
 
         not_run = [
-            {"title": r.plan.path.stem, "transport": r.plan.transport,
-             "verdict": "skipped" if r.verdict == "skipped" else "error", "reason": r.detail}
+            {
+                "title": r.plan.path.stem,
+                "transport": r.plan.transport,
+                "verdict": "skipped" if r.verdict == "skipped" else "error",
+                "reason": r.detail,
+            }
             for r in results
             if r.journal_path is None
         ]
@@ -325,9 +351,11 @@ class _SigintWatch:
         self._previous: Any = None
 
     def __enter__(self) -> _SigintWatch:
-        if threading.current_thread() is threading.main_thread():
-            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-                self._previous = signal.signal(signal.SIGINT, self._handle)
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
+            self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -351,7 +379,9 @@ def _why(journal: dict[str, Any]) -> str:
         state = (journal.get("steady_states") or {}).get(phase) or {}
         for probe in state.get("probes") or []:
             if probe.get("tolerance_met") is False:
-                return f"steady state {phase}: {probe['activity'].get('name')} = {_short(probe.get('output'))}"
+                return (
+                    f"steady state {phase}: {probe['activity'].get('name')} = {_short(probe.get('output'))}"
+                )
     for ext in journal.get("extensions") or []:
         if ext.get("name") == EXTENSION:
             unmet = [e for e in ext.get("expectations") or [] if not e.get("met")]
@@ -423,4 +453,3 @@ def _counts(results: list[RunResult]) -> str:
     for r in results:
         totals[r.verdict] = totals.get(r.verdict, 0) + 1
     return ", ".join(f"{n} {v}" for v, n in sorted(totals.items())) or "none yet"
-

@@ -55,8 +55,9 @@ class RelayAgent(Agent):
     host's ``GET /middleware``) reaches the relay's agenkit decorators.
     """
 
-    def __init__(self, endpoint: str, middleware: list | None = None, timeout_ms: int = 5000,
-                 connections: int = 1) -> None:
+    def __init__(
+        self, endpoint: str, middleware: list | None = None, timeout_ms: int = 5000, connections: int = 1
+    ) -> None:
         from chaosagenkit.client.harness import Client
 
         self._client = Client("relay", endpoint, middleware, timeout_ms, connections, answer_check="none")

@@ -5,14 +5,13 @@ middleware, declared here or in ``chaosagenkit.control`` (``clients``), and
 named in every later activity. See docs/client.md.
 """
 
-
 import logging
 from typing import Any
 
 from chaosagenkit.activity import activity
 from chaosagenkit.client import registry
 
-__all__ = ["create_client", "close_client", "start_traffic", "stop_traffic"]
+__all__ = ["close_client", "create_client", "start_traffic", "stop_traffic"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -24,7 +23,7 @@ def create_client(
     server: str = "",
     proxy: str = "",
     transport: str = "",
-    middleware: list = None,  # noqa: RUF013 - discovery must show "list", not "object"
+    middleware: list = None,
     timeout_ms: int = 5000,
     connections: int = 1,
     answer_check: str = "echo",

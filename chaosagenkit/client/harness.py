@@ -34,7 +34,7 @@ from chaosagenkit.client.recorder import Recorder
 from chaosagenkit.client.stack import build_stack, validate_middleware
 from chaosagenkit.exceptions import ConfigurationError
 
-__all__ = ["Client", "ConnectionPool", "resolve_answer_check", "echo_answer_ok", "DEFAULT_TIMEOUT_MS"]
+__all__ = ["DEFAULT_TIMEOUT_MS", "Client", "ConnectionPool", "echo_answer_ok", "resolve_answer_check"]
 
 DEFAULT_TIMEOUT_MS = 5000
 _wall_clock = time.time  # bound once: call() is the hot path the benchmark measures
@@ -64,7 +64,12 @@ def resolve_answer_check(answer_check: str) -> AnswerCheck | None:
     module_name, attribute = answer_check.split(":")
     try:
         check = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError, ValueError, TypeError) as e:  # ":f" -> ValueError, ".m:f" -> TypeError
+    except (
+        ImportError,
+        AttributeError,
+        ValueError,
+        TypeError,
+    ) as e:  # ":f" -> ValueError, ".m:f" -> TypeError
         raise ConfigurationError("answer_check", f"cannot import {answer_check!r}: {e}") from e
     if not callable(check):
         raise ConfigurationError("answer_check", f"{answer_check!r} is not callable")
@@ -185,7 +190,9 @@ class Client:
             return self._message(role="user", content=key, metadata={"request_id": key})
         return self._message(role="user", content=f"req-{n}", metadata={"request_id": f"{self.name}:{n}"})
 
-    async def run_requests(self, turns: Iterable[Any], source: int, distinct: int = 0, pause_s: float = 0.0) -> int:
+    async def run_requests(
+        self, turns: Iterable[Any], source: int, distinct: int = 0, pause_s: float = 0.0
+    ) -> int:
         """Send one request per item of ``turns`` and record each outcome; return the successes.
 
         Workers sharing one iterator split a batch between them. The whole loop
@@ -221,7 +228,7 @@ class Client:
         for remote in self.remotes:
             try:
                 await asyncio.wait_for(remote.close(), _CLOSE_TIMEOUT_S)
-            except Exception:  # noqa: S112 - closing is best effort (TimeoutError included)
+            except Exception:
                 continue
 
     def _is_right(self, request: Any, answer: Any) -> bool:

@@ -28,18 +28,18 @@ from chaosagenkit.sandbox import SANDBOX
 
 __all__ = [
     "OUTCOME_FILTERS",
-    "middleware_chain",
-    "middleware_entry",
-    "window_of",
-    "latency_percentile",
-    "success_rate",
-    "error_count",
-    "rejected_fast",
-    "unexpected_errors",
     "circuit_transitions",
+    "error_count",
     "first_recovery",
     "last_event",
+    "latency_percentile",
+    "middleware_chain",
+    "middleware_entry",
+    "rejected_fast",
+    "success_rate",
     "time_to_recover",
+    "unexpected_errors",
+    "window_of",
 ]
 
 OUTCOME_FILTERS = ("all", "ok", "error")
@@ -93,7 +93,9 @@ def window_of(client: str, window_s: float, outcome: str = "all", last_batch: bo
     if last_batch:
         require(window_s == 0, "window_s", "0 with last_batch (the batch is the window)", window_s)
         if harness.last_batch is None:
-            raise ConfigurationError("last_batch", f"client {client!r} has not sent a batch (send_requests) yet")
+            raise ConfigurationError(
+                "last_batch", f"client {client!r} has not sent a batch (send_requests) yet"
+            )
         source, start = harness.last_batch
         window = harness.recorder.select(source=source, start=start)
     else:
@@ -137,7 +139,11 @@ def rejected_fast(
     require_number(max_ms, "max_ms", minimum=0)
     require_number(min_rejections, "min_rejections", minimum=1, integer=True)
     window = window_of(client, window_s, last_batch=last_batch)
-    rejected = [lat for lat, name in zip(window.latency_ms, window.error, strict=True) if name == "CircuitBreakerError"]
+    rejected = [
+        lat
+        for lat, name in zip(window.latency_ms, window.error, strict=True)
+        if name == "CircuitBreakerError"
+    ]
     return len(rejected) >= min_rejections and max(rejected) <= max_ms
 
 
@@ -145,14 +151,20 @@ def unexpected_errors(client: str, allowed: list[str], window_s: float, last_bat
     """Failed outcomes whose error class is none of ``allowed`` (names as the caller saw them)."""
     require(
         isinstance(allowed, list) and all(isinstance(name, str) and name for name in allowed),
-        "allowed", "a list of error class names", allowed,
+        "allowed",
+        "a list of error class names",
+        allowed,
     )
     window = window_of(client, window_s, last_batch=last_batch)
     return sum(1 for name in window.error if name is not None and name not in allowed)
 
 
 def circuit_transitions(
-    transition: str, client: str = "", server: str = "", which: int = 0, configuration: dict[str, Any] | None = None
+    transition: str,
+    client: str = "",
+    server: str = "",
+    which: int = 0,
+    configuration: dict[str, Any] | None = None,
 ) -> int:
     """How many times agenkit's circuit breaker made ``transition`` ("closed->open", ...)."""
     require_choice(transition, "transition", CIRCUIT_TRANSITIONS)

@@ -10,7 +10,6 @@ requests a client sent in the last ``window_s`` seconds (0 = all of them).
 See docs/client.md for examples and fitting tolerances.
 """
 
-
 import logging
 from typing import Any
 
@@ -18,25 +17,25 @@ from chaosagenkit.activity import activity
 from chaosagenkit.client import measure, registry
 
 __all__ = [
-    "send_requests",
-    "traffic_summary",
-    "outcomes_summary",
-    "latency",
-    "success_rate",
-    "error_count",
-    "wrong_answers",
-    "unexpected_errors",
-    "rejected_fast",
-    "time_to_recover",
-    "middleware_metrics",
-    "circuit_state",
+    "cache_metrics",
     "circuit_metrics",
+    "circuit_state",
     "circuit_transitions",
+    "error_count",
+    "latency",
+    "middleware_metrics",
+    "outcomes_summary",
+    "rate_limiter_metrics",
+    "rejected_fast",
     "retry_count",
     "retry_metrics",
+    "send_requests",
+    "success_rate",
+    "time_to_recover",
     "timeout_metrics",
-    "rate_limiter_metrics",
-    "cache_metrics",
+    "traffic_summary",
+    "unexpected_errors",
+    "wrong_answers",
 ]
 
 logger = logging.getLogger("chaostoolkit")
@@ -78,7 +77,11 @@ def traffic_summary(client: str, configuration: dict = None, secrets: dict = Non
 
 @activity
 def outcomes_summary(
-    client: str, window_s: float = 0.0, last_batch: bool = False, configuration: dict = None, secrets: dict = None
+    client: str,
+    window_s: float = 0.0,
+    last_batch: bool = False,
+    configuration: dict = None,
+    secrets: dict = None,
 ) -> dict[str, Any]:
     """Summarise every request the client sent in the last ``window_s`` s (0 = all).
 
@@ -110,7 +113,11 @@ def latency(
 
 @activity
 def success_rate(
-    client: str, window_s: float = 0.0, last_batch: bool = False, configuration: dict = None, secrets: dict = None
+    client: str,
+    window_s: float = 0.0,
+    last_batch: bool = False,
+    configuration: dict = None,
+    secrets: dict = None,
 ) -> float | None:
     """Measure the fraction of requests answered correctly (0..1).
 
@@ -145,7 +152,11 @@ def error_count(
 
 @activity
 def wrong_answers(
-    client: str, window_s: float = 0.0, last_batch: bool = False, configuration: dict = None, secrets: dict = None
+    client: str,
+    window_s: float = 0.0,
+    last_batch: bool = False,
+    configuration: dict = None,
+    secrets: dict = None,
 ) -> int:
     """Count answers that did not belong to their request (content or request_id differ).
 

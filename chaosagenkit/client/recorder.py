@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Recorder", "Window", "percentile", "latency_summary", "error_chain"]
+__all__ = ["Recorder", "Window", "error_chain", "latency_summary", "percentile"]
 
 
 def percentile(sorted_values: list[float], p: float) -> float:

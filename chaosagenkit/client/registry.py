@@ -26,17 +26,17 @@ from chaosagenkit.sandbox import SANDBOX
 __all__ = [
     "CLIENT_KEYS",
     "TRANSPORTS",
+    "close_all_clients",
+    "close_client",
     "create_client",
     "create_client_from_spec",
-    "resolve_endpoint",
+    "export_outcomes",
     "get_client",
+    "resolve_endpoint",
     "send_requests",
     "start_traffic",
     "stop_traffic",
     "traffic_summary",
-    "close_client",
-    "close_all_clients",
-    "export_outcomes",
 ]
 
 #: Keys a client declaration (control ``clients`` entry) may hold.
@@ -99,7 +99,12 @@ def create_client(
 
 def resolve_endpoint(endpoint: str = "", server: str = "", proxy: str = "", transport: str = "") -> str:
     """The agenkit endpoint a declaration points at (rules in the module docstring)."""
-    for value, arg in ((endpoint, "endpoint"), (server, "server"), (proxy, "proxy"), (transport, "transport")):
+    for value, arg in (
+        (endpoint, "endpoint"),
+        (server, "server"),
+        (proxy, "proxy"),
+        (transport, "transport"),
+    ):
         require(isinstance(value, str), arg, "a string", value)
     if transport:
         require(transport in TRANSPORTS, "transport", f"one of {', '.join(TRANSPORTS)}", transport)
@@ -139,7 +144,12 @@ def _open_client(name: str) -> Any:
 
 
 def send_requests(
-    name: str, count: int, concurrency: int = 1, distinct: int = 0, interval_ms: float = 0.0, timeout_s: float = 300.0
+    name: str,
+    count: int,
+    concurrency: int = 1,
+    distinct: int = 0,
+    interval_ms: float = 0.0,
+    timeout_s: float = 300.0,
 ) -> dict[str, Any]:
     """Send ``count`` requests and return their summary (see ``Window.summary``)."""
     from chaosagenkit.client.traffic import send_batch
@@ -267,7 +277,7 @@ def _scheme_of(server_ref: Any) -> str:
 def _connectable(listen: str) -> str:
     """A listen address to connect to: a wildcard host means this machine."""
     host, _, port = listen.rpartition(":")
-    if host in ("", "0.0.0.0", "[::]", "::"):  # noqa: S104 - we connect, never bind, here
+    if host in ("", "0.0.0.0", "[::]", "::"):
         host = "127.0.0.1"
     return f"{host}:{port}"
 

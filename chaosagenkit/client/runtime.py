@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from chaosagenkit.exceptions import TargetError
 
-__all__ = ["Runtime", "RUNTIME"]
+__all__ = ["RUNTIME", "Runtime"]
 
 T = TypeVar("T")
 
@@ -81,7 +81,7 @@ class Runtime:
             return
         try:
             asyncio.run_coroutine_threadsafe(_cancel_all(), loop).result(timeout=timeout_s)
-        except Exception:  # noqa: S110 - the loop is stopped below regardless
+        except Exception:
             pass
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout_s)

@@ -24,7 +24,7 @@ from typing import Any
 from chaosagenkit.activity import require_number
 from chaosagenkit.exceptions import ConfigurationError
 
-__all__ = ["MIDDLEWARE_PARAMETERS", "validate_middleware", "build_stack", "error_names", "should_retry_for"]
+__all__ = ["MIDDLEWARE_PARAMETERS", "build_stack", "error_names", "should_retry_for", "validate_middleware"]
 
 # type -> parameter -> (checker kind, nullable). Kinds: "int", "number", "names".
 MIDDLEWARE_PARAMETERS: dict[str, dict[str, tuple[str, bool]]] = {
@@ -76,9 +76,7 @@ def validate_middleware(middleware: Any, arg: str = "middleware") -> list[dict[s
                 continue
             if param not in allowed:
                 known = ", ".join(allowed)
-                raise ConfigurationError(
-                    f"{where}.{param}", f"is not a parameter of {kind} (known: {known})"
-                )
+                raise ConfigurationError(f"{where}.{param}", f"is not a parameter of {kind} (known: {known})")
             checker, nullable = allowed[param]
             _check_value(value, f"{where}.{param}", checker, nullable)
     return copy.deepcopy(middleware)

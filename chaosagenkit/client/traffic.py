@@ -25,7 +25,7 @@ from typing import Any
 
 from chaosagenkit.client.recorder import Window
 
-__all__ = ["send_batch", "Traffic"]
+__all__ = ["Traffic", "send_batch"]
 
 
 async def send_batch(
@@ -36,7 +36,9 @@ async def send_batch(
     start = len(client.recorder)
     turns = iter(range(count))  # shared by the workers: each takes the next turn
     workers = min(concurrency, count)
-    await asyncio.gather(*(client.run_requests(turns, source, distinct, interval_ms / 1000.0) for _ in range(workers)))
+    await asyncio.gather(
+        *(client.run_requests(turns, source, distinct, interval_ms / 1000.0) for _ in range(workers))
+    )
     if remember:  # send_requests' batches are what ``last_batch`` probes look at
         client.last_batch = (source, start)
     return client.recorder.select(source=source, start=start)
@@ -83,7 +85,7 @@ class Traffic:
             return
         try:
             await asyncio.wait_for(asyncio.shield(self._task), drain_s)
-        except (asyncio.TimeoutError, asyncio.CancelledError):
+        except (TimeoutError, asyncio.CancelledError):
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 

@@ -35,23 +35,23 @@ from typing import Any, ClassVar, Self
 from chaosagenkit.exceptions import ConfigurationError
 
 __all__ = [
-    "ERROR_KINDS",
     "CRASH_WHEN",
-    "FaultSpec",
+    "ERROR_KINDS",
+    "FAULT_KINDS",
+    "NO_FAULT",
+    "ActiveFault",
+    "CpuPressure",
+    "Crash",
+    "Decision",
+    "Delay",
+    "FailEvery",
+    "FailFirst",
     "FailingFault",
     "FailureRate",
-    "FailFirst",
-    "FailEvery",
-    "Delay",
-    "Crash",
+    "FaultPolicy",
+    "FaultSpec",
     "LargeResponse",
     "MemoryPressure",
-    "CpuPressure",
-    "FAULT_KINDS",
-    "ActiveFault",
-    "Decision",
-    "NO_FAULT",
-    "FaultPolicy",
     "parse_fault",
     "parse_faults",
 ]
@@ -308,9 +308,7 @@ class Crash(FaultSpec):
         after = values.get("after_requests")
         if when == "after_requests":
             if after is None:
-                raise ConfigurationError(
-                    "after_requests", "is missing: when is after_requests, say how many"
-                )
+                raise ConfigurationError("after_requests", "is missing: when is after_requests, say how many")
             values["after_requests"] = _number("after_requests", after, integer=True)
             _at_least("after_requests", values["after_requests"], 1)
         elif after not in (None, 0):
@@ -375,9 +373,7 @@ class CpuPressure(FaultSpec):
     @classmethod
     def _check(cls, values: dict[str, Any]) -> dict[str, Any]:
         if values.get("duration_s") is None:
-            raise ConfigurationError(
-                "duration_s", "is missing: a cpu_pressure fault runs for a bounded time"
-            )
+            raise ConfigurationError("duration_s", "is missing: a cpu_pressure fault runs for a bounded time")
         values["threads"] = _number("threads", values.get("threads", 1), integer=True)
         _at_least("threads", values["threads"], 1)
         _at_most("threads", values["threads"], MAX_CPU_THREADS)
@@ -585,9 +581,7 @@ class FaultPolicy:
                         crash_fault = fault.id
         if crash_fault is not None:
             self._count(self._faults[crash_fault])
-            return Decision(
-                self.requests, crash=True, error_fault=crash_fault, fault_ids=(crash_fault,)
-            )
+            return Decision(self.requests, crash=True, error_fault=crash_fault, fault_ids=(crash_fault,))
         acted = list(delay_faults)
         if error_fault is not None:
             self._count(self._faults[error_fault])

@@ -25,17 +25,17 @@ from chaosagenkit.faults.toxics.malformed_frame import MALFORMED_KINDS
 from chaosagenkit.network import operations
 
 __all__ = [
+    "add_toxic",
     "create_proxy",
     "delete_proxy",
     "disable_proxy",
-    "enable_proxy",
-    "inject_latency",
-    "inject_bandwidth_limit",
-    "inject_timeout",
     "drop_connections",
-    "inject_packet_loss",
+    "enable_proxy",
+    "inject_bandwidth_limit",
+    "inject_latency",
     "inject_malformed_payload",
-    "add_toxic",
+    "inject_packet_loss",
+    "inject_timeout",
     "remove_toxic",
     "reset_proxies",
 ]
@@ -44,6 +44,7 @@ __all__ = [
 DEFAULT_TTL_S = 300.0
 
 DROP_MODES = ("reset", "cut")
+
 
 @activity
 def create_proxy(
@@ -63,11 +64,13 @@ def create_proxy(
     """
     return operations.create_proxy(name, upstream, listen, configuration)
 
+
 @activity
 def delete_proxy(name: str, configuration: dict = None, secrets: dict = None) -> bool:
     """Delete proxy ``name`` with its toxics and its connections; returns True."""
     operations.delete_proxy(name, configuration)
     return True
+
 
 @activity
 def disable_proxy(
@@ -81,10 +84,12 @@ def disable_proxy(
     """
     return operations.set_enabled(name, False, duration_s, configuration)
 
+
 @activity
 def enable_proxy(name: str, configuration: dict = None, secrets: dict = None) -> dict[str, Any]:
     """Bring proxy ``name`` back up on the same address; returns the proxy JSON."""
     return operations.set_enabled(name, True, 0.0, configuration)
+
 
 @activity
 def inject_latency(
@@ -106,9 +111,16 @@ def inject_latency(
     require_number(latency_ms, "latency_ms", minimum=0, integer=True)
     require_number(jitter_ms, "jitter_ms", minimum=0, integer=True)
     return operations.inject_toxic(
-        proxy, "latency", {"latency": latency_ms, "jitter": jitter_ms}, stream=stream,
-        toxicity=toxicity, duration_s=duration_s, name=name, configuration=configuration,
+        proxy,
+        "latency",
+        {"latency": latency_ms, "jitter": jitter_ms},
+        stream=stream,
+        toxicity=toxicity,
+        duration_s=duration_s,
+        name=name,
+        configuration=configuration,
     )
+
 
 @activity
 def inject_bandwidth_limit(
@@ -127,9 +139,16 @@ def inject_bandwidth_limit(
     """
     require_number(rate_kbps, "rate_kbps", minimum=0, integer=True)
     return operations.inject_toxic(
-        proxy, "bandwidth", {"rate": rate_kbps}, stream=stream, toxicity=toxicity,
-        duration_s=duration_s, name=name, configuration=configuration,
+        proxy,
+        "bandwidth",
+        {"rate": rate_kbps},
+        stream=stream,
+        toxicity=toxicity,
+        duration_s=duration_s,
+        name=name,
+        configuration=configuration,
     )
+
 
 @activity
 def inject_timeout(
@@ -149,9 +168,16 @@ def inject_timeout(
     """
     require_number(timeout_ms, "timeout_ms", minimum=0, integer=True)
     return operations.inject_toxic(
-        proxy, "timeout", {"timeout": timeout_ms}, stream=stream, toxicity=toxicity,
-        duration_s=duration_s, name=name, configuration=configuration,
+        proxy,
+        "timeout",
+        {"timeout": timeout_ms},
+        stream=stream,
+        toxicity=toxicity,
+        duration_s=duration_s,
+        name=name,
+        configuration=configuration,
     )
+
 
 @activity
 def drop_connections(
@@ -180,9 +206,16 @@ def drop_connections(
         ("reset_peer", {"timeout": timeout_ms}) if mode == "reset" else ("limit_data", {"bytes": after_bytes})
     )
     return operations.inject_toxic(
-        proxy, toxic_type, attributes, stream=stream, toxicity=toxicity, duration_s=duration_s,
-        name=name, configuration=configuration,
+        proxy,
+        toxic_type,
+        attributes,
+        stream=stream,
+        toxicity=toxicity,
+        duration_s=duration_s,
+        name=name,
+        configuration=configuration,
     )
+
 
 @activity
 def inject_packet_loss(
@@ -214,13 +247,23 @@ def inject_packet_loss(
     require_number(max_rto_ms, "max_rto_ms", minimum=1, integer=True)
     require_number(segment_size, "segment_size", minimum=1, integer=True)
     attributes = {
-        "loss_rate": loss_rate, "correlation": correlation, "rto": rto_ms,
-        "max_rto": max_rto_ms, "segment_size": segment_size,
+        "loss_rate": loss_rate,
+        "correlation": correlation,
+        "rto": rto_ms,
+        "max_rto": max_rto_ms,
+        "segment_size": segment_size,
     }
     return operations.inject_toxic(
-        proxy, "packet_loss", attributes, stream=stream, toxicity=toxicity,
-        duration_s=duration_s, name=name, configuration=configuration,
+        proxy,
+        "packet_loss",
+        attributes,
+        stream=stream,
+        toxicity=toxicity,
+        duration_s=duration_s,
+        name=name,
+        configuration=configuration,
     )
+
 
 @activity
 def inject_malformed_payload(
@@ -245,9 +288,16 @@ def inject_malformed_payload(
     require_choice(protocol, "protocol", ("auto", "agenkit", "http"))
     require_number(rate, "rate", minimum=0, maximum=1)
     return operations.inject_toxic(
-        proxy, "malformed_frame", {"kind": kind, "protocol": protocol}, stream=stream,
-        toxicity=rate, duration_s=duration_s, name=name, configuration=configuration,
+        proxy,
+        "malformed_frame",
+        {"kind": kind, "protocol": protocol},
+        stream=stream,
+        toxicity=rate,
+        duration_s=duration_s,
+        name=name,
+        configuration=configuration,
     )
+
 
 @activity
 def add_toxic(
@@ -270,9 +320,16 @@ def add_toxic(
     before anything changes; see docs/network.md for each toxic's.
     """
     return operations.inject_toxic(
-        proxy, toxic_type, attributes or {}, stream=stream, toxicity=toxicity,
-        duration_s=duration_s, name=name, configuration=configuration,
+        proxy,
+        toxic_type,
+        attributes or {},
+        stream=stream,
+        toxicity=toxicity,
+        duration_s=duration_s,
+        name=name,
+        configuration=configuration,
     )
+
 
 @activity
 def remove_toxic(proxy: str, name: str, configuration: dict = None, secrets: dict = None) -> bool:
@@ -281,6 +338,7 @@ def remove_toxic(proxy: str, name: str, configuration: dict = None, secrets: dic
     Returns True if it was there, False if it had already gone (expired).
     """
     return operations.remove_toxic(proxy, name, configuration)
+
 
 @activity
 def reset_proxies(configuration: dict = None, secrets: dict = None) -> bool:

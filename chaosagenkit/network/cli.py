@@ -40,20 +40,46 @@ PARENT_POLL_S = 0.5
 
 
 @click.command("proxy")
-@click.option("--listen", default="127.0.0.1:8474", show_default=True,
-              help="HOST:PORT of the API (port 0: any free port).")
-@click.option("--token", default="", envvar="CHAOSAGENKIT_PROXY_TOKEN",
-              help="Bearer token the API requires (needed to listen beyond loopback).")
-@click.option("--seed", type=click.IntRange(min=0, max=2**64 - 1), default=None,
-              help="Seed of every random fault decision (default: random, printed).")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="JSON file of proxies to create (Toxiproxy's populate format).")
+@click.option(
+    "--listen",
+    default="127.0.0.1:8474",
+    show_default=True,
+    help="HOST:PORT of the API (port 0: any free port).",
+)
+@click.option(
+    "--token",
+    default="",
+    envvar="CHAOSAGENKIT_PROXY_TOKEN",
+    help="Bearer token the API requires (needed to listen beyond loopback).",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0, max=2**64 - 1),
+    default=None,
+    help="Seed of every random fault decision (default: random, printed).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON file of proxies to create (Toxiproxy's populate format).",
+)
 @click.option("--exit-with-parent", is_flag=True, help="Exit when the parent process dies.")
-@click.option("--loop", "loop_name", default="auto", show_default=True,
-              type=click.Choice(["auto", "asyncio", "uvloop"]),
-              help="Event loop: uvloop when installed (auto), or the standard asyncio loop.")
-@click.option("--log-level", default="warning", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option(
+    "--loop",
+    "loop_name",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "asyncio", "uvloop"]),
+    help="Event loop: uvloop when installed (auto), or the standard asyncio loop.",
+)
+@click.option(
+    "--log-level",
+    default="warning",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
 def proxy(
     listen: str,
     token: str,
@@ -68,8 +94,9 @@ def proxy(
     if exit_with_parent and parent_is_gone(parent):
         click.echo(f"chaosagenkit proxy: parent process {parent} is already gone: not starting", err=True)
         sys.exit(0)
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
     try:
         host, port = parse_host_port(listen, "--listen")
         check_bind(host, token or None, "--listen")
@@ -78,8 +105,16 @@ def proxy(
     except ConfigurationError as e:
         raise click.UsageError(str(e)) from None
     try:
-        runner(run_daemon(host, port, token=token or None, seed=seed, config=config,
-                          parent=parent if exit_with_parent else None))
+        runner(
+            run_daemon(
+                host,
+                port,
+                token=token or None,
+                seed=seed,
+                config=config,
+                parent=parent if exit_with_parent else None,
+            )
+        )
     except (ConfigurationError, ApiError) as e:
         raise click.ClickException(f"--config: {e}") from None
     except OSError as e:
@@ -144,7 +179,9 @@ def _event_loop_runner(name: str):
         import uvloop
     except ImportError:
         if name == "uvloop":
-            raise ConfigurationError("--loop", "is uvloop, which is not installed (pip install uvloop)") from None
+            raise ConfigurationError(
+                "--loop", "is uvloop, which is not installed (pip install uvloop)"
+            ) from None
         return asyncio.run
     return uvloop.run
 

@@ -46,7 +46,7 @@ from chaosagenkit.faults.toxics.noop import NoopToxic
 if TYPE_CHECKING:
     from chaosagenkit.network.proxy import ProxyConnection
 
-__all__ = ["Link", "LinkStats", "HIGH_WATER", "LOW_WATER"]
+__all__ = ["HIGH_WATER", "LOW_WATER", "Link", "LinkStats"]
 
 HIGH_WATER = 4 * 1024 * 1024
 LOW_WATER = 1024 * 1024
@@ -66,7 +66,7 @@ class LinkStats:
 class _Stage:
     """One toxic on one link: its state and its scheduled output."""
 
-    __slots__ = ("name", "toxic", "state", "active", "queue", "wakes", "last_at", "finished")
+    __slots__ = ("active", "finished", "last_at", "name", "queue", "state", "toxic", "wakes")
 
     def __init__(self, name: str, toxic: Toxic, state, active: bool) -> None:
         self.name = name
@@ -141,7 +141,12 @@ class Link:
 
     # -- toxics on a live link -------------------------------------------------------
     def add_toxic(
-        self, name: str, toxic: Toxic, toxicity: float, rng: random.Random, tally: ToxicTally,
+        self,
+        name: str,
+        toxic: Toxic,
+        toxicity: float,
+        rng: random.Random,
+        tally: ToxicTally,
         context: ConnectionContext,
     ) -> None:
         """Append a toxic to the chain (Toxiproxy adds at the end)."""
@@ -325,9 +330,7 @@ class Link:
                 self._timer.cancel()
             self._timer_at = due
             self._timer = self.loop.call_at(due, self._on_timer)
-        paused = self._held_bytes > HIGH_WATER or (
-            self._paused_by_toxics and self._held_bytes > LOW_WATER
-        )
+        paused = self._held_bytes > HIGH_WATER or (self._paused_by_toxics and self._held_bytes > LOW_WATER)
         if paused != self._paused_by_toxics:
             self._paused_by_toxics = paused
             self._update_reading()

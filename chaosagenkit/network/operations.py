@@ -35,18 +35,18 @@ from chaosagenkit.network.proxy import STREAMS
 from chaosagenkit.sandbox import SANDBOX, ProxyDaemonRef, ProxyRef
 
 __all__ = [
-    "inject_toxic",
-    "remove_toxic",
+    "cancel_timers",
+    "check_common",
     "create_proxy",
     "delete_proxy",
-    "set_enabled",
-    "reset_all",
+    "inject_toxic",
+    "pending_timers",
     "read_stats",
     "read_toxics",
+    "remove_toxic",
+    "reset_all",
+    "set_enabled",
     "toxic_acted",
-    "check_common",
-    "cancel_timers",
-    "pending_timers",
 ]
 
 logger = logging.getLogger("chaostoolkit")
@@ -102,9 +102,14 @@ def inject_toxic(
         key = (client.base_url, proxy_name, toxic_name)
         _later(key, duration_s, _remove_quietly, client, proxy_name, toxic_name)
     SANDBOX.record_event(
-        "inject", proxy_name, kind=toxic_type, fault_id=toxic_name,
+        "inject",
+        proxy_name,
+        kind=toxic_type,
+        fault_id=toxic_name,
         duration_s=float(duration_s) if duration_s else None,
-        stream=stream, toxicity=float(toxicity), attributes=body["attributes"],
+        stream=stream,
+        toxicity=float(toxicity),
+        attributes=body["attributes"],
     )
     logger.info(f"proxy {proxy_name}: injected {toxic_type} {toxic_name} {body['attributes']}")
     return created
@@ -138,7 +143,9 @@ def create_proxy(
     client = process.resolve_api(configuration)
     daemon = _daemon_for(client)
     created = process.create_proxy(daemon, name, address, listen)
-    SANDBOX.proxies[name] = ProxyRef(name=name, daemon=daemon.name, listen=created["listen"], upstream=address)
+    SANDBOX.proxies[name] = ProxyRef(
+        name=name, daemon=daemon.name, listen=created["listen"], upstream=address
+    )
     return created
 
 

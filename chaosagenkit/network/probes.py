@@ -5,7 +5,8 @@ from typing import Any
 from chaosagenkit.activity import activity
 from chaosagenkit.network import operations
 
-__all__ = ["proxy_stats", "list_toxics", "traffic_impacted"]
+__all__ = ["list_toxics", "proxy_stats", "traffic_impacted"]
+
 
 @activity
 def proxy_stats(proxy: str, configuration: dict = None, secrets: dict = None) -> dict[str, Any]:
@@ -19,15 +20,15 @@ def proxy_stats(proxy: str, configuration: dict = None, secrets: dict = None) ->
     """
     return operations.read_stats(proxy, configuration)
 
+
 @activity
 def list_toxics(proxy: str, configuration: dict = None, secrets: dict = None) -> list[dict[str, Any]]:
     """List the toxics active on ``proxy`` (Toxiproxy's toxic JSON)."""
     return operations.read_toxics(proxy, configuration)
 
+
 @activity
-def traffic_impacted(
-    proxy: str, toxic: str, configuration: dict = None, secrets: dict = None
-) -> bool:
+def traffic_impacted(proxy: str, toxic: str, configuration: dict = None, secrets: dict = None) -> bool:
     """Tell whether toxic ``toxic`` really changed traffic through ``proxy``.
 
     True only if the toxic acted at least once (delayed, dropped, cut or

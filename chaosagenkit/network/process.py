@@ -36,18 +36,18 @@ from chaosagenkit.network.proxy import format_address
 from chaosagenkit.sandbox import SANDBOX, ProxyDaemonRef, ProxyRef
 
 __all__ = [
-    "start_or_register_daemon",
-    "declare_proxy_from_spec",
-    "teardown",
-    "resolve_proxy",
-    "resolve_api",
-    "start_daemon",
-    "stop_daemon",
-    "is_chaosagenkit_proxy",
-    "endpoint_address",
-    "upstream_address",
-    "create_proxy",
     "configuration_url",
+    "create_proxy",
+    "declare_proxy_from_spec",
+    "endpoint_address",
+    "is_chaosagenkit_proxy",
+    "resolve_api",
+    "resolve_proxy",
+    "start_daemon",
+    "start_or_register_daemon",
+    "stop_daemon",
+    "teardown",
+    "upstream_address",
 ]
 
 logger = logging.getLogger("chaosagenkit.proxy")
@@ -221,13 +221,27 @@ def endpoint_address(endpoint: str) -> str:
 
 # -- the daemon process ----------------------------------------------------------------
 def start_daemon(
-    *, listen: str = "127.0.0.1:0", seed: int | None = None, token: str | None = None,
-    config_path: str | None = None, loop: str = "auto", timeout_s: float = START_TIMEOUT_S,
+    *,
+    listen: str = "127.0.0.1:0",
+    seed: int | None = None,
+    token: str | None = None,
+    config_path: str | None = None,
+    loop: str = "auto",
+    timeout_s: float = START_TIMEOUT_S,
 ) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     """Start ``chaosagenkit proxy`` as a child; return it and its ready line (a dict)."""
     parse_host_port(listen, "listen")
-    argv = [sys.executable, "-m", "chaosagenkit", "proxy", "--listen", listen, "--exit-with-parent",
-            "--loop", loop]
+    argv = [
+        sys.executable,
+        "-m",
+        "chaosagenkit",
+        "proxy",
+        "--listen",
+        listen,
+        "--exit-with-parent",
+        "--loop",
+        loop,
+    ]
     if seed is not None:
         argv += ["--seed", str(seed)]
     if config_path:
@@ -340,7 +354,5 @@ def _daemon(name: str) -> ProxyDaemonRef:
         return daemon
     daemons = list(SANDBOX.proxy_daemons.values())
     if len(daemons) != 1:
-        raise ConfigurationError(
-            "daemon", f"must be given: this run has {len(daemons)} proxy daemons"
-        )
+        raise ConfigurationError("daemon", f"must be given: this run has {len(daemons)} proxy daemons")
     return daemons[0]

@@ -24,7 +24,7 @@ from chaosagenkit.faults.toxics.framing import FrameReader
 from chaosagenkit.network.link import Link, LinkStats
 from chaosagenkit.sandbox import derive_seed
 
-__all__ = ["Proxy", "ProxyConnection", "ToxicSpec", "STREAMS", "format_address"]
+__all__ = ["STREAMS", "Proxy", "ProxyConnection", "ToxicSpec", "format_address"]
 
 logger = logging.getLogger("chaosagenkit.proxy")
 
@@ -250,8 +250,7 @@ class ProxyConnection:
             return
         client_transport = self.client.transport
         self.upstream = Link(self, "upstream", client_transport, server_transport, proxy.upstream_stats)
-        self.downstream = Link(self, "downstream", server_transport, client_transport,
-                               proxy.downstream_stats)
+        self.downstream = Link(self, "downstream", server_transport, client_transport, proxy.downstream_stats)
         for spec in list(proxy.toxics.values()):
             self.add_toxic(spec)
         self.client.attach(self.upstream, self.downstream)
@@ -263,8 +262,12 @@ class ProxyConnection:
         if self.upstream is None or self.downstream is None:
             return  # not connected yet: open() applies every toxic
         self.link(spec.stream).add_toxic(
-            spec.name, spec.toxic, spec.toxicity, self.proxy.toxic_rng(self.number, spec),
-            spec.tally, self.context,
+            spec.name,
+            spec.toxic,
+            spec.toxicity,
+            self.proxy.toxic_rng(self.number, spec),
+            spec.tally,
+            self.context,
         )
         if self.context.wants_request_methods and self.upstream.tap is None:
             reader = FrameReader(on_request=self.context.request_methods.append)
@@ -394,7 +397,7 @@ class _ClientSide(_Side):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self.connection = self.proxy._accepted(self)  # noqa: SLF001
+        self.connection = self.proxy._accepted(self)
 
 
 class _ServerSide(_Side):

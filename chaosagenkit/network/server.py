@@ -32,7 +32,7 @@ from chaosagenkit.faults.toxics import build_toxic
 from chaosagenkit.faults.toxics.base import MAX_DURATION_MS, shown
 from chaosagenkit.network.proxy import STREAMS, Proxy, ToxicSpec, format_address
 
-__all__ = ["ProxyServer", "ProxyRequest", "IMPLEMENTATION"]
+__all__ = ["IMPLEMENTATION", "ProxyRequest", "ProxyServer"]
 
 logger = logging.getLogger("chaosagenkit.proxy")
 
@@ -211,7 +211,9 @@ class ProxyServer:
                     try:
                         await proxy.start()
                     except OSError as e:
-                        problems.append(f"{proxy.name} cannot listen on {proxy.listen} again: {e.strerror or e}")
+                        problems.append(
+                            f"{proxy.name} cannot listen on {proxy.listen} again: {e.strerror or e}"
+                        )
         return problems
 
     async def close(self) -> None:
@@ -250,8 +252,13 @@ class ProxyServer:
             try:
                 await proxy.start()
             except OSError as e:
-                logger.warning("proxy %s: cannot listen on %s again after %g s down: %s",
-                               proxy.name, proxy.listen, duration_s, e.strerror or e)
+                logger.warning(
+                    "proxy %s: cannot listen on %s again after %g s down: %s",
+                    proxy.name,
+                    proxy.listen,
+                    duration_s,
+                    e.strerror or e,
+                )
                 return
             logger.info("proxy %s: enabled again after %g s down", proxy.name, duration_s)
 
@@ -371,7 +378,9 @@ def _check_duration(value: Any) -> float | None:
         return None
     ok = isinstance(value, int | float) and not isinstance(value, bool)
     if not ok or not 0 < value <= MAX_DURATION_MS / 1000:
-        raise ConfigurationError("duration_s", f"must be a number of seconds > 0 and <= 86400, got {shown(value)}")
+        raise ConfigurationError(
+            "duration_s", f"must be a number of seconds > 0 and <= 86400, got {shown(value)}"
+        )
     return float(value)
 
 

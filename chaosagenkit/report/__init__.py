@@ -20,17 +20,17 @@ from chaosagenkit.report.journal import journal_files, load_journal, load_result
 from chaosagenkit.report.model import ExperimentResult, Verdict, read_result, result_without_journal
 
 __all__ = [
-    "write_reports",
-    "render_reports",
-    "load_results",
-    "load_journal",
-    "journal_files",
-    "read_result",
-    "result_without_journal",
-    "suite_exit_code",
+    "REPORT_FILES",
     "ExperimentResult",
     "Verdict",
-    "REPORT_FILES",
+    "journal_files",
+    "load_journal",
+    "load_results",
+    "read_result",
+    "render_reports",
+    "result_without_journal",
+    "suite_exit_code",
+    "write_reports",
 ]
 
 #: format -> file name inside the report directory
@@ -88,7 +88,9 @@ def render_reports(
     from chaosagenkit.report.plot import PLOT_FORMATS
 
     if plot_format not in PLOT_FORMATS:
-        raise ConfigurationError("plot_format", f"must be one of {', '.join(PLOT_FORMATS)}, got {plot_format!r}")
+        raise ConfigurationError(
+            "plot_format", f"must be one of {', '.join(PLOT_FORMATS)}, got {plot_format!r}"
+        )
     documents: dict[str, str] = {}
     if "junit" in targets:
         documents["junit"] = junit.junit_xml(results)

@@ -14,16 +14,38 @@ __all__ = ["report"]
 
 @click.command("report")
 @click.argument("journals", nargs=-1, required=True, metavar="JOURNAL_OR_DIR...")
-@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write JUnit XML here (one testsuite per journal).")
-@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the Markdown summary here (append it to $GITHUB_STEP_SUMMARY in CI).")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the self-contained HTML report here.")
-@click.option("--plot-format", type=click.Choice(["svg", "png"]), default="svg", show_default=True,
-              help="How the HTML report embeds its plots.")
-def report(journals: tuple[str, ...], junit_path: Path | None, markdown_path: Path | None,
-           html_path: Path | None, plot_format: str) -> None:
+@click.option(
+    "--junit",
+    "junit_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write JUnit XML here (one testsuite per journal).",
+)
+@click.option(
+    "--markdown",
+    "markdown_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the Markdown summary here (append it to $GITHUB_STEP_SUMMARY in CI).",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the self-contained HTML report here.",
+)
+@click.option(
+    "--plot-format",
+    type=click.Choice(["svg", "png"]),
+    default="svg",
+    show_default=True,
+    help="How the HTML report embeds its plots.",
+)
+def report(
+    journals: tuple[str, ...],
+    junit_path: Path | None,
+    markdown_path: Path | None,
+    html_path: Path | None,
+    plot_format: str,
+) -> None:
     """Turn Chaos Toolkit journals into JUnit XML, Markdown and HTML.
 
     JOURNAL_OR_DIR is a journal file or a directory (every *.json in it).
@@ -50,7 +72,9 @@ def report(journals: tuple[str, ...], junit_path: Path | None, markdown_path: Pa
         click.echo(f"chaosagenkit report: {e}", err=True)
         sys.exit(2)
     except OSError as e:  # an output path we cannot write
-        click.echo(f"chaosagenkit report: cannot write {e.filename or 'a report'}: {e.strerror or e}", err=True)
+        click.echo(
+            f"chaosagenkit report: cannot write {e.filename or 'a report'}: {e.strerror or e}", err=True
+        )
         sys.exit(2)
     for fmt, path in written.items():
         click.echo(f"{fmt}: {path}")

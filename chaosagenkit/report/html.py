@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from chaosagenkit import __version__
@@ -113,7 +112,9 @@ def _section(i: int, r: ExperimentResult, plots: Plots) -> str:
 
     out.append(f"<h3>Steady-state hypothesis: {_e(r.hypothesis_title or 'untitled')}</h3>")
     hypothesis = [*r.before, *r.after]
-    out.append(_entry_table(hypothesis, r) if hypothesis else '<p class="missing">no steady-state hypothesis</p>')
+    out.append(
+        _entry_table(hypothesis, r) if hypothesis else '<p class="missing">no steady-state hypothesis</p>'
+    )
     if r.during_iterations:
         out.append(
             f"<p>During the method the steady state held in {r.during_iterations - r.during_not_met} "
@@ -173,7 +174,9 @@ def _entry_table(entries: list[RunEntry], r: ExperimentResult) -> str:
             value = '<span class="missing">—</span>'
         tolerance = _e(tolerance_text(e.tolerance, 200)) if e.has_tolerance else "—"
         if e.declared_tolerance is not None:
-            tolerance += f"<br><span class='missing'>declared {_e(value_text(e.declared_tolerance, 120))}</span>"
+            tolerance += (
+                f"<br><span class='missing'>declared {_e(value_text(e.declared_tolerance, 120))}</span>"
+            )
         started = offset_text(e.start.timestamp(), t_ref) if e.start else "—"
         took = duration_text(e.duration_s) if e.duration_s is not None else "—"
         rows.append(
@@ -202,9 +205,9 @@ def _errors(r: ExperimentResult) -> list[str]:
 def _timeline(r: ExperimentResult) -> list[str]:
     out = ["<h3>Fault timeline</h3>"]
     if r.run is None:
-        return out + ['<p class="missing">not recorded: the journal has no chaosagenkit extension</p>']
+        return [*out, '<p class="missing">not recorded: the journal has no chaosagenkit extension</p>']
     if not r.run.timeline:
-        return out + ['<p class="missing">no event was recorded on the timeline</p>']
+        return [*out, '<p class="missing">no event was recorded on the timeline</p>']
     rows = [
         "<table><tr><th>At</th><th>Event</th><th>Target</th><th>Kind</th><th>Id</th>"
         "<th>Expires after</th><th>Detail</th></tr>"
@@ -221,7 +224,9 @@ def _timeline(r: ExperimentResult) -> list[str]:
     rows.append("</table>")
     out.append("\n".join(rows))
     if r.windows:
-        rows = ["<table><tr><th>Fault window</th><th>From</th><th>To</th><th>Lasted</th><th>Ended by</th></tr>"]
+        rows = [
+            "<table><tr><th>Fault window</th><th>From</th><th>To</th><th>Lasted</th><th>Ended by</th></tr>"
+        ]
         for w in r.windows:
             rows.append(
                 f"<tr><td>{_e(w.label)}</td><td class='num'>{_e(offset_text(w.start, r.t_ref))}</td>"
@@ -237,17 +242,21 @@ def _clients(i: int, r: ExperimentResult, plots: Plots) -> list[str]:
     out = ["<h3>Clients</h3>"]
     if r.run is None or not r.run.clients:
         reason = "the journal has no chaosagenkit extension" if r.run is None else "no client was declared"
-        return out + [f'<p class="missing">no request outcomes recorded: {reason}</p>']
+        return [*out, f'<p class="missing">no request outcomes recorded: {reason}</p>']
     for j, c in enumerate(r.run.clients):
         out.append(f"<h4>{_e(c.name)}{_e(f' → {c.endpoint}') if c.endpoint else ''}</h4>")
         if c.middleware:
-            out.append(f'<p class="facts">middleware: <span class="val">{_e(value_text(c.middleware, 400))}</span></p>')
+            out.append(
+                f'<p class="facts">middleware: <span class="val">{_e(value_text(c.middleware, 400))}</span></p>'
+            )
         if c.problem:
             out.append(f'<p class="missing">{_e(c.problem)}</p>')
         if c.t:
             out.append(_stats_table(c, r))
         if (i, j) in plots:
-            out.append(f'<img class="plot" alt="latency and success of {_e(c.name)} over time" src="{plots[i, j]}">')
+            out.append(
+                f'<img class="plot" alt="latency and success of {_e(c.name)} over time" src="{plots[i, j]}">'
+            )
     return out
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from chaosagenkit.report.model import ExperimentResult, RunEntry, Verdict
 from chaosagenkit.report.text import checked_value, tolerance_text, value_text
 
-__all__ = ["junit_xml", "write_junit", "RUN_TESTCASE"]
+__all__ = ["RUN_TESTCASE", "junit_xml", "write_junit"]
 
 RUN_TESTCASE = "experiment run"
 

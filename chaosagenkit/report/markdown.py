@@ -27,7 +27,7 @@ from chaosagenkit.report.text import (
     verdict_tally,
 )
 
-__all__ = ["markdown_summary", "write_markdown", "VERDICT_LABEL", "anchor"]
+__all__ = ["VERDICT_LABEL", "anchor", "markdown_summary", "write_markdown"]
 
 VERDICT_LABEL = {
     Verdict.HELD: "✔ held",
@@ -111,13 +111,19 @@ def _details(i: int, r: ExperimentResult) -> list[str]:
         out += ["", f"**Steady-state hypothesis** ({_text(r.hypothesis_title or 'untitled')})", ""]
         out += _entry_table(hypothesis)
     if r.during_iterations:
-        out += ["", f"During the method: {r.during_iterations - r.during_not_met} of "
-                f"{r.during_iterations} checks held."]
+        out += [
+            "",
+            f"During the method: {r.during_iterations - r.during_not_met} of "
+            f"{r.during_iterations} checks held.",
+        ]
     if r.expectations:
         out += ["", "**Method expectations**", ""]
         out += _entry_table(r.expectations)
     if r.run is None:
-        out += ["", "Fault timeline and client outcomes: not recorded (no chaosagenkit extension in the journal)."]
+        out += [
+            "",
+            "Fault timeline and client outcomes: not recorded (no chaosagenkit extension in the journal).",
+        ]
         return out
     out += ["", "**Fault windows**", ""]
     if r.windows:
@@ -153,7 +159,11 @@ def _entry_table(entries: list[RunEntry]) -> list[str]:
     for e in entries:
         if e.ran and e.status == "succeeded":
             label, checked = checked_value(e)
-            value = value_text(checked, 80) if label == e.name else f"{label[len(e.name) + 1:]} = {value_text(checked, 60)}"
+            value = (
+                value_text(checked, 80)
+                if label == e.name
+                else f"{label[len(e.name) + 1 :]} = {value_text(checked, 60)}"
+            )
         else:
             value = e.error or "—"
         tolerance = tolerance_text(e.tolerance, 80) if e.has_tolerance else "—"
@@ -170,4 +180,3 @@ def _text(text: str) -> str:
     for ch in "\\`*_[]<>|#":
         text = text.replace(ch, "\\" + ch)
     return " ".join(text.split())
-

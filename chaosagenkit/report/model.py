@@ -35,14 +35,14 @@ from chaosagenkit.report.outcomes import ClientOutcomes, OutcomeStats, parse_cli
 from chaosagenkit.report.windows import FaultWindow, fault_windows, usable_events
 
 __all__ = [
-    "Verdict",
-    "RunEntry",
-    "PlanRecord",
-    "RunRecord",
+    "EXTENSION_NAME",
     "ExperimentResult",
+    "PlanRecord",
+    "RunEntry",
+    "RunRecord",
+    "Verdict",
     "read_result",
     "result_without_journal",
-    "EXTENSION_NAME",
 ]
 
 EXTENSION_NAME = "chaosagenkit"
@@ -211,9 +211,7 @@ class ExperimentResult:
     @property
     def observed_verdict(self) -> str:
         """This run's verdict in the words experiment files record: holds | deviates | ..."""
-        return {Verdict.HELD: "holds", Verdict.DEVIATED: "deviates"}.get(
-            self.verdict, self.verdict.value
-        )
+        return {Verdict.HELD: "holds", Verdict.DEVIATED: "deviates"}.get(self.verdict, self.verdict.value)
 
     @property
     def verdict_sentence(self) -> str:
@@ -281,7 +279,11 @@ def read_result(journal: dict[str, Any], source: str) -> ExperimentResult:
         after=_phase("after", declared_probes, steady.get("after")),
         during_iterations=len([s for s in _list(steady.get("during")) if isinstance(s, dict)]),
         during_not_met=len(
-            [s for s in _list(steady.get("during")) if isinstance(s, dict) and s.get("steady_state_met") is False]
+            [
+                s
+                for s in _list(steady.get("during"))
+                if isinstance(s, dict) and s.get("steady_state_met") is False
+            ]
         ),
         method=_entries("method", _list(experiment.get("method")), _list(journal.get("run"))),
         rollbacks=_entries("rollback", _list(experiment.get("rollbacks")), _list(journal.get("rollbacks"))),
@@ -492,7 +494,9 @@ def _run_record(journal: dict[str, Any]) -> RunRecord | None:
         timeline=usable,
         unplaced_events=len(timeline) - len(usable),
         clients=[parse_client(str(name), rec) for name, rec in clients.items()],
-        expectations_met=ext.get("expectations_met") if isinstance(ext.get("expectations_met"), bool) else None,
+        expectations_met=ext.get("expectations_met")
+        if isinstance(ext.get("expectations_met"), bool)
+        else None,
     )
 
 

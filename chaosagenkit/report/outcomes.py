@@ -74,7 +74,9 @@ class ClientOutcomes:
         for i in range(n):
             if not self.ok[i]:
                 kinds[str(self.error[i]) if self.error and self.error[i] else "unknown error"] += 1
-        spans = _merged([(w.start - self.t0, w.end - self.t0) for w in windows]) if self.t0 is not None else []
+        spans = (
+            _merged([(w.start - self.t0, w.end - self.t0) for w in windows]) if self.t0 is not None else []
+        )
         starts = [a for a, _ in spans]
         inside = good_inside = good_all = 0
         for i, t in enumerate(self.t):

@@ -22,7 +22,7 @@ from typing import Any
 
 from chaosagenkit.report.model import ExperimentResult
 
-__all__ = ["render_plots", "default_workers", "MIN_PLOTS_PER_WORKER"]
+__all__ = ["MIN_PLOTS_PER_WORKER", "default_workers", "render_plots"]
 
 logger = logging.getLogger("chaosagenkit.report")
 
@@ -39,9 +39,7 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
-def render_plots(
-    results: list[ExperimentResult], fmt: str, workers: int | None = None
-) -> dict[PlotKey, str]:
+def render_plots(results: list[ExperimentResult], fmt: str, workers: int | None = None) -> dict[PlotKey, str]:
     """Every plottable client's plot, keyed by (result index, client index)."""
     jobs: list[_Job] = [
         ((i, j), r, j)

@@ -23,7 +23,7 @@ from typing import Any
 from chaosagenkit.report.model import ExperimentResult
 from chaosagenkit.report.outcomes import ClientOutcomes
 
-__all__ = ["client_plot", "PLOT_FORMATS", "bin_good_share"]
+__all__ = ["PLOT_FORMATS", "bin_good_share", "client_plot"]
 
 PLOT_FORMATS = ("svg", "png")
 _WIDTH_IN, _HEIGHT_IN, _DPI = 9.0, 4.2, 100
@@ -57,7 +57,9 @@ def client_plot(result: ExperimentResult, client: ClientOutcomes, fmt: str = "sv
         share_ax.set_xlim(*_x_range(x, result, t_ref))
         handles, labels = latency_ax.get_legend_handles_labels()
         if handles:
-            fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(0.77, 0.93), fontsize=8, frameon=False)
+            fig.legend(
+                handles, labels, loc="upper left", bbox_to_anchor=(0.77, 0.93), fontsize=8, frameon=False
+            )
         buffer = io.BytesIO()
         if fmt == "svg":
             fig.savefig(buffer, format="svg", metadata={"Date": None})
@@ -155,7 +157,11 @@ def _draw_latency(ax: Any, client: ClientOutcomes, x: list[float], good: list[bo
     from matplotlib.ticker import NullLocator
     from matplotlib.transforms import blended_transform_factory
 
-    groups: dict[str, tuple[list[float], list[float]]] = {"good": ([], []), "wrong": ([], []), "error": ([], [])}
+    groups: dict[str, tuple[list[float], list[float]]] = {
+        "good": ([], []),
+        "wrong": ([], []),
+        "error": ([], []),
+    }
     unplaced: list[float] = []
     for i, xi in enumerate(x):
         kind = "good" if good[i] else ("wrong" if client.ok[i] else "error")
@@ -176,8 +182,14 @@ def _draw_latency(ax: Any, client: ClientOutcomes, x: list[float], good: list[bo
             ax.plot(gx, gy, linestyle="none", markeredgewidth=0.8, rasterized=True, **styles[kind])
     if unplaced:
         ax.plot(
-            unplaced, [0.98] * len(unplaced), transform=blended_transform_factory(ax.transData, ax.transAxes),
-            linestyle="none", marker="|", markersize=5, color="#d62728", rasterized=True,
+            unplaced,
+            [0.98] * len(unplaced),
+            transform=blended_transform_factory(ax.transData, ax.transAxes),
+            linestyle="none",
+            marker="|",
+            markersize=5,
+            color="#d62728",
+            rasterized=True,
             label="error (no latency)",
         )
     latencies = [y for _, ys in groups.values() for y in ys]

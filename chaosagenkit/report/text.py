@@ -10,18 +10,18 @@ from typing import Any
 from chaosagenkit.report.model import ExperimentResult, RunEntry, Verdict
 
 __all__ = [
-    "value_text",
-    "tolerance_text",
-    "duration_text",
-    "offset_text",
-    "time_text",
-    "entry_summary",
+    "MISSING",
     "checked_value",
+    "duration_text",
+    "entry_summary",
     "ms_text",
     "observed_vs_recorded",
-    "verdict_tally",
+    "offset_text",
     "share_text",
-    "MISSING",
+    "time_text",
+    "tolerance_text",
+    "value_text",
+    "verdict_tally",
 ]
 
 #: what every format prints where the journal has nothing

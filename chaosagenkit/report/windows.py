@@ -120,9 +120,7 @@ def _fault_id(event: dict[str, Any]) -> str | None:
     return None if value is None else str(value)
 
 
-def _matching(
-    open_windows: list[_Open], target: str, openers: set[str], fault_id: str | None
-) -> list[_Open]:
+def _matching(open_windows: list[_Open], target: str, openers: set[str], fault_id: str | None) -> list[_Open]:
     return [
         w
         for w in open_windows
@@ -151,6 +149,4 @@ def _close(w: _Open, t: float, reason: str) -> FaultWindow:
 
 
 def _ended_by(event: str) -> str:
-    return {"clear": "cleared", "enable": "enabled", "restart": "restarted", "start": "started"}[
-        event
-    ]
+    return {"clear": "cleared", "enable": "enabled", "restart": "restarted", "start": "started"}[event]

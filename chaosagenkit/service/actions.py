@@ -19,18 +19,18 @@ from chaosagenkit.activity import activity, require_name, require_number
 from chaosagenkit.service import process, remote
 
 __all__ = [
-    "start_server",
-    "stop_server",
-    "restart_server",
+    "clear_faults",
     "crash_server",
-    "inject_failure_rate",
-    "inject_fail_first",
-    "inject_fail_every",
+    "inject_cpu_pressure",
     "inject_delay",
+    "inject_fail_every",
+    "inject_fail_first",
+    "inject_failure_rate",
     "inject_large_responses",
     "inject_memory_pressure",
-    "inject_cpu_pressure",
-    "clear_faults",
+    "restart_server",
+    "start_server",
+    "stop_server",
 ]
 
 logger = logging.getLogger("chaostoolkit")
@@ -48,7 +48,7 @@ def start_server(
     control: str = "",
     token: str = "",
     seed: int = -1,
-    env: dict = None,  # noqa: RUF013 - discovery must show "mapping", not "object"
+    env: dict = None,
     http_default_middleware: bool = True,
     configuration: dict = None,
     secrets: dict = None,
@@ -154,8 +154,7 @@ def inject_failure_rate(
     AgentTimeoutError raised at once). ``duration_s`` (default 300) is the
     safety TTL. Returns the created fault.
     """
-    return _inject(server, configuration, kind="failure_rate", rate=rate, error=error,
-                   duration_s=duration_s)
+    return _inject(server, configuration, kind="failure_rate", rate=rate, error=error, duration_s=duration_s)
 
 
 @activity
@@ -173,8 +172,7 @@ def inject_fail_first(
     inject_failure_rate). ``duration_s`` (default 300) is the safety TTL.
     Returns the created fault.
     """
-    return _inject(server, configuration, kind="fail_first", count=count, error=error,
-                   duration_s=duration_s)
+    return _inject(server, configuration, kind="fail_first", count=count, error=error, duration_s=duration_s)
 
 
 @activity
@@ -192,8 +190,7 @@ def inject_fail_every(
     "timeout" (see inject_failure_rate). ``duration_s`` (default 300) is the
     safety TTL. Returns the created fault.
     """
-    return _inject(server, configuration, kind="fail_every", nth=nth, error=error,
-                   duration_s=duration_s)
+    return _inject(server, configuration, kind="fail_every", nth=nth, error=error, duration_s=duration_s)
 
 
 @activity
@@ -241,8 +238,9 @@ def inject_large_responses(
     10 MiB. ``rate`` (0..1) is the fraction of answers padded. ``duration_s``
     (default 300) is the safety TTL. Returns the created fault.
     """
-    return _inject(server, configuration, kind="large_response", size_bytes=size_bytes, rate=rate,
-                   duration_s=duration_s)
+    return _inject(
+        server, configuration, kind="large_response", size_bytes=size_bytes, rate=rate, duration_s=duration_s
+    )
 
 
 @activity
@@ -296,4 +294,3 @@ def _inject(server: str, configuration: dict | None, **fault: Any) -> dict[str, 
     created = remote.inject(server, fault, remote.token_from(configuration))
     logger.info(f"chaosagenkit: {created['kind']} fault {created['id']} on '{server}'")
     return created
-

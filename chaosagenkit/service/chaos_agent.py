@@ -43,9 +43,11 @@ from typing import Any, NoReturn
 
 from agenkit.adapters.python.errors import (
     AgentTimeoutError,
-    ConnectionError as AgenkitConnectionError,
     ProtocolError,
     ProtocolErrorCode,
+)
+from agenkit.adapters.python.errors import (
+    ConnectionError as AgenkitConnectionError,
 )
 from agenkit.interfaces import Agent, Message
 
@@ -59,15 +61,15 @@ from chaosagenkit.faults.service import (
 )
 
 __all__ = [
-    "ChaosAgent",
-    "InjectedFailure",
-    "InjectedConnectionError",
-    "InjectedTimeoutError",
-    "LatencyRecorder",
     "CRASH_EXIT_CODE",
     "PADDING_KEY",
-    "injected_error",
+    "ChaosAgent",
+    "InjectedConnectionError",
+    "InjectedFailure",
+    "InjectedTimeoutError",
+    "LatencyRecorder",
     "crash_process",
+    "injected_error",
 ]
 
 #: Exit status of a host crashed on purpose (EX_SOFTWARE), told apart from a clean stop (0).

@@ -39,7 +39,7 @@ from chaosagenkit.lifeline import expected_parent, parent_is_gone
 if TYPE_CHECKING:
     from chaosagenkit.service.host import HostConfig
 
-__all__ = ["serve", "EXIT_BAD_ARGUMENTS", "EXIT_START_FAILED", "TOKEN_ENV"]
+__all__ = ["EXIT_BAD_ARGUMENTS", "EXIT_START_FAILED", "TOKEN_ENV", "serve"]
 
 EXIT_BAD_ARGUMENTS = 2
 EXIT_START_FAILED = 1
@@ -49,21 +49,44 @@ _SHUTDOWN_GRACE_S = 5.0
 
 
 @click.command("serve")
-@click.option("--agent", default="chaosagenkit.targets:echo", show_default=True,
-              help="MODULE:FACTORY, a zero-argument callable returning an agenkit Agent.")
-@click.option("--endpoint", default="tcp://127.0.0.1:0", show_default=True,
-              help="tcp://HOST:PORT, unix:///PATH, ws://HOST:PORT or http://HOST:PORT (port 0 = any free port).")
-@click.option("--control", default="127.0.0.1:0", show_default=True,
-              help="HOST:PORT of the control API (port 0 = any free port; see the ready line).")
-@click.option("--token", envvar=TOKEN_ENV, default=None,
-              help=f"Bearer token every control call must carry (or ${TOKEN_ENV}). "
-                   "Required when --control is not a loopback address.")
-@click.option("--seed", type=click.IntRange(min=0), default=None,
-              help="Seed of the fault RNG (default: a random one, reported on the ready line).")
-@click.option("--http-default-middleware/--no-http-default-middleware", default=True, show_default=True,
-              help="http:// only: keep agenkit HTTPAgentServer's default rate limiter and timeout.")
-@click.option("--exit-with-parent", is_flag=True, default=False,
-              help="Exit when the parent process dies.")
+@click.option(
+    "--agent",
+    default="chaosagenkit.targets:echo",
+    show_default=True,
+    help="MODULE:FACTORY, a zero-argument callable returning an agenkit Agent.",
+)
+@click.option(
+    "--endpoint",
+    default="tcp://127.0.0.1:0",
+    show_default=True,
+    help="tcp://HOST:PORT, unix:///PATH, ws://HOST:PORT or http://HOST:PORT (port 0 = any free port).",
+)
+@click.option(
+    "--control",
+    default="127.0.0.1:0",
+    show_default=True,
+    help="HOST:PORT of the control API (port 0 = any free port; see the ready line).",
+)
+@click.option(
+    "--token",
+    envvar=TOKEN_ENV,
+    default=None,
+    help=f"Bearer token every control call must carry (or ${TOKEN_ENV}). "
+    "Required when --control is not a loopback address.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Seed of the fault RNG (default: a random one, reported on the ready line).",
+)
+@click.option(
+    "--http-default-middleware/--no-http-default-middleware",
+    default=True,
+    show_default=True,
+    help="http:// only: keep agenkit HTTPAgentServer's default rate limiter and timeout.",
+)
+@click.option("--exit-with-parent", is_flag=True, default=False, help="Exit when the parent process dies.")
 def serve(
     agent: str,
     endpoint: str,

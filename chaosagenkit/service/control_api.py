@@ -75,7 +75,7 @@ def routes(host: ChaosHost) -> list[Route]:
         body = await read_json(request)
         seed = body.get("seed") if isinstance(body, dict) else None
         if not isinstance(body, dict) or "seed" not in body:
-            raise ConfigurationError("seed", "is missing: send {\"seed\": N}")
+            raise ConfigurationError("seed", 'is missing: send {"seed": N}')
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
             raise ConfigurationError("seed", f"must be an integer >= 0, got {seed!r}")
         host.reseed(seed)

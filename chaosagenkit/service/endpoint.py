@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from chaosagenkit.exceptions import ConfigurationError
 
-__all__ = ["SCHEMES", "Endpoint", "parse_endpoint", "default_endpoint"]
+__all__ = ["SCHEMES", "Endpoint", "default_endpoint", "parse_endpoint"]
 
 SCHEMES = ("tcp", "unix", "ws", "http")
 
@@ -50,7 +50,9 @@ def parse_endpoint(value: str, option: str = "endpoint") -> Endpoint:
     except ValueError as e:
         raise ConfigurationError(option, f"must be {scheme}://HOST:PORT, got {value!r}: {e}") from None
     if not host or port is None or parts.path not in ("", "/"):
-        raise ConfigurationError(option, f"must be {scheme}://HOST:PORT (PORT 0 = any free port), got {value!r}")
+        raise ConfigurationError(
+            option, f"must be {scheme}://HOST:PORT (PORT 0 = any free port), got {value!r}"
+        )
     return Endpoint(scheme, host=host, port=port)
 
 

@@ -25,8 +25,8 @@ from chaosagenkit import __version__
 from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.faults.service import (
     ActiveFault,
-    Crash,
     CpuPressure,
+    Crash,
     MemoryPressure,
     parse_faults,
 )
@@ -34,7 +34,7 @@ from chaosagenkit.service.chaos_agent import ChaosAgent, crash_process
 from chaosagenkit.service.endpoint import Endpoint
 from chaosagenkit.service.resources import HostResources
 
-__all__ = ["load_agent", "HostConfig", "ChaosHost", "CRASH_DELAY_S"]
+__all__ = ["CRASH_DELAY_S", "ChaosHost", "HostConfig", "load_agent"]
 
 #: How long a "crash now" waits so the control API's answer leaves first.
 CRASH_DELAY_S = 0.1
@@ -131,14 +131,14 @@ class ChaosHost:
             )
             await server.start()
             self._served = server.agent
-            sockets = server.site._server.sockets if server.site and server.site._server else ()  # noqa: SLF001
+            sockets = server.site._server.sockets if server.site and server.site._server else ()
         else:
             from agenkit.adapters.python import LocalAgent
 
             server = LocalAgent(self.chaos, endpoint=endpoint.url())
             await server.start()
             self._served = self.chaos
-            listener = server._server or server._ws_server  # noqa: SLF001
+            listener = server._server or server._ws_server
             sockets = listener.sockets if listener is not None else ()
         self._server = server
         self.agent_port = endpoint.port
@@ -268,4 +268,3 @@ def _rss_mib() -> float | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
-

@@ -11,7 +11,7 @@ from chaosagenkit.activity import activity, require_choice
 from chaosagenkit.faults.service import FAULT_KINDS
 from chaosagenkit.service import remote
 
-__all__ = ["server_is_up", "server_stats", "active_faults", "faults_injected", "requests_seen"]
+__all__ = ["active_faults", "faults_injected", "requests_seen", "server_is_up", "server_stats"]
 
 
 @activity
@@ -50,7 +50,6 @@ def active_faults(server: str, configuration: dict = None, secrets: dict = None)
     Expired faults are not listed. Fails when the host cannot be reached.
     """
     return remote.faults(server, remote.token_from(configuration))
-
 
 
 @activity

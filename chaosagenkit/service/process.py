@@ -40,35 +40,43 @@ from chaosagenkit.activity import seed_or_none
 from chaosagenkit.api import parse_host_port
 from chaosagenkit.exceptions import ConfigurationError, ProcessStartError, TargetError
 from chaosagenkit.http_client import ControlClient, NotAControlAPI
-from chaosagenkit.sandbox import SANDBOX, ServerRef
 from chaosagenkit.lifeline import child_environment
+from chaosagenkit.sandbox import SANDBOX, ServerRef
 from chaosagenkit.service.cli import TOKEN_ENV
 from chaosagenkit.service.endpoint import SCHEMES, default_endpoint, parse_endpoint
 
 __all__ = [
-    "start_server",
-    "start_or_register",
-    "register_external",
-    "resolve_server",
-    "restart_server",
-    "stop_server",
-    "forget_server",
-    "clear_all_faults",
-    "remember_fault_host",
-    "stop_started_servers",
-    "client_for",
-    "is_alive",
-    "token_from",
     "SERVER_SPEC_KEYS",
     "TOKEN_CONFIG_KEY",
+    "clear_all_faults",
+    "client_for",
+    "forget_server",
+    "is_alive",
+    "register_external",
+    "remember_fault_host",
+    "resolve_server",
+    "restart_server",
+    "start_or_register",
+    "start_server",
+    "stop_server",
+    "stop_started_servers",
+    "token_from",
 ]
 
 logger = logging.getLogger("chaostoolkit")
 
 #: Keys a server declaration in the control's ``servers`` list may use.
 SERVER_SPEC_KEYS = (
-    "name", "agent", "transport", "endpoint", "control", "token", "seed", "env",
-    "http_default_middleware", "control_url",
+    "name",
+    "agent",
+    "transport",
+    "endpoint",
+    "control",
+    "token",
+    "seed",
+    "env",
+    "http_default_middleware",
+    "control_url",
 )
 #: Configuration key holding the token of hosts this run did not start.
 TOKEN_CONFIG_KEY = "chaosagenkit_server_token"
@@ -128,8 +136,14 @@ def start_server(
                 shutil.rmtree(previous.unix_dir, ignore_errors=True)
         argv = _serve_argv(agent, endpoint, control, seed, http_default_middleware)
         ref = _launch(name, argv, token, dict(env or {}), seed, ready_timeout_s)
-        SANDBOX.record_event("start", name, endpoint=ref.endpoint, control=ref.control_url,
-                             pid=ref.process.pid if ref.process else None, seed=seed)
+        SANDBOX.record_event(
+            "start",
+            name,
+            endpoint=ref.endpoint,
+            control=ref.control_url,
+            pid=ref.process.pid if ref.process else None,
+            seed=seed,
+        )
         return ref
 
 
@@ -139,9 +153,7 @@ def start_or_register(spec: dict[str, Any]) -> ServerRef:
         raise ConfigurationError("servers", f"entries must be objects, got {spec!r}")
     unknown = sorted(set(spec) - set(SERVER_SPEC_KEYS))
     if unknown:
-        raise ConfigurationError(
-            unknown[0], f"is not a server field (known: {', '.join(SERVER_SPEC_KEYS)})"
-        )
+        raise ConfigurationError(unknown[0], f"is not a server field (known: {', '.join(SERVER_SPEC_KEYS)})")
     name = spec.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ConfigurationError("name", f"must be a non-empty string, got {name!r}")
@@ -267,10 +279,16 @@ def restart_server(name: str, ready_timeout_s: float = 30.0) -> ServerRef:
         was_alive = is_alive(ref)
         _terminate(ref.process)
         _children[name].stderr.close()
-        new = _launch(name, ref.argv, ref.token, child.extra_env, child.seed, ready_timeout_s,
-                      unix_dir=child.unix_dir)
-        SANDBOX.record_event("restart", name, endpoint=new.endpoint, was_alive=was_alive,
-                             pid=new.process.pid if new.process else None)
+        new = _launch(
+            name, ref.argv, ref.token, child.extra_env, child.seed, ready_timeout_s, unix_dir=child.unix_dir
+        )
+        SANDBOX.record_event(
+            "restart",
+            name,
+            endpoint=new.endpoint,
+            was_alive=was_alive,
+            pid=new.process.pid if new.process else None,
+        )
         return new
 
 
@@ -312,7 +330,7 @@ def clear_all_faults() -> dict[str, int]:
         except TargetError as e:  # gone or unreachable: nothing to clear there
             logger.debug(f"chaosagenkit: cannot clear faults on {ref.name}: {e}")
             continue
-        except Exception as e:  # noqa: BLE001 - teardown: one host's answer must not spare the next
+        except Exception as e:
             logger.warning(f"chaosagenkit: cannot clear faults on {ref.name}: {type(e).__name__}: {e}")
             continue
         cleared[ref.name] = len(removed)
@@ -355,8 +373,19 @@ def stop_started_servers() -> list[str]:
 
 
 def _serve_argv(agent: str, endpoint: str, control: str, seed: int | None, http_mw: bool) -> list[str]:
-    argv = [sys.executable, "-m", "chaosagenkit", "serve", "--agent", agent,
-            "--endpoint", endpoint, "--control", control, "--exit-with-parent"]
+    argv = [
+        sys.executable,
+        "-m",
+        "chaosagenkit",
+        "serve",
+        "--agent",
+        agent,
+        "--endpoint",
+        endpoint,
+        "--control",
+        control,
+        "--exit-with-parent",
+    ]
     if seed is not None:
         argv += ["--seed", str(seed)]
     if not http_mw:
@@ -378,10 +407,11 @@ def _launch(
     env.pop(TOKEN_ENV, None)
     if token:
         env[TOKEN_ENV] = token
-    stderr = tempfile.TemporaryFile()
+    stderr = tempfile.TemporaryFile()  # noqa: SIM115 -- owned by the child, closed on stop
     try:
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=stderr, env=env)
+        process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, env=env
+        )
     except OSError as e:
         stderr.close()
         raise ProcessStartError(f"cannot run chaosagenkit serve for server {name!r}: {e}") from e
@@ -400,8 +430,15 @@ def _launch(
     # Restarts must come back on the same addresses: pin the ports bound this time.
     pinned = _pin(argv, "--endpoint", ready["endpoint"])
     pinned = _pin(pinned, "--control", ready["control"].removeprefix("http://"))
-    ref = ServerRef(name=name, endpoint=ready["endpoint"], control_url=ready["control"], token=token,
-                    process=process, argv=pinned, env=extra_env or None)
+    ref = ServerRef(
+        name=name,
+        endpoint=ready["endpoint"],
+        control_url=ready["control"],
+        token=token,
+        process=process,
+        argv=pinned,
+        env=extra_env or None,
+    )
     _children[name] = _Child(stderr=stderr, unix_dir=unix_dir, seed=seed, extra_env=extra_env)
     SANDBOX.servers[name] = ref
     return ref
@@ -502,13 +539,13 @@ def _expand_env(env: Any) -> dict[str, str]:
             end = text.find("}", start)
             if end < 0:
                 raise ConfigurationError(f"env.{key}", f"has an unclosed {{server:NAME}}: {text!r}")
-            target = text[start + len("{server:"):end]
+            target = text[start + len("{server:") : end]
             ref = SANDBOX.servers.get(target)
             if ref is None:
                 known = ", ".join(sorted(SANDBOX.servers)) or "none"
                 raise ConfigurationError(
                     f"env.{key}", f"refers to server {target!r}, which is not started yet (started: {known})"
                 )
-            text = text[:start] + ref.endpoint + text[end + 1:]
+            text = text[:start] + ref.endpoint + text[end + 1 :]
         expanded[str(key)] = text
     return expanded

@@ -18,7 +18,7 @@ from chaosagenkit.sandbox import SANDBOX, ServerRef
 from chaosagenkit.service import process
 from chaosagenkit.service.process import token_from
 
-__all__ = ["token_from", "inject", "clear", "crash", "faults", "stats", "is_up", "describe"]
+__all__ = ["clear", "crash", "describe", "faults", "inject", "is_up", "stats", "token_from"]
 
 #: How long crash_server waits for a host this run started to be gone.
 CRASH_WAIT_S = 10.0
@@ -30,8 +30,14 @@ def inject(server: str, fault: dict[str, Any], token: str | None = None) -> dict
     ref = process.resolve_server(server, token)
     process.remember_fault_host(ref)
     created = process.client_for(ref).post("/faults", spec.to_json())
-    SANDBOX.record_event("inject", ref.name, kind=created["kind"], fault_id=created["id"],
-                         duration_s=created.get("duration_s"), **created["params"])
+    SANDBOX.record_event(
+        "inject",
+        ref.name,
+        kind=created["kind"],
+        fault_id=created["id"],
+        duration_s=created.get("duration_s"),
+        **created["params"],
+    )
     return created
 
 
@@ -52,8 +58,14 @@ def crash(server: str, when: str, after_requests: int, token: str | None = None)
     ref = process.resolve_server(server, token)
     process.remember_fault_host(ref)
     answer = process.client_for(ref).post("/crash", body)
-    SANDBOX.record_event("crash", ref.name, kind="crash", fault_id=answer["fault"]["id"],
-                         when=spec.when, after_requests=spec.after_requests)
+    SANDBOX.record_event(
+        "crash",
+        ref.name,
+        kind="crash",
+        fault_id=answer["fault"]["id"],
+        when=spec.when,
+        after_requests=spec.after_requests,
+    )
     result = {"server": ref.name, "when": spec.when, "fault": answer["fault"], "exit_code": None}
     if spec.when == "now" and ref.process is not None:
         try:

@@ -23,7 +23,7 @@ from typing import Any
 
 from chaosagenkit.exceptions import ConfigurationError
 
-__all__ = ["HostResources", "available_memory_mib", "MIB", "PAGE"]
+__all__ = ["MIB", "PAGE", "HostResources", "available_memory_mib"]
 
 MIB = 1024 * 1024
 PAGE = 4096
@@ -107,7 +107,5 @@ class HostResources:
     def stats(self) -> dict[str, Any]:
         return {
             "memory_held_mib": sum(len(b) for b in self._memory.values()) // MIB,
-            "cpu_threads": sum(
-                1 for _, workers in self._cpu.values() for w in workers if w.is_alive()
-            ),
+            "cpu_threads": sum(1 for _, workers in self._cpu.values() for w in workers if w.is_alive()),
         }

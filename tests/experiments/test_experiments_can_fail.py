@@ -23,13 +23,21 @@ BROKEN_TARGET = {"target_agent": "tests.experiments.weak_targets:echo_then_fail"
 WEAKENED = {
     # experiment: (transport, what is weakened, configuration overrides)
     "demo": ("tcp", "a stronger fault than 'about half'", {"failure_rate": 0.9}),
-    "connection_timeout": ("http", "no timeout middleware", {"client_middleware": [], "client_timeout_ms": 1000}),
+    "connection_timeout": (
+        "http",
+        "no timeout middleware",
+        {"client_middleware": [], "client_timeout_ms": 1000},
+    ),
     "connection_drop": ("http", "no retry middleware", {"client_middleware": []}),
     "network_latency": ("http", "no timeout middleware", {"client_middleware": []}),
     "packet_loss": ("tcp", "a loss that never happens", {"loss_rate": 0.0}),
     "network_partition": ("http", "no circuit breaker", {"client_middleware": []}),
     "connection_refused": ("tcp", "a target broken after the steady state", BROKEN_TARGET),
-    "server_crash": ("http", "a crash that never comes", {"crash_when": "after_requests", "crash_after_requests": 1000}),
+    "server_crash": (
+        "http",
+        "a crash that never comes",
+        {"crash_when": "after_requests", "crash_after_requests": 1000},
+    ),
     "slow_response": ("http", "no timeout middleware", {"client_middleware": []}),
     "partial_failures": ("tcp", "no retry middleware", {"client_middleware": []}),
     "memory_exhaustion": ("http", "a target broken after the steady state", BROKEN_TARGET),
@@ -40,10 +48,15 @@ WEAKENED = {
     "rate_limiter": ("tcp", "no rate limiter", {"client_middleware": []}),
     "cache_fallback_hardened": ("http", "no cache", {"client_middleware": []}),
     "middleware_composition_hardened": (
-        "http", "retry that retries an open circuit",
-        {"client_middleware": [{"type": "retry", "max_retries": 3, "initial_delay": 0.05},
-                               {"type": "circuit_breaker", "failure_threshold": 5, "recovery_timeout_ms": 1000},
-                               {"type": "timeout", "timeout_ms": 200}]},
+        "http",
+        "retry that retries an open circuit",
+        {
+            "client_middleware": [
+                {"type": "retry", "max_retries": 3, "initial_delay": 0.05},
+                {"type": "circuit_breaker", "failure_threshold": 5, "recovery_timeout_ms": 1000},
+                {"type": "timeout", "timeout_ms": 200},
+            ]
+        },
     ),
     "two_tier_circuit_breaker": ("tcp", "no circuit breaker inside the relay", {"relay_middleware": "[]"}),
 }
@@ -68,5 +81,7 @@ def test_every_holding_experiment_has_a_weakened_setup():
 def test_weakened_setup_makes_the_experiment_deviate(name, tmp_path):
     transport, weakened, overrides = WEAKENED[name]
     result, journal = run_plan(RunPlan(EXPERIMENTS / f"{name}.json", transport), tmp_path, **overrides)
-    assert result.verdict == "deviates", f"{name} [{transport}] with {weakened}: {result.verdict} {result.detail}"
+    assert result.verdict == "deviates", (
+        f"{name} [{transport}] with {weakened}: {result.verdict} {result.detail}"
+    )
     assert_nothing_left_behind(journal)

@@ -28,23 +28,58 @@ EXPERIMENT = {
     "title": "interrupted while a fault is on",
     "description": "SIGINT arrives during the method.",
     "configuration": {"seed": 3},
-    "controls": [{"name": "chaosagenkit", "provider": {
-        "type": "python", "module": "chaosagenkit.control",
-        "arguments": {"seed": "${seed}",
-                      "servers": [{"name": "target", "transport": "tcp"}],
-                      "clients": [{"name": "caller", "server": "target"}]}}}],
-    "steady-state-hypothesis": {"title": "answers", "probes": [{
-        "type": "probe", "name": "answers", "tolerance": {"type": "range", "target": "success_ratio", "range": [1, 1]},
-        "provider": {"type": "python", "module": "chaosagenkit.client.probes", "func": "send_requests",
-                     "arguments": {"client": "caller", "count": 3}}}]},
+    "controls": [
+        {
+            "name": "chaosagenkit",
+            "provider": {
+                "type": "python",
+                "module": "chaosagenkit.control",
+                "arguments": {
+                    "seed": "${seed}",
+                    "servers": [{"name": "target", "transport": "tcp"}],
+                    "clients": [{"name": "caller", "server": "target"}],
+                },
+            },
+        }
+    ],
+    "steady-state-hypothesis": {
+        "title": "answers",
+        "probes": [
+            {
+                "type": "probe",
+                "name": "answers",
+                "tolerance": {"type": "range", "target": "success_ratio", "range": [1, 1]},
+                "provider": {
+                    "type": "python",
+                    "module": "chaosagenkit.client.probes",
+                    "func": "send_requests",
+                    "arguments": {"client": "caller", "count": 3},
+                },
+            }
+        ],
+    },
     "method": [
-        {"type": "action", "name": "inject-delay", "provider": {
-            "type": "python", "module": "chaosagenkit.service.actions", "func": "inject_delay",
-            "arguments": {"server": "target", "delay_ms": 100, "duration_s": 120}},
-         "pauses": {"after": 60}},
-        {"type": "action", "name": "never-reached", "provider": {
-            "type": "python", "module": "chaosagenkit.service.actions", "func": "clear_faults",
-            "arguments": {"server": "target"}}},
+        {
+            "type": "action",
+            "name": "inject-delay",
+            "provider": {
+                "type": "python",
+                "module": "chaosagenkit.service.actions",
+                "func": "inject_delay",
+                "arguments": {"server": "target", "delay_ms": 100, "duration_s": 120},
+            },
+            "pauses": {"after": 60},
+        },
+        {
+            "type": "action",
+            "name": "never-reached",
+            "provider": {
+                "type": "python",
+                "module": "chaosagenkit.service.actions",
+                "func": "clear_faults",
+                "arguments": {"server": "target"},
+            },
+        },
     ],
 }
 
@@ -64,10 +99,14 @@ def test_sigint_during_the_method_still_tears_everything_down(tmp_path: Path):
     chaos = Path(sys.executable).parent / "chaos"
     process = subprocess.Popen(
         [str(chaos), "--log-file", str(log), "run", "--journal-path", str(journal_path), str(experiment)],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
-        wait_until(lambda: log.exists() and "Pausing after activity" in log.read_text(), 60, "the method's pause")
+        wait_until(
+            lambda: log.exists() and "Pausing after activity" in log.read_text(), 60, "the method's pause"
+        )
         hosts = child_pids(process.pid)
         assert hosts, "the control started a chaos host"
         os.kill(process.pid, signal.SIGINT)

@@ -27,8 +27,11 @@ class EchoThenFail(Agent):
         self.seen += 1
         if self.seen > HEALTHY_REQUESTS:
             raise RuntimeError("weak target: broken after the steady state")
-        return Message(role="agent", content=message.content,
-                       metadata={"request_id": (message.metadata or {}).get("request_id")})
+        return Message(
+            role="agent",
+            content=message.content,
+            metadata={"request_id": (message.metadata or {}).get("request_id")},
+        )
 
 
 def echo_then_fail() -> Agent:

@@ -20,11 +20,11 @@ async def agenkit_server(transport: str) -> AsyncIterator[str]:
     if transport == "tcp":
         server = LocalAgent(echo(), endpoint="tcp://127.0.0.1:0")
         await server.start()
-        port = server._server.sockets[0].getsockname()[1]  # noqa: SLF001 - port 0: read what was bound
+        port = server._server.sockets[0].getsockname()[1]
     else:
         server = HTTPAgentServer(echo(), host="127.0.0.1", port=0, enable_default_middleware=False)
         await server.start()
-        port = server.site._server.sockets[0].getsockname()[1]  # noqa: SLF001
+        port = server.site._server.sockets[0].getsockname()[1]
     try:
         yield f"127.0.0.1:{port}"
     finally:

@@ -11,7 +11,7 @@ import pytest
 
 from chaosagenkit.client import actions, probes
 from chaosagenkit.service.process import restart_server
-from tests.integration.test_client_support import chaos_host, clean_clients, clear, inject  # noqa: F401
+from tests.integration.test_client_support import chaos_host, clean_clients, clear, inject
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_middleware, pytest.mark.slow]
 

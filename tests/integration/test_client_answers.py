@@ -6,7 +6,7 @@ import pytest
 from agenkit.interfaces import Agent, Message
 
 from chaosagenkit.client import actions, probes
-from tests.integration.test_client_support import clean_clients, local_server  # noqa: F401
+from tests.integration.test_client_support import clean_clients, local_server
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_middleware]
 

@@ -6,7 +6,7 @@ import pytest
 from chaoslib.exceptions import ActivityFailed
 
 from chaosagenkit.client import actions, probes
-from tests.integration.test_client_support import (  # noqa: F401 - fixtures
+from tests.integration.test_client_support import (
     clean_clients,
     clear,
     echo_host,
@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.chaos, pytest.mark.chaos_middleware]
 
 def test_last_batch_probes_look_only_at_the_last_send_requests(target):
     actions.create_client("caller", server="target")
-    with pytest.raises(ActivityFailed, match="last_batch.*has not sent a batch"):
+    with pytest.raises(ActivityFailed, match=r"last_batch.*has not sent a batch"):
         probes.latency("caller", 95, last_batch=True)
     inject(target, {"kind": "failure_rate", "rate": 1.0})
     probes.send_requests("caller", count=4)

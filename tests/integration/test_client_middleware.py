@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from chaosagenkit.client import actions, probes
-from tests.integration.test_client_support import (  # noqa: F401 - fixtures
+from tests.integration.test_client_support import (
     clean_clients,
     clear,
     echo_host,
@@ -187,7 +187,9 @@ def test_background_traffic_sees_the_fault_window_and_recovery(target):
     assert started["mode"] == "open"
     wait_for(lambda: probes.outcomes_summary("caller")["ok"] >= 5, what="traffic before the fault")
     inject(target, {"kind": "failure_rate", "rate": 1.0})
-    wait_for(lambda: probes.error_count("caller", "RemoteExecutionError") >= 5, what="errors during the fault")
+    wait_for(
+        lambda: probes.error_count("caller", "RemoteExecutionError") >= 5, what="errors during the fault"
+    )
     clear(target)
     recovered_after = probes.time_to_recover("caller", consecutive=5, timeout_s=20.0)
     assert recovered_after >= 0.0

@@ -8,7 +8,7 @@ from chaosagenkit.client import actions, probes
 from chaosagenkit.http_client import ControlClient
 from chaosagenkit.network import process as network
 from chaosagenkit.sandbox import SANDBOX
-from tests.integration.test_client_support import chaos_host, clean_clients  # noqa: F401
+from tests.integration.test_client_support import chaos_host, clean_clients
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_network, pytest.mark.chaos_middleware, pytest.mark.slow]
 
@@ -33,7 +33,9 @@ def test_latency_toxic_shows_in_the_latency_percentiles(proxied):
                  {"type": "latency", "stream": "downstream", "attributes": {"latency": 150}})  # fmt: skip
     slowed = probes.send_requests("caller", count=5)
     assert slowed["ok"] == 5 and slowed["latency_ms"]["p50"] >= 150.0
-    assert probes.latency("caller", percentile=50, window_s=0) < 150.0 <= probes.latency("caller", percentile=60)
+    assert (
+        probes.latency("caller", percentile=50, window_s=0) < 150.0 <= probes.latency("caller", percentile=60)
+    )
 
 
 def test_reset_connection_is_not_reopened_by_the_client(proxied):

@@ -71,7 +71,9 @@ def local_server(factory: str, env: dict[str, str] | None = None) -> Iterator[st
 
 
 @contextlib.contextmanager
-def chaos_host(name: str, agent: str = "chaosagenkit.targets:echo", env: dict[str, str] | None = None) -> Iterator[ServerRef]:
+def chaos_host(
+    name: str, agent: str = "chaosagenkit.targets:echo", env: dict[str, str] | None = None
+) -> Iterator[ServerRef]:
     """A real ``chaosagenkit serve`` process on ephemeral 127.0.0.1 ports, registered as ``name``.
 
     Started and stopped by the service part's own process management.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chaosagenkit.client import actions, probes, registry
-from tests.integration.test_client_support import (  # noqa: F401 - fixtures
+from tests.integration.test_client_support import (
     clean_clients,
     echo_host,
     inject,
@@ -50,7 +50,9 @@ def test_closed_loop_sends_back_to_back(target):
 def test_traffic_cannot_start_twice_and_close_stops_it(target):
     actions.create_client("caller", server="target")
     actions.start_traffic("caller", rate_per_s=20, duration_s=30, concurrency=1)
-    with pytest.raises(Exception, match="start_traffic: 'client' client 'caller' already has traffic running"):
+    with pytest.raises(
+        Exception, match="start_traffic: 'client' client 'caller' already has traffic running"
+    ):
         actions.start_traffic("caller", rate_per_s=20, duration_s=30, concurrency=1)
     wait_for(lambda: probes.outcomes_summary("caller")["sent"] >= 1, what="a first request")
     closed = actions.close_client("caller")

@@ -7,7 +7,7 @@ import pytest
 from chaosagenkit.client import actions, probes
 from chaosagenkit.client.registry import get_client
 from chaosagenkit.service.process import start_server, stop_started_servers
-from tests.integration.test_client_support import clean_clients, clear, inject  # noqa: F401
+from tests.integration.test_client_support import clean_clients, clear, inject
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_middleware, pytest.mark.slow]
 
@@ -19,7 +19,12 @@ TRANSPORTS = [
     ("tcp", "tcp://127.0.0.1:0", "RemoteExecutionError", ("RemoteExecutionError", "RemoteExecutionError")),
     ("http", "http://127.0.0.1:0", "ConnectionError", ("ConnectionError",)),
     ("ws", "ws://127.0.0.1:0", "RemoteExecutionError", ("RemoteExecutionError", "RemoteExecutionError")),
-    ("unix", "unix://{tmp}/agent.sock", "RemoteExecutionError", ("RemoteExecutionError", "RemoteExecutionError")),
+    (
+        "unix",
+        "unix://{tmp}/agent.sock",
+        "RemoteExecutionError",
+        ("RemoteExecutionError", "RemoteExecutionError"),
+    ),
 ]
 
 

@@ -13,7 +13,7 @@ import json
 import pytest
 
 from chaosagenkit.client import actions, probes
-from tests.integration.test_client_support import (  # noqa: F401
+from tests.integration.test_client_support import (
     chaos_host,
     clean_clients,
     clear,
@@ -64,7 +64,10 @@ def test_backend_faults_show_in_the_relays_own_middleware(hosts, clean_clients):
     assert probes.retry_metrics(server="relay")["failed_after_retries"] == 4
 
     clear(backend)
-    assert probes.time_to_recover("caller", after_event="clear", target="backend", consecutive=3, timeout_s=20) >= 0
+    assert (
+        probes.time_to_recover("caller", after_event="clear", target="backend", consecutive=3, timeout_s=20)
+        >= 0
+    )
     assert probes.circuit_state(server="relay") == "closed"
     with pytest.raises(Exception, match="circuit_state: 'client' give exactly one of 'client' or 'server'"):
         probes.circuit_state(client="caller", server="relay")

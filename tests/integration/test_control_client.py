@@ -30,7 +30,7 @@ def http_peer(content_type: str, body: bytes) -> Iterator[str]:
     """An HTTP server answering every GET with ``body``; yields its base URL."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
@@ -86,7 +86,10 @@ def test_a_json_peer_is_read():
 
 @pytest.mark.parametrize(
     "body,words",
-    [(b"<html>hello</html>", "answered a body that is not JSON"), (b"\xff\xfe\x00", "answered a body that is not JSON")],
+    [
+        (b"<html>hello</html>", "answered a body that is not JSON"),
+        (b"\xff\xfe\x00", "answered a body that is not JSON"),
+    ],
 )
 def test_a_body_that_is_not_json_is_a_target_error(body, words):
     with http_peer("text/html", body) as url, pytest.raises(NotAControlAPI) as caught:
@@ -97,7 +100,10 @@ def test_a_body_that_is_not_json_is_a_target_error(body, words):
 
 
 def test_a_peer_that_does_not_speak_http_is_a_target_error():
-    with not_http_peer() as url, pytest.raises(NotAControlAPI, match="did not get an HTTP answer: BadStatusLine"):
+    with (
+        not_http_peer() as url,
+        pytest.raises(NotAControlAPI, match="did not get an HTTP answer: BadStatusLine"),
+    ):
         ControlClient(url, timeout_s=5).get("/health")
 
 
@@ -125,8 +131,14 @@ def test_control_traffic_ignores_http_proxy():
     env.update(http_proxy=proxy_url, HTTP_PROXY=proxy_url, all_proxy=proxy_url)
     try:
         with http_peer("application/json", b'{"status": "ok"}') as url:
-            done = subprocess.run([sys.executable, "-c", PROXIED_CALL, url], capture_output=True,
-                                  text=True, env=env, cwd=REPO, timeout=60)
+            done = subprocess.run(
+                [sys.executable, "-c", PROXIED_CALL, url],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=REPO,
+                timeout=60,
+            )
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout) == {"status": "ok"}
         readable, _, _ = select.select([proxy], [], [], 0)

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
+from chaosagenkit.exceptions import TargetError
 from chaosagenkit.http_client import ControlClient
 from chaosagenkit.network import actions, operations, probes, process
 from chaosagenkit.sandbox import SANDBOX
@@ -57,8 +58,14 @@ def test_injecting_records_the_fault_and_returns_toxiproxys_json(run):
     "call,message",
     [
         (lambda: actions.inject_latency("edge", -5), "inject_latency: 'latency_ms' must be >= 0, got -5"),
-        (lambda: actions.inject_latency("edge", 10, stream="both"), "'stream' must be one of upstream, downstream"),
-        (lambda: actions.inject_latency("edge", 10, toxicity=2.0), "'toxicity' must be between 0 and 1, got 2.0"),
+        (
+            lambda: actions.inject_latency("edge", 10, stream="both"),
+            "'stream' must be one of upstream, downstream",
+        ),
+        (
+            lambda: actions.inject_latency("edge", 10, toxicity=2.0),
+            "'toxicity' must be between 0 and 1, got 2.0",
+        ),
         (lambda: actions.inject_latency("edge", 10, duration_s=-1), "'duration_s' must be"),
         (lambda: actions.inject_latency("edge", 10, duration_s=0), "'duration_s' must be > 0, got 0"),
         (lambda: actions.disable_proxy("edge", duration_s=0), "'duration_s' must be > 0, got 0"),
@@ -66,7 +73,10 @@ def test_injecting_records_the_fault_and_returns_toxiproxys_json(run):
         (lambda: actions.drop_connections("edge", mode="explode"), "'mode' must be one of reset, cut"),
         (lambda: actions.inject_packet_loss("edge", 1.2), "'loss_rate' must be between 0 and 1"),
         (lambda: actions.inject_malformed_payload("edge", kind="bad"), "'kind' must be one of invalid_json"),
-        (lambda: actions.add_toxic("edge", "slicer", {"average_size": 0}), "add_toxic: 'average_size' must be >= 1"),
+        (
+            lambda: actions.add_toxic("edge", "slicer", {"average_size": 0}),
+            "add_toxic: 'average_size' must be >= 1",
+        ),
         (lambda: actions.add_toxic("edge", "latency", {"latancy": 1}), "'latancy' is not an attribute"),
         (lambda: actions.add_toxic("edge", "warp"), "'type' must be one of"),
         (lambda: actions.inject_latency("", 10), "'proxy' must be a non-empty string"),
@@ -114,7 +124,9 @@ def test_traffic_impacted_is_true_only_when_the_toxic_met_traffic(run):
 
 def test_drop_connections_and_extension_toxics_map_to_the_right_toxics(run):
     assert actions.drop_connections("edge", mode="reset", timeout_ms=5)["type"] == "reset_peer"
-    assert actions.drop_connections("edge", mode="cut", after_bytes=10, stream="upstream")["attributes"] == {"bytes": 10}
+    assert actions.drop_connections("edge", mode="cut", after_bytes=10, stream="upstream")["attributes"] == {
+        "bytes": 10
+    }
     loss = actions.inject_packet_loss("edge", 0.2, correlation=0.5, name="lossy")
     assert loss["attributes"]["loss_rate"] == 0.2 and loss["attributes"]["rto"] == 200
     bad = actions.inject_malformed_payload("edge", kind="truncated", rate=0.25)
@@ -142,7 +154,7 @@ def test_proxies_created_by_actions_are_deleted_at_teardown(run):
     daemon_url = run.base_url
     process.teardown()
     assert SANDBOX.proxies == {}
-    with pytest.raises(Exception):
+    with pytest.raises(TargetError):
         ControlClient(daemon_url, timeout_s=2).get("/version")  # the daemon was stopped too
 
 
@@ -201,7 +213,7 @@ def test_against_another_toxiproxy_server_only_its_own_toxics_are_sent():
             lambda: actions.inject_malformed_payload("db", configuration=configuration),
             lambda: probes.traffic_impacted("db", "latency_downstream", configuration=configuration),
         ):
-            with pytest.raises(ActivityFailed, match="needs? chaosagenkit.s proxy"):
+            with pytest.raises(ActivityFailed, match=r"needs? chaosagenkit.s proxy"):
                 call()
         assert [c for c in _ToxiproxyStandIn.calls if c[0] == "POST"] == [
             c for c in calls_before if c[0] == "POST"
@@ -229,7 +241,9 @@ def test_against_another_server_one_client_timer_per_fault_replaced_and_cancelle
         actions.disable_proxy("db", duration_s=60, configuration=configuration)
         actions.disable_proxy("db", duration_s=120, configuration=configuration)
         assert operations.pending_timers() == [(url, "db", "")], "the second disable replaced the first timer"
-        assert ("/proxies/db", {"enabled": False}) in _ToxiproxyStandIn.bodies, "Toxiproxy gets its own JSON only"
+        assert ("/proxies/db", {"enabled": False}) in _ToxiproxyStandIn.bodies, (
+            "Toxiproxy gets its own JSON only"
+        )
         actions.enable_proxy("db", configuration=configuration)
         assert operations.pending_timers() == [], "enabling cancels the re-enable timer"
         actions.inject_latency("db", 10, duration_s=60, name="slow", configuration=configuration)

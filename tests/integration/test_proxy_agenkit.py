@@ -38,8 +38,9 @@ def api() -> Iterator[ControlClient]:
     process.stop_daemon(proc)
 
 
-async def _through_proxy(api: ControlClient, transport: str, toxics: list[dict], requests: int,
-                         timeout_ms: int = 5000) -> tuple[list, Exception | None]:
+async def _through_proxy(
+    api: ControlClient, transport: str, toxics: list[dict], requests: int, timeout_ms: int = 5000
+) -> tuple[list, Exception | None]:
     """Serve echo, proxy it, warm a RemoteAgent up, add ``toxics``, send ``requests`` requests.
 
     Returns, per request, the answer's content or the exception raised, and
@@ -80,40 +81,130 @@ def malformed(kind: str, stream: str = "downstream") -> dict:
 
 # (transport, stream, kind) -> (first request's error, words, second request on the same RemoteAgent)
 MALFORMED_FINDINGS = [
-    ("tcp", "downstream", "invalid_json", MalformedPayloadError, "Failed to decode JSON", MalformedPayloadError),
-    ("tcp", "downstream", "invalid_utf8", MalformedPayloadError, "Failed to decode UTF-8", MalformedPayloadError),
-    ("tcp", "downstream", "truncated", ConnectionClosedError, "Connection closed while expecting",
-     ConnectionClosedError),
+    (
+        "tcp",
+        "downstream",
+        "invalid_json",
+        MalformedPayloadError,
+        "Failed to decode JSON",
+        MalformedPayloadError,
+    ),
+    (
+        "tcp",
+        "downstream",
+        "invalid_utf8",
+        MalformedPayloadError,
+        "Failed to decode UTF-8",
+        MalformedPayloadError,
+    ),
+    (
+        "tcp",
+        "downstream",
+        "truncated",
+        ConnectionClosedError,
+        "Connection closed while expecting",
+        ConnectionClosedError,
+    ),
     # the refused prefix leaves the envelope in the stream: the next read takes JSON text as a length
-    ("tcp", "downstream", "oversized_length", MalformedPayloadError, "Message size 10485761 exceeds maximum",
-     MalformedPayloadError),
-    ("tcp", "downstream", "wrong_type", InvalidMessageError, "Expected 'response' but got 'request'",
-     InvalidMessageError),
-    ("tcp", "downstream", "missing_fields", InvalidMessageError, "Missing 'payload' field", InvalidMessageError),
+    (
+        "tcp",
+        "downstream",
+        "oversized_length",
+        MalformedPayloadError,
+        "Message size 10485761 exceeds maximum",
+        MalformedPayloadError,
+    ),
+    (
+        "tcp",
+        "downstream",
+        "wrong_type",
+        InvalidMessageError,
+        "Expected 'response' but got 'request'",
+        InvalidMessageError,
+    ),
+    (
+        "tcp",
+        "downstream",
+        "missing_fields",
+        InvalidMessageError,
+        "Missing 'payload' field",
+        InvalidMessageError,
+    ),
     # the server answers a request it cannot decode with an error envelope, then hangs up
     ("tcp", "upstream", "invalid_json", RemoteExecutionError, "Internal server error", ConnectionClosedError),
     ("tcp", "upstream", "truncated", ConnectionClosedError, "Connection closed", ConnectionClosedError),
     # LocalAgent does not enforce the 10 MiB maximum when reading: it waits for 10 MiB forever
     ("tcp", "upstream", "oversized_length", AgentTimeoutError, "timed out", AgentTimeoutError),
-    ("tcp", "upstream", "wrong_type", RemoteExecutionError, "Expected 'request' but got 'response'",
-     RemoteExecutionError),
-    ("http", "downstream", "invalid_json", MalformedPayloadError, "Failed to decode JSON", MalformedPayloadError),
-    ("http", "downstream", "invalid_utf8", MalformedPayloadError, "Failed to decode UTF-8", MalformedPayloadError),
-    ("http", "downstream", "truncated", AgenkitConnectionError, "peer closed connection", AgenkitConnectionError),
-    ("http", "downstream", "oversized_length", AgenkitConnectionError, "peer closed connection",
-     AgenkitConnectionError),
-    ("http", "downstream", "wrong_type", InvalidMessageError, "Expected 'response' but got 'request'",
-     InvalidMessageError),
-    ("http", "downstream", "missing_fields", InvalidMessageError, "Missing 'payload' field", InvalidMessageError),
+    (
+        "tcp",
+        "upstream",
+        "wrong_type",
+        RemoteExecutionError,
+        "Expected 'request' but got 'response'",
+        RemoteExecutionError,
+    ),
+    (
+        "http",
+        "downstream",
+        "invalid_json",
+        MalformedPayloadError,
+        "Failed to decode JSON",
+        MalformedPayloadError,
+    ),
+    (
+        "http",
+        "downstream",
+        "invalid_utf8",
+        MalformedPayloadError,
+        "Failed to decode UTF-8",
+        MalformedPayloadError,
+    ),
+    (
+        "http",
+        "downstream",
+        "truncated",
+        AgenkitConnectionError,
+        "peer closed connection",
+        AgenkitConnectionError,
+    ),
+    (
+        "http",
+        "downstream",
+        "oversized_length",
+        AgenkitConnectionError,
+        "peer closed connection",
+        AgenkitConnectionError,
+    ),
+    (
+        "http",
+        "downstream",
+        "wrong_type",
+        InvalidMessageError,
+        "Expected 'response' but got 'request'",
+        InvalidMessageError,
+    ),
+    (
+        "http",
+        "downstream",
+        "missing_fields",
+        InvalidMessageError,
+        "Missing 'payload' field",
+        InvalidMessageError,
+    ),
     # HTTPAgentServer answers an undecodable body with 500 (not 400)
     ("http", "upstream", "invalid_json", AgenkitConnectionError, "HTTP error 500", AgenkitConnectionError),
     ("http", "upstream", "missing_fields", AgenkitConnectionError, "HTTP error 400", AgenkitConnectionError),
 ]
 
 
-@pytest.mark.parametrize("transport,stream,kind,error,words,then", MALFORMED_FINDINGS,
-                         ids=["-".join(f[:3]) for f in MALFORMED_FINDINGS])
-def test_each_malformed_kind_gives_the_agenkit_error_a_user_sees(api, transport, stream, kind, error, words, then):
+@pytest.mark.parametrize(
+    "transport,stream,kind,error,words,then",
+    MALFORMED_FINDINGS,
+    ids=["-".join(f[:3]) for f in MALFORMED_FINDINGS],
+)
+def test_each_malformed_kind_gives_the_agenkit_error_a_user_sees(
+    api, transport, stream, kind, error, words, then
+):
     first, second = outcomes_of(api, transport, [malformed(kind, stream)], timeout_ms=1500)
     assert isinstance(first, error), repr(first)
     assert words in str(first)
@@ -132,6 +223,7 @@ def test_latency_is_added_to_every_round_trip(api, transport):
             proxy = await asyncio.to_thread(api.post, "/proxies", {"name": "agent", "upstream": upstream})
             agent = RemoteAgent("echo", endpoint=f"{transport}://{proxy['listen']}")
             try:
+
                 async def median_round_trip() -> float:
                     times = []
                     for _ in range(5):
@@ -141,8 +233,9 @@ def test_latency_is_added_to_every_round_trip(api, transport):
                     return statistics.median(times)
 
                 baseline = await median_round_trip()
-                await asyncio.to_thread(api.post, "/proxies/agent/toxics",
-                                        {"type": "latency", "attributes": {"latency": 300}})
+                await asyncio.to_thread(
+                    api.post, "/proxies/agent/toxics", {"type": "latency", "attributes": {"latency": 300}}
+                )
                 slowed = await median_round_trip()
                 return slowed - baseline
             finally:
@@ -154,8 +247,12 @@ def test_latency_is_added_to_every_round_trip(api, transport):
 
 
 DROP_FINDINGS = [
-    ("reset", {"type": "reset_peer", "attributes": {"timeout": 0}}, AgenkitConnectionError,
-     "Connection reset by peer"),
+    (
+        "reset",
+        {"type": "reset_peer", "attributes": {"timeout": 0}},
+        AgenkitConnectionError,
+        "Connection reset by peer",
+    ),
     ("cut", {"type": "limit_data", "attributes": {"bytes": 10}}, ConnectionClosedError, "Connection closed"),
     ("timeout", {"type": "timeout", "attributes": {"timeout": 0}}, AgentTimeoutError, "timed out"),
     ("drop", {"type": "drop_frame"}, AgentTimeoutError, "timed out"),
@@ -175,8 +272,9 @@ def test_connection_faults_surface_as_agenkit_errors(api, what, toxic, error, wo
 def test_closing_a_remote_agent_after_a_reset_raises(api):
     # Finding: RemoteAgent.close() lets the socket's ConnectionResetError escape, so a
     # caller's clean-up (finally: await agent.close()) fails too.
-    _, closing = asyncio.run(_through_proxy(
-        api, "tcp", [{"type": "reset_peer", "attributes": {"timeout": 0}}], 1, timeout_ms=1000))
+    _, closing = asyncio.run(
+        _through_proxy(api, "tcp", [{"type": "reset_peer", "attributes": {"timeout": 0}}], 1, timeout_ms=1000)
+    )
     assert isinstance(closing, ConnectionResetError), repr(closing)
 
 

@@ -57,8 +57,12 @@ def test_version_names_the_implementation(api):
 
 
 def test_the_proxy_lifecycle_speaks_toxiproxys_json(api):
-    status, created = raw(api, "POST", "/proxies",
-                          json.dumps({"name": "db", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:5432"}).encode())
+    status, created = raw(
+        api,
+        "POST",
+        "/proxies",
+        json.dumps({"name": "db", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:5432"}).encode(),
+    )
     assert status == 201
     assert {"name", "listen", "upstream", "enabled", "toxics"} <= set(created)
     assert created["enabled"] is True and created["toxics"] == []
@@ -68,9 +72,16 @@ def test_the_proxy_lifecycle_speaks_toxiproxys_json(api):
     assert list(index) == ["db"] and index["db"]["listen"] == created["listen"]
 
     toxic = api.post("/proxies/db/toxics", {"type": "latency", "attributes": {"latency": 1000}})
-    assert toxic == {"name": "latency_downstream", "type": "latency", "stream": "downstream",
-                     "toxicity": 1.0, "attributes": {"latency": 1000, "jitter": 0}}
-    updated = api.patch("/proxies/db/toxics/latency_downstream", {"attributes": {"jitter": 10}, "toxicity": 0.5})
+    assert toxic == {
+        "name": "latency_downstream",
+        "type": "latency",
+        "stream": "downstream",
+        "toxicity": 1.0,
+        "attributes": {"latency": 1000, "jitter": 0},
+    }
+    updated = api.patch(
+        "/proxies/db/toxics/latency_downstream", {"attributes": {"jitter": 10}, "toxicity": 0.5}
+    )
     assert updated["attributes"] == {"latency": 1000, "jitter": 10} and updated["toxicity"] == 0.5
     assert api.post("/proxies/db/toxics/latency_downstream", {"toxicity": 1})["toxicity"] == 1.0
     assert api.get("/proxies/db/toxics") == [api.get("/proxies/db/toxics/latency_downstream")]
@@ -102,13 +113,19 @@ def test_populate_is_all_or_nothing(api):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         busy = taken.getsockname()[1]
-        batch = [{"name": "ok", "upstream": "127.0.0.1:1", "listen": "127.0.0.1:0"},
-                 {"name": "clash", "upstream": "127.0.0.1:1", "listen": f"127.0.0.1:{busy}"}]
+        batch = [
+            {"name": "ok", "upstream": "127.0.0.1:1", "listen": "127.0.0.1:0"},
+            {"name": "clash", "upstream": "127.0.0.1:1", "listen": f"127.0.0.1:{busy}"},
+        ]
         status, body = raw(api, "POST", "/populate", json.dumps(batch).encode())
     assert status == 409 and f"127.0.0.1:{busy}" in body["error"]
     assert api.get("/proxies") == {}
-    status, body = raw(api, "POST", "/populate",
-                       json.dumps([{"name": "ok", "upstream": "127.0.0.1:1"}, {"name": "bad"}]).encode())
+    status, body = raw(
+        api,
+        "POST",
+        "/populate",
+        json.dumps([{"name": "ok", "upstream": "127.0.0.1:1"}, {"name": "bad"}]).encode(),
+    )
     assert status == 400 and "upstream (proxy 2)" in body["error"]
     assert api.get("/proxies") == {}
 
@@ -128,7 +145,13 @@ BAD_REQUESTS = [
     ("POST", "/proxies", b'{"name": "q", "upstream": "nowhere"}', 400, "'upstream' must be HOST:PORT"),
     ("POST", "/proxies", b'{"name": "q", "upstream": "h:70000"}', 400, "between 0 and 65535"),
     ("POST", "/proxies", b'{"name": "q", "upstream": "h:1", "listen": "0.0.0.0:0"}', 400, "not a loopback"),
-    ("POST", "/proxies", b'{"name": "q", "upstream": "h:1", "enabled": "yes"}', 400, "'enabled' must be true or false"),
+    (
+        "POST",
+        "/proxies",
+        b'{"name": "q", "upstream": "h:1", "enabled": "yes"}',
+        400,
+        "'enabled' must be true or false",
+    ),
     ("POST", "/proxies", b'{"name": "a/b", "upstream": "h:1"}', 400, "must not contain '/'"),
     ("POST", "/proxies", b'{"name": "p", "upstream": "127.0.0.1:1"}', 409, "proxy already exists: p"),
     ("GET", "/proxies/nope", None, 404, "proxy not found: nope"),
@@ -136,31 +159,86 @@ BAD_REQUESTS = [
     ("PATCH", "/proxies/p", b'{"name": "other"}', 400, "'name' cannot be changed"),
     ("DELETE", "/proxies/nope", None, 404, "proxy not found"),
     ("POST", "/proxies/p/toxics", b'{"type": "latncy"}', 400, "'type' must be one of"),
-    ("POST", "/proxies/p/toxics", b'{}', 400, "missing required field: type"),
+    ("POST", "/proxies/p/toxics", b"{}", 400, "missing required field: type"),
     ("POST", "/proxies/p/toxics", b'{"type": "latency", "stream": "sideways"}', 400, "stream was invalid"),
-    ("POST", "/proxies/p/toxics", b'{"type": "latency", "toxicity": 2}', 400, "'toxicity' must be a number between 0 and 1"),
-    ("POST", "/proxies/p/toxics", b'{"type": "latency", "attributes": {"latency": -1}}', 400, "'latency' must be >= 0"),
-    ("POST", "/proxies/p/toxics", b'{"type": "latency", "attributes": {"lat": 1}}', 400, "'lat' is not an attribute"),
+    (
+        "POST",
+        "/proxies/p/toxics",
+        b'{"type": "latency", "toxicity": 2}',
+        400,
+        "'toxicity' must be a number between 0 and 1",
+    ),
+    (
+        "POST",
+        "/proxies/p/toxics",
+        b'{"type": "latency", "attributes": {"latency": -1}}',
+        400,
+        "'latency' must be >= 0",
+    ),
+    (
+        "POST",
+        "/proxies/p/toxics",
+        b'{"type": "latency", "attributes": {"lat": 1}}',
+        400,
+        "'lat' is not an attribute",
+    ),
     ("POST", "/proxies/p/toxics", b'{"type": "latency", "name": "slow"}', 409, "toxic already exists: slow"),
     ("POST", "/proxies/nope/toxics", b'{"type": "latency"}', 404, "proxy not found"),
     ("GET", "/proxies/p/toxics/nope", None, 404, "toxic not found: nope"),
-    ("PATCH", "/proxies/p/toxics/slow", b'{"attributes": {"latency": "x"}}', 400, "'latency' must be an integer"),
+    (
+        "PATCH",
+        "/proxies/p/toxics/slow",
+        b'{"attributes": {"latency": "x"}}',
+        400,
+        "'latency' must be an integer",
+    ),
     ("PATCH", "/proxies/p/toxics/slow", b'{"stream": "upstream"}', 400, "'stream' cannot be changed"),
     ("DELETE", "/proxies/p/toxics/nope", None, 404, "toxic not found"),
     ("POST", "/populate", b'{"name": "x"}', 400, "JSON array"),
-    ("POST", "/populate", b'[{"name": "x", "upstream": "h:1"}, {"name": "x", "upstream": "h:2"}]', 400, "more than once"),
+    (
+        "POST",
+        "/populate",
+        b'[{"name": "x", "upstream": "h:1"}, {"name": "x", "upstream": "h:2"}]',
+        400,
+        "more than once",
+    ),
     ("POST", "/seed", b'{"seed": -1}', 400, "'seed' must be an integer >= 0"),
     # integers of 400 digits: JSON allows them, a float cannot hold them
-    ("POST", "/proxies/p/toxics", b'{"type": "latency", "attributes": {"latency": 1' + b"0" * 400 + b"}}", 400,
-     "'latency' must be <= 8.64e+07, got an integer of 401 digits"),
-    ("POST", "/proxies/p/toxics", b'{"type": "packet_loss", "attributes": {"loss_rate": 1' + b"0" * 400 + b"}}",
-     400, "'loss_rate' is out of range"),
-    ("POST", "/proxies/p/toxics", b'{"type": "latency", "toxicity": 1' + b"0" * 400 + b"}", 400,
-     "'toxicity' must be a number between 0 and 1, got an integer of 401 digits"),
-    ("POST", "/proxies/p/toxics", b'{"type": "latency", "duration_s": 1' + b"0" * 400 + b"}", 400,
-     "'duration_s' must be a number of seconds > 0"),
-    ("PATCH", "/proxies/p", b'{"enabled": false, "duration_s": 1' + b"0" * 400 + b"}", 400,
-     "'duration_s' must be a number of seconds > 0"),
+    (
+        "POST",
+        "/proxies/p/toxics",
+        b'{"type": "latency", "attributes": {"latency": 1' + b"0" * 400 + b"}}",
+        400,
+        "'latency' must be <= 8.64e+07, got an integer of 401 digits",
+    ),
+    (
+        "POST",
+        "/proxies/p/toxics",
+        b'{"type": "packet_loss", "attributes": {"loss_rate": 1' + b"0" * 400 + b"}}",
+        400,
+        "'loss_rate' is out of range",
+    ),
+    (
+        "POST",
+        "/proxies/p/toxics",
+        b'{"type": "latency", "toxicity": 1' + b"0" * 400 + b"}",
+        400,
+        "'toxicity' must be a number between 0 and 1, got an integer of 401 digits",
+    ),
+    (
+        "POST",
+        "/proxies/p/toxics",
+        b'{"type": "latency", "duration_s": 1' + b"0" * 400 + b"}",
+        400,
+        "'duration_s' must be a number of seconds > 0",
+    ),
+    (
+        "PATCH",
+        "/proxies/p",
+        b'{"enabled": false, "duration_s": 1' + b"0" * 400 + b"}",
+        400,
+        "'duration_s' must be a number of seconds > 0",
+    ),
     ("PATCH", "/proxies/p", b'{"duration_s": 5}', 400, "'duration_s' applies only with \"enabled\": false"),
     ("POST", "/seed", b'{"seed": 1' + b"0" * 400 + b"}", 400, "'seed' must be an integer >= 0"),
     ("GET", "/no/such/route", None, 404, ""),
@@ -168,8 +246,9 @@ BAD_REQUESTS = [
 ]
 
 
-@pytest.mark.parametrize("method,path,body,status,words", BAD_REQUESTS,
-                         ids=[f"{m} {p} {b!r}"[:60] for m, p, b, *_ in BAD_REQUESTS])
+@pytest.mark.parametrize(
+    "method,path,body,status,words", BAD_REQUESTS, ids=[f"{m} {p} {b!r}"[:60] for m, p, b, *_ in BAD_REQUESTS]
+)
 def test_bad_input_is_a_4xx_naming_the_problem_and_changes_nothing(api, method, path, body, status, words):
     _proxy(api)
     before = api.get("/proxies")
@@ -249,7 +328,9 @@ def test_a_token_guards_every_route():
             ControlClient(ready["api"], "wrong").get("/version")
         authorised = ControlClient(ready["api"], "s3cret")
         assert authorised.get("/proxies") == {}
-        created = authorised.post("/proxies", {"name": "open", "upstream": "127.0.0.1:1", "listen": "0.0.0.0:0"})
+        created = authorised.post(
+            "/proxies", {"name": "open", "upstream": "127.0.0.1:1", "listen": "0.0.0.0:0"}
+        )
         assert created["listen"].startswith("0.0.0.0:"), "with a token, other hosts may be served"
     finally:
         process.stop_daemon(proc)

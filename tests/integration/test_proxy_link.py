@@ -110,7 +110,9 @@ def test_toxics_apply_to_live_connections_and_go_away_when_removed():
         async with tcp_server() as upstream, proxy_to(upstream) as (server, proxy):
             reader, writer = await connect(proxy)
             assert await round_trip(reader, writer, b"warm-up") == b"warm-up"
-            await server.create_toxic("p", {"type": "latency", "name": "slow", "attributes": {"latency": 300}})
+            await server.create_toxic(
+                "p", {"type": "latency", "name": "slow", "attributes": {"latency": 300}}
+            )
             started = time.monotonic()
             assert await round_trip(reader, writer, b"slow") == b"slow"
             assert time.monotonic() - started >= 0.29
@@ -153,7 +155,9 @@ def test_reset_peer_resets_both_sides(loop):
             writer.close()
 
         async with tcp_server(handler) as upstream, proxy_to(upstream) as (server, proxy):
-            await server.create_toxic("p", {"type": "reset_peer", "stream": "upstream", "attributes": {"timeout": 0}})
+            await server.create_toxic(
+                "p", {"type": "reset_peer", "stream": "upstream", "attributes": {"timeout": 0}}
+            )
             reader, writer = await connect(proxy)
             writer.write(b"anything")
             with pytest.raises(ConnectionResetError):
@@ -168,7 +172,9 @@ def test_removing_a_timeout_toxic_closes_the_connection_as_toxiproxy_does():
     async def scenario():
         async with tcp_server() as upstream, proxy_to(upstream) as (server, proxy):
             reader, writer = await connect(proxy)
-            await server.create_toxic("p", {"type": "timeout", "stream": "upstream", "attributes": {"timeout": 0}})
+            await server.create_toxic(
+                "p", {"type": "timeout", "stream": "upstream", "attributes": {"timeout": 0}}
+            )
             writer.write(b"swallowed")
             await writer.drain()
             await wait_for(lambda: proxy.upstream_stats.received == 9, what="data swallowed")
@@ -231,8 +237,10 @@ def test_nothing_is_left_behind_after_heavy_use(loop):
             server = ProxyServer(seed=3)
             proxy = await server.create_proxy({"name": "p", "upstream": f"{upstream[0]}:{upstream[1]}"})
             await server.create_toxic("p", {"type": "latency", "attributes": {"latency": 5, "jitter": 5}})
-            await server.create_toxic("p", {"type": "slicer", "stream": "upstream",
-                                            "attributes": {"average_size": 100, "delay": 10}})
+            await server.create_toxic(
+                "p",
+                {"type": "slicer", "stream": "upstream", "attributes": {"average_size": 100, "delay": 10}},
+            )
             clients = [await connect(proxy) for _ in range(20)]
             await asyncio.gather(*(round_trip(r, w, b"z" * 5000) for r, w in clients))
             for _, writer in clients[:10]:
@@ -257,7 +265,7 @@ def test_back_pressure_pauses_a_fast_sender_instead_of_buffering_everything():
             writer.close()
 
         async with tcp_server(slow_reader) as upstream, proxy_to(upstream) as (_, proxy):
-            reader, writer = await connect(proxy)
+            _reader, writer = await connect(proxy)
             chunk = b"x" * 65536
             sent = 0
             with pytest.raises(TimeoutError):
@@ -295,8 +303,9 @@ def test_chained_toxics_add_up_and_a_middle_one_can_leave():
 def test_raising_a_toxics_toxicity_applies_it_to_live_connections():
     async def scenario():
         async with tcp_server() as upstream, proxy_to(upstream) as (server, proxy):
-            await server.create_toxic("p", {"type": "latency", "name": "maybe", "toxicity": 0.0,
-                                            "attributes": {"latency": 200}})
+            await server.create_toxic(
+                "p", {"type": "latency", "name": "maybe", "toxicity": 0.0, "attributes": {"latency": 200}}
+            )
             reader, writer = await connect(proxy)
             started = time.monotonic()
             await round_trip(reader, writer, b"x")
@@ -314,8 +323,9 @@ def test_raising_a_toxics_toxicity_applies_it_to_live_connections():
 def test_a_timeout_toxic_switched_on_later_counts_its_timeout_from_then():
     async def scenario():
         async with tcp_server() as upstream, proxy_to(upstream) as (server, proxy):
-            await server.create_toxic("p", {"type": "timeout", "name": "t", "toxicity": 0.0,
-                                            "attributes": {"timeout": 300}})
+            await server.create_toxic(
+                "p", {"type": "timeout", "name": "t", "toxicity": 0.0, "attributes": {"timeout": 300}}
+            )
             reader, writer = await connect(proxy)
             assert await round_trip(reader, writer, b"fine") == b"fine"
             await server.update_toxic("p", "t", {"toxicity": 1.0})
@@ -333,7 +343,9 @@ def test_a_timeout_toxic_counts_from_the_last_chunk_so_a_client_that_keeps_sendi
         async with tcp_server() as upstream, proxy_to(upstream) as (server, proxy):
             reader, writer = await connect(proxy)
             assert await round_trip(reader, writer, b"up") == b"up"
-            await server.create_toxic("p", {"type": "timeout", "stream": "upstream", "attributes": {"timeout": 1000}})
+            await server.create_toxic(
+                "p", {"type": "timeout", "stream": "upstream", "attributes": {"timeout": 1000}}
+            )
             started = loop.time()
             received = proxy.upstream_stats.received
             # pacing, not synchronisation: chunks 50 ms apart for 1.5 s, beyond the 1 s timeout
@@ -341,7 +353,9 @@ def test_a_timeout_toxic_counts_from_the_last_chunk_so_a_client_that_keeps_sendi
                 assert not reader.at_eof(), "closed although a chunk came less than the timeout ago"
                 writer.write(b"x")
                 await writer.drain()
-                await wait_for(lambda: proxy.upstream_stats.received > received, what="the chunk to arrive")
+                await wait_for(
+                    lambda seen=received: proxy.upstream_stats.received > seen, what="the chunk to arrive"
+                )
                 received = proxy.upstream_stats.received
                 last_chunk = loop.time()
                 await asyncio.sleep(0.05)
@@ -356,8 +370,9 @@ def test_a_timeout_toxic_counts_from_the_last_chunk_so_a_client_that_keeps_sendi
 def test_removing_a_timeout_toxic_closes_also_connections_where_toxicity_drew_it_inactive():
     async def scenario():
         async with tcp_server() as upstream, proxy_to(upstream) as (server, proxy):
-            await server.create_toxic("p", {"type": "timeout", "name": "t", "toxicity": 0.0,
-                                            "attributes": {"timeout": 0}})
+            await server.create_toxic(
+                "p", {"type": "timeout", "name": "t", "toxicity": 0.0, "attributes": {"timeout": 0}}
+            )
             reader, writer = await connect(proxy)
             assert await round_trip(reader, writer, b"passes") == b"passes", "drawn inactive: data flows"
             await server.delete_toxic("p", "t")  # Toxiproxy's Cleanup runs on every link
@@ -370,8 +385,9 @@ def test_removing_a_timeout_toxic_closes_also_connections_where_toxicity_drew_it
 def test_a_timeout_toxic_drawn_inactive_by_an_update_lets_data_flow_again_without_closing():
     async def scenario():
         async with tcp_server() as upstream, proxy_to(upstream) as (server, proxy):
-            await server.create_toxic("p", {"type": "timeout", "name": "t", "stream": "upstream",
-                                            "attributes": {"timeout": 0}})
+            await server.create_toxic(
+                "p", {"type": "timeout", "name": "t", "stream": "upstream", "attributes": {"timeout": 0}}
+            )
             reader, writer = await connect(proxy)
             writer.write(b"lost")
             await writer.drain()

@@ -101,11 +101,13 @@ async def answers_promptly(reader: asyncio.StreamReader, writer: asyncio.StreamW
 
 def test_a_deleted_toxic_leaves_linked_connections_while_another_is_still_connecting():
     async def scenario():
-        async with one_linked_one_pending() as (server, url, (reader, writer)):
+        async with one_linked_one_pending() as (_server, url, (reader, writer)):
             async with aiohttp.ClientSession() as http:
                 async with http.post(f"{url}/proxies/p/toxics", json=SLOW) as response:
                     assert response.status == 200
-                async with http.post(f"{url}/proxies/p/toxics/slow", json={"attributes": {"jitter": 1}}) as response:
+                async with http.post(
+                    f"{url}/proxies/p/toxics/slow", json={"attributes": {"jitter": 1}}
+                ) as response:
                     assert response.status == 200, await response.text()
                 async with http.delete(f"{url}/proxies/p/toxics/slow") as response:
                     assert response.status == 204, await response.text()
@@ -117,7 +119,7 @@ def test_a_deleted_toxic_leaves_linked_connections_while_another_is_still_connec
 
 def test_a_reset_reaches_linked_connections_while_another_is_still_connecting():
     async def scenario():
-        async with one_linked_one_pending() as (server, url, (reader, writer)):
+        async with one_linked_one_pending() as (_server, url, (reader, writer)):
             async with aiohttp.ClientSession() as http:
                 async with http.post(f"{url}/proxies/p/toxics", json=SLOW) as response:
                     assert response.status == 200
@@ -130,7 +132,7 @@ def test_a_reset_reaches_linked_connections_while_another_is_still_connecting():
 
 def test_an_expired_toxic_leaves_linked_connections_while_another_is_still_connecting():
     async def scenario():
-        async with one_linked_one_pending() as (server, url, (reader, writer)):
+        async with one_linked_one_pending() as (server, _url, (reader, writer)):
             await server.create_toxic("p", {**SLOW, "duration_s": 0.2})
             proxy = server.proxies["p"]
             await wait_for(lambda: "slow" not in proxy.toxics, what="the toxic to expire")

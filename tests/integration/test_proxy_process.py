@@ -93,7 +93,9 @@ def test_an_external_api_is_registered_not_started_and_its_proxies_are_deleted(s
         assert daemon.process is None and daemon.url == ready["api"]
         api = ControlClient(ready["api"])
         run_seed = SANDBOX.component_seed("proxy:shared")
-        assert api.get("/seed")["seed"] == run_seed != 3, "the run's seed drives an external daemon of ours too"
+        assert api.get("/seed")["seed"] == run_seed != 3, (
+            "the run's seed drives an external daemon of ours too"
+        )
         (seed_event,) = [e for e in SANDBOX.timeline() if e["event"] == "seed"]
         assert (seed_event["target"], seed_event["detail"]["seed"]) == ("shared", run_seed)
         api.post("/proxies", {"name": "leftover", "upstream": "127.0.0.1:9", "listen": "127.0.0.1:0"})
@@ -143,7 +145,9 @@ def test_a_unix_server_cannot_be_proxied(sandbox):
 def test_the_cli_refuses_a_public_api_without_a_token():
     result = subprocess.run(
         [sys.executable, "-m", "chaosagenkit", "proxy", "--listen", "0.0.0.0:0"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "not a loopback address" in result.stderr and "--token" in result.stderr
@@ -168,7 +172,9 @@ def test_a_bad_config_file_is_a_one_line_error(tmp_path: Path):
     config.write_text(json.dumps([{"name": "x"}]))
     result = subprocess.run(
         [sys.executable, "-m", "chaosagenkit", "proxy", "--listen", "127.0.0.1:0", "--config", str(config)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 1
     assert "missing required field: upstream" in result.stderr
@@ -219,8 +225,12 @@ def test_a_proxy_started_for_a_parent_that_is_not_its_parent_exits_at_once():
     import sys
 
     env = {**os.environ, "CHAOSAGENKIT_PARENT_PID": "1"}  # pid 1 is never this test's pid
-    done = subprocess.run([sys.executable, "-m", "chaosagenkit", "proxy", "--listen", "127.0.0.1:0",
-                           "--exit-with-parent"], capture_output=True, text=True, timeout=60, env=env)
+    done = subprocess.run(
+        [sys.executable, "-m", "chaosagenkit", "proxy", "--listen", "127.0.0.1:0", "--exit-with-parent"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert done.returncode == 0 and done.stdout == ""
     assert "parent process 1 is already gone: not starting" in done.stderr
-

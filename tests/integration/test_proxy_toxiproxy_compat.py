@@ -57,9 +57,12 @@ def test_the_extensions_actions_and_probes_work_unchanged(daemon, upstream):
     configuration = {"toxiproxy_host": host, "toxiproxy_port": int(port)}
     upstream_port = upstream.getsockname()[1]
     try:
-        assert proxy_actions.create_proxy(
-            "ctk", "127.0.0.1", upstream_port, listen_host="127.0.0.1", configuration=configuration
-        ) is True
+        assert (
+            proxy_actions.create_proxy(
+                "ctk", "127.0.0.1", upstream_port, listen_host="127.0.0.1", configuration=configuration
+            )
+            is True
+        )
         listen_port = int(configuration["ctk_PORT"])
         assert listen_port > 0
         assert proxy_probes.proxy_exist("ctk", configuration=configuration) is True
@@ -92,9 +95,12 @@ def test_the_extensions_actions_and_probes_work_unchanged(daemon, upstream):
 
         assert proxy_actions.reset(configuration=configuration) is True
         assert api.get("/proxies/ctk/toxics") == []
-        assert proxy_actions.modify_proxy(
-            "ctk", upstream_address=f"127.0.0.1:{upstream_port}", configuration=configuration
-        ) is True
+        assert (
+            proxy_actions.modify_proxy(
+                "ctk", upstream_address=f"127.0.0.1:{upstream_port}", configuration=configuration
+            )
+            is True
+        )
     finally:
         proxy_actions.delete_proxy("ctk", configuration=configuration)
     assert proxy_probes.proxy_exist("ctk", configuration=configuration) is False
@@ -109,22 +115,44 @@ def test_an_experiment_using_the_extension_runs_against_our_proxy(daemon, upstre
         "configuration": {"toxiproxy_url": daemon["api"]},
         "steady-state-hypothesis": {
             "title": "the proxy exists",
-            "probes": [{
-                "type": "probe", "name": "proxy-exists", "tolerance": True,
-                "provider": {"type": "python", "module": "chaostoxi.proxy.probes", "func": "proxy_exist",
-                             "arguments": {"proxy_name": "exp"}},
-            }],
+            "probes": [
+                {
+                    "type": "probe",
+                    "name": "proxy-exists",
+                    "tolerance": True,
+                    "provider": {
+                        "type": "python",
+                        "module": "chaostoxi.proxy.probes",
+                        "func": "proxy_exist",
+                        "arguments": {"proxy_name": "exp"},
+                    },
+                }
+            ],
         },
-        "method": [{
-            "type": "action", "name": "add-latency",
-            "provider": {"type": "python", "module": "chaostoxi.toxic.actions", "func": "create_latency_toxic",
-                         "arguments": {"for_proxy": "exp", "toxic_name": "lag", "latency": 50}},
-        }],
-        "rollbacks": [{
-            "type": "action", "name": "remove-latency",
-            "provider": {"type": "python", "module": "chaostoxi.toxic.actions", "func": "delete_toxic",
-                         "arguments": {"for_proxy": "exp", "toxic_name": "lag"}},
-        }],
+        "method": [
+            {
+                "type": "action",
+                "name": "add-latency",
+                "provider": {
+                    "type": "python",
+                    "module": "chaostoxi.toxic.actions",
+                    "func": "create_latency_toxic",
+                    "arguments": {"for_proxy": "exp", "toxic_name": "lag", "latency": 50},
+                },
+            }
+        ],
+        "rollbacks": [
+            {
+                "type": "action",
+                "name": "remove-latency",
+                "provider": {
+                    "type": "python",
+                    "module": "chaostoxi.toxic.actions",
+                    "func": "delete_toxic",
+                    "arguments": {"for_proxy": "exp", "toxic_name": "lag"},
+                },
+            }
+        ],
     }
     api = ControlClient(daemon["api"])
     api.post("/proxies", {"name": "exp", "upstream": f"127.0.0.1:{upstream_port}"})

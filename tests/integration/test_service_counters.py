@@ -31,7 +31,9 @@ def call(endpoint: str, count: int) -> int:
         try:
             for i in range(count):
                 try:
-                    await agent.process(Message(role="user", content=f"c{i}", metadata={"request_id": str(i)}))
+                    await agent.process(
+                        Message(role="user", content=f"c{i}", metadata={"request_id": str(i)})
+                    )
                 except Exception:
                     failed += 1
         finally:

@@ -15,7 +15,6 @@ import sys
 import threading
 
 import pytest
-
 from agenkit.adapters.python.errors import (
     ConnectionClosedError,
     MalformedPayloadError,
@@ -205,10 +204,13 @@ def test_cpu_pressure_burns_cpu_in_the_host_until_removed(host):
 
 
 def test_faults_expire_by_themselves(host):
-    control(host).post("/faults", [
-        {"kind": "failure_rate", "rate": 1.0, "duration_s": 0.5},
-        {"kind": "memory_pressure", "mib": 32, "duration_s": 0.5},
-    ])
+    control(host).post(
+        "/faults",
+        [
+            {"kind": "failure_rate", "rate": 1.0, "duration_s": 0.5},
+            {"kind": "memory_pressure", "mib": 32, "duration_s": 0.5},
+        ],
+    )
     assert control(host).get("/stats")["memory_held_mib"] == 32
     # Nobody sends a request: the host's own timer must release the memory.
     wait_for(lambda: control(host).get("/stats")["memory_held_mib"] == 0, what="memory to be released")
@@ -220,7 +222,13 @@ def test_faults_expire_by_themselves(host):
 
 BAD_INPUT = [
     # (method, path, body, status, words in the error)
-    ("POST", "/faults", b'{"kind": "failure_rate", "rate": 1.5}', 400, "'rate' must be between 0 and 1, got 1.5"),
+    (
+        "POST",
+        "/faults",
+        b'{"kind": "failure_rate", "rate": 1.5}',
+        400,
+        "'rate' must be between 0 and 1, got 1.5",
+    ),
     ("POST", "/faults", b'{"kind": "delay", "delay_ms": -5}', 400, "'delay_ms' must be >= 0, got -5"),
     ("POST", "/faults", b'{"kind": "teleport"}', 400, "'kind' must be one of"),
     ("POST", "/faults", b'{"kind": "failure_rate", "rate": ', 400, "not valid JSON"),
@@ -228,7 +236,13 @@ BAD_INPUT = [
     ("POST", "/faults", b'{"kind": "fail_first"}', 400, "'count' is missing"),
     ("POST", "/faults", b'{"kind": "fail_first", "count": "3"}', 400, "'count' must be an integer"),
     ("POST", "/faults", b'{"kind": "delay", "delay_ms": 1, "bogus": 2}', 400, "'bogus' is not a field"),
-    ("POST", "/faults", b'[{"kind": "fail_every", "nth": 2}, {"kind": "failure_rate", "rate": 2}]', 400, "'[1].rate'"),
+    (
+        "POST",
+        "/faults",
+        b'[{"kind": "fail_every", "nth": 2}, {"kind": "failure_rate", "rate": 2}]',
+        400,
+        "'[1].rate'",
+    ),
     ("POST", "/faults", b"[]", 400, "'faults'"),
     ("POST", "/faults", b'"failure_rate"', 400, "'fault' must be a JSON object"),
     ("POST", "/faults", b'{"kind": "memory_pressure", "mib": 10000000}', 400, "'mib'"),
@@ -238,7 +252,13 @@ BAD_INPUT = [
     ("POST", "/faults", b" " * 2_000_000, 413, "Too Large"),
     ("POST", "/crash", b'{"when": "later"}', 400, "'when' must be one of"),
     ("POST", "/crash", b"[1]", 400, "'body' must be a JSON object"),
-    ("POST", "/crash", b'{"when": "after_requests", "after_requests": 0}', 400, "'after_requests' must be >= 1"),
+    (
+        "POST",
+        "/crash",
+        b'{"when": "after_requests", "after_requests": 0}',
+        400,
+        "'after_requests' must be >= 1",
+    ),
     ("POST", "/seed", b'{"seed": -1}', 400, "'seed' must be an integer >= 0"),
     ("POST", "/seed", b"{}", 400, "'seed' is missing"),
     ("DELETE", "/faults/f999", None, 404, "no active fault with id 'f999'"),
@@ -263,7 +283,9 @@ def test_bad_input_is_a_4xx_naming_the_field_and_changes_nothing(host, method, p
 
 
 def test_a_list_of_faults_is_added_all_at_once(host):
-    created = control(host).post("/faults", [{"kind": "fail_every", "nth": 2}, {"kind": "delay", "delay_ms": 1}])
+    created = control(host).post(
+        "/faults", [{"kind": "fail_every", "nth": 2}, {"kind": "delay", "delay_ms": 1}]
+    )
     assert [f["kind"] for f in created] == ["fail_every", "delay"]
     assert [f["id"] for f in control(host).get("/faults")] == [f["id"] for f in created]
     removed = control(host).delete("/faults")["removed"]
@@ -334,8 +356,13 @@ def test_crash_after_requests_serves_n_then_crashes(lone_host):
 def test_token_is_required_on_every_route():
     ref = process.start_server("svc-auth", token="s3cret", seed=1)
     try:
-        for method, path in [("GET", "/health"), ("GET", "/faults"), ("DELETE", "/faults"),
-                             ("POST", "/crash"), ("GET", "/stats")]:
+        for method, path in [
+            ("GET", "/health"),
+            ("GET", "/faults"),
+            ("DELETE", "/faults"),
+            ("POST", "/crash"),
+            ("GET", "/stats"),
+        ]:
             for token in (None, "wrong", "s3cre", "s3cretx"):
                 status, answer = raw_request(method, ref.control_url + path, b"{}", token=token)
                 assert (status, answer["status"]) == (401, 401), (method, path, token)
@@ -365,15 +392,23 @@ def raw_http(port: int, head: bytes) -> tuple[bytes, bytes]:
 
 
 def serve(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "chaosagenkit", "serve", *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "chaosagenkit", "serve", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
 
 
 BAD_ARGUMENTS = [
     (["--control", "0.0.0.0:0"], "'control' is 0.0.0.0, which is not a loopback address"),
     (["--agent", "no_such_module_xyz:make"], "'agent' module 'no_such_module_xyz' cannot be imported"),
     (["--agent", "chaosagenkit.targets:nope"], "'agent' 'chaosagenkit.targets:nope' is not a callable"),
-    (["--agent", "tests.integration.test_service_support:not_an_agent"], "must return an agenkit.interfaces.Agent, got str"),
+    (
+        ["--agent", "tests.integration.test_service_support:not_an_agent"],
+        "must return an agenkit.interfaces.Agent, got str",
+    ),
     (["--agent", "chaosagenkit.targets"], "'agent' must be MODULE:FACTORY"),
     (["--endpoint", "ftp://127.0.0.1:0"], "'endpoint' must start with one of tcp://"),
     (["--endpoint", "tcp://127.0.0.1"], "'endpoint' must be tcp://HOST:PORT"),
@@ -425,8 +460,9 @@ sys.stdin.read()  # live until killed
 def test_exit_with_parent_stops_the_host_when_its_parent_dies():
     import json
 
-    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, cwd=REPO)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=REPO
+    )
     host_pid = None
     try:
         ready = json.loads(parent.stdout.readline())
@@ -461,8 +497,9 @@ os._exit(0)
 
 
 def test_a_host_whose_parent_dies_during_its_start_does_not_outlive_it():
-    done = subprocess.run([sys.executable, "-c", SHORT_LIVED_PARENT], capture_output=True, text=True,
-                          timeout=60, cwd=REPO)
+    done = subprocess.run(
+        [sys.executable, "-c", SHORT_LIVED_PARENT], capture_output=True, text=True, timeout=60, cwd=REPO
+    )
     host_pid = int(done.stdout)
     try:
         wait_for(lambda: not pid_alive(host_pid), timeout_s=30, what="the orphaned host to exit")
@@ -477,8 +514,14 @@ def test_a_host_started_for_a_parent_that_is_not_its_parent_exits_at_once():
     import os
 
     env = {**os.environ, "CHAOSAGENKIT_PARENT_PID": "1"}  # pid 1 is never this test's pid
-    done = subprocess.run([sys.executable, "-m", "chaosagenkit", "serve", "--exit-with-parent"],
-                          capture_output=True, text=True, timeout=60, cwd=REPO, env=env)
+    done = subprocess.run(
+        [sys.executable, "-m", "chaosagenkit", "serve", "--exit-with-parent"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env=env,
+    )
     assert done.returncode == 0 and done.stdout == ""
     assert "parent process 1 is already gone: not starting" in done.stderr
 

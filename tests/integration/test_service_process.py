@@ -18,8 +18,8 @@ import pytest
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.experiment import run_experiment
 
-from chaosagenkit.exceptions import ConfigurationError, ProcessStartError
 from chaosagenkit.client import probes as client_probes
+from chaosagenkit.exceptions import ConfigurationError, ProcessStartError
 from chaosagenkit.sandbox import SANDBOX
 from chaosagenkit.service import actions, probes, process
 from chaosagenkit.service.chaos_agent import CRASH_EXIT_CODE
@@ -47,8 +47,13 @@ def elsewhere():
     Yields its control URL and the configuration carrying its token.
     """
     env = {**os.environ, "CHAOSAGENKIT_SERVE_TOKEN": "elsewhere"}
-    host = subprocess.Popen([sys.executable, "-m", "chaosagenkit", "serve", "--exit-with-parent"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=REPO)
+    host = subprocess.Popen(
+        [sys.executable, "-m", "chaosagenkit", "serve", "--exit-with-parent"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=REPO,
+    )
     try:
         url = json.loads(host.stdout.readline())["control"]
         yield url, {"chaosagenkit_server_token": "elsewhere"}
@@ -137,9 +142,9 @@ def test_a_start_interrupted_while_waiting_for_the_host_stops_it(run):
 
     def signal_when_waiting_for_ready() -> None:
         def in_await_ready() -> bool:
-            frame = sys._current_frames().get(main)  # noqa: SLF001 - where the main thread is now
+            frame = sys._current_frames().get(main)
             while frame is not None:
-                if frame.f_code is process._await_ready.__code__:  # noqa: SLF001
+                if frame.f_code is process._await_ready.__code__:
                     return True
                 frame = frame.f_back
             return False
@@ -160,7 +165,7 @@ def test_a_start_interrupted_while_waiting_for_the_host_stops_it(run):
         signal.signal(signal.SIGINT, previous)
     assert waiting.is_set()
     assert child_pids() - before == set(), "the half-started host still runs"
-    assert run.servers == {} and "interrupted" not in process._children  # noqa: SLF001
+    assert run.servers == {} and "interrupted" not in process._children
     assert run.timeline() == []
 
 
@@ -219,14 +224,16 @@ def test_restart_after_a_crash_and_idempotent_stop(run):
     assert all(o.ok for o in call(new.endpoint, 1))
     assert process.stop_server("c") == 0
     assert process.stop_server("c") == 0
-    restart = [e for e in run.timeline() if e["event"] == "restart"][0]
+    restart = next(e for e in run.timeline() if e["event"] == "restart")
     assert restart["detail"]["was_alive"] is False
 
 
 def test_teardown_clears_faults_and_stops_everything(run):
     a = process.start_server("a")
     b = process.start_server("b")
-    process.client_for(a).post("/faults", [{"kind": "fail_every", "nth": 2}, {"kind": "delay", "delay_ms": 1}])
+    process.client_for(a).post(
+        "/faults", [{"kind": "fail_every", "nth": 2}, {"kind": "delay", "delay_ms": 1}]
+    )
     assert process.clear_all_faults() == {"a": 2, "b": 0}
     assert process.client_for(a).get("/faults") == []
     assert sorted(process.stop_started_servers()) == ["a", "b"]
@@ -267,8 +274,13 @@ def test_actions_and_probes_drive_a_host_and_record_the_timeline(run):
     assert actions.stop_server("svc")["exit_code"] == 0
     events = [(e["event"], e.get("kind")) for e in run.timeline()]
     assert events == [
-        ("start", None), ("inject", "failure_rate"), ("inject", "delay"), ("clear", None),
-        ("crash", "crash"), ("restart", None), ("stop", None),
+        ("start", None),
+        ("inject", "failure_rate"),
+        ("inject", "delay"),
+        ("clear", None),
+        ("crash", "crash"),
+        ("restart", None),
+        ("stop", None),
     ]
     inject = run.timeline()[1]
     assert inject["id"] == fault["id"] and inject["duration_s"] == 30
@@ -277,25 +289,76 @@ def test_actions_and_probes_drive_a_host_and_record_the_timeline(run):
 
 BAD_ACTIVITY_CALLS = [
     (lambda: actions.inject_delay("svc", delay_ms=-5), "inject_delay: 'delay_ms' must be >= 0, got -5"),
-    (lambda: actions.inject_failure_rate("svc", rate=1.5), "inject_failure_rate: 'rate' must be between 0 and 1, got 1.5"),
-    (lambda: actions.inject_failure_rate("svc", rate=0.5, error="oops"), "inject_failure_rate: 'error' must be one of exception, connection, timeout, got 'oops'"),
+    (
+        lambda: actions.inject_failure_rate("svc", rate=1.5),
+        "inject_failure_rate: 'rate' must be between 0 and 1, got 1.5",
+    ),
+    (
+        lambda: actions.inject_failure_rate("svc", rate=0.5, error="oops"),
+        "inject_failure_rate: 'error' must be one of exception, connection, timeout, got 'oops'",
+    ),
     (lambda: actions.inject_fail_first("svc", count=0), "inject_fail_first: 'count' must be >= 1, got 0"),
-    (lambda: actions.inject_fail_every("svc", nth=2.5), "inject_fail_every: 'nth' must be an integer, got 2.5"),
-    (lambda: actions.inject_delay("svc", delay_ms=10, max_delay_ms=5), "inject_delay: 'max_delay_ms' must be >= delay_ms (10), got 5"),
-    (lambda: actions.inject_large_responses("svc", size_bytes=0), "inject_large_responses: 'size_bytes' must be >= 1, got 0"),
-    (lambda: actions.inject_memory_pressure("svc", mib=-1), "inject_memory_pressure: 'mib' must be >= 1, got -1"),
-    (lambda: actions.inject_cpu_pressure("svc", threads=0), "inject_cpu_pressure: 'threads' must be >= 1, got 0"),
-    (lambda: actions.inject_failure_rate("svc", rate=0.5, duration_s=0), "inject_failure_rate: 'duration_s' must be > 0, got 0"),
-    (lambda: actions.inject_failure_rate("svc", rate=0.5, duration_s=None), "inject_failure_rate: 'duration_s' must be a number, got None"),
-    (lambda: actions.inject_memory_pressure("svc", mib=1, duration_s=None), "inject_memory_pressure: 'duration_s' must be a number, got None"),
-    (lambda: actions.inject_delay("svc", delay_ms=1, duration_s=-1), "inject_delay: 'duration_s' must be > 0, got -1"),
-    (lambda: probes.faults_injected("svc", kind="failure_rat"), "faults_injected: 'kind' must be one of failure_rate, fail_first"),
-    (lambda: actions.crash_server("svc", when="soon"), "crash_server: 'when' must be one of now, next_request, after_requests, got 'soon'"),
-    (lambda: actions.crash_server("svc", after_requests=-1), "crash_server: 'after_requests' must be >= 0, got -1"),
-    (lambda: actions.inject_failure_rate("nobody", rate=0.5), "inject_failure_rate: 'server' must be a server started in this run (known: svc)"),
-    (lambda: actions.stop_server("nobody"), "stop_server: 'name' must be a server this run started (started: svc), got 'nobody'"),
+    (
+        lambda: actions.inject_fail_every("svc", nth=2.5),
+        "inject_fail_every: 'nth' must be an integer, got 2.5",
+    ),
+    (
+        lambda: actions.inject_delay("svc", delay_ms=10, max_delay_ms=5),
+        "inject_delay: 'max_delay_ms' must be >= delay_ms (10), got 5",
+    ),
+    (
+        lambda: actions.inject_large_responses("svc", size_bytes=0),
+        "inject_large_responses: 'size_bytes' must be >= 1, got 0",
+    ),
+    (
+        lambda: actions.inject_memory_pressure("svc", mib=-1),
+        "inject_memory_pressure: 'mib' must be >= 1, got -1",
+    ),
+    (
+        lambda: actions.inject_cpu_pressure("svc", threads=0),
+        "inject_cpu_pressure: 'threads' must be >= 1, got 0",
+    ),
+    (
+        lambda: actions.inject_failure_rate("svc", rate=0.5, duration_s=0),
+        "inject_failure_rate: 'duration_s' must be > 0, got 0",
+    ),
+    (
+        lambda: actions.inject_failure_rate("svc", rate=0.5, duration_s=None),
+        "inject_failure_rate: 'duration_s' must be a number, got None",
+    ),
+    (
+        lambda: actions.inject_memory_pressure("svc", mib=1, duration_s=None),
+        "inject_memory_pressure: 'duration_s' must be a number, got None",
+    ),
+    (
+        lambda: actions.inject_delay("svc", delay_ms=1, duration_s=-1),
+        "inject_delay: 'duration_s' must be > 0, got -1",
+    ),
+    (
+        lambda: probes.faults_injected("svc", kind="failure_rat"),
+        "faults_injected: 'kind' must be one of failure_rate, fail_first",
+    ),
+    (
+        lambda: actions.crash_server("svc", when="soon"),
+        "crash_server: 'when' must be one of now, next_request, after_requests, got 'soon'",
+    ),
+    (
+        lambda: actions.crash_server("svc", after_requests=-1),
+        "crash_server: 'after_requests' must be >= 0, got -1",
+    ),
+    (
+        lambda: actions.inject_failure_rate("nobody", rate=0.5),
+        "inject_failure_rate: 'server' must be a server started in this run (known: svc)",
+    ),
+    (
+        lambda: actions.stop_server("nobody"),
+        "stop_server: 'name' must be a server this run started (started: svc), got 'nobody'",
+    ),
     (lambda: actions.start_server("svc2", seed=-2), "start_server: 'seed' must be >= -1, got -2"),
-    (lambda: actions.start_server("svc2", transport="smoke"), "start_server: 'transport' must be one of tcp, unix, ws, http, got 'smoke'"),
+    (
+        lambda: actions.start_server("svc2", transport="smoke"),
+        "start_server: 'transport' must be one of tcp, unix, ws, http, got 'smoke'",
+    ),
 ]
 
 
@@ -317,7 +380,7 @@ def test_bad_activity_arguments_fail_in_one_line_and_change_nothing(run):
 
 def test_an_unreachable_control_url_is_down_not_an_error(run):
     assert probes.server_is_up("http://127.0.0.1:9") is False
-    with pytest.raises(ActivityFailed, match="server_stats: cannot reach http://127.0.0.1:9"):
+    with pytest.raises(ActivityFailed, match=r"server_stats: cannot reach http://127.0.0.1:9"):
         probes.server_stats("http://127.0.0.1:9")
 
 
@@ -326,8 +389,12 @@ def test_an_unreachable_control_url_is_down_not_an_error(run):
 
 def activity(kind: str, name: str, func: str, arguments: dict, **extra) -> dict:
     module = f"chaosagenkit.service.{'probes' if kind == 'probe' else 'actions'}"
-    return {"type": kind, "name": name, **extra,
-            "provider": {"type": "python", "module": module, "func": func, "arguments": arguments}}
+    return {
+        "type": kind,
+        "name": name,
+        **extra,
+        "provider": {"type": "python", "module": module, "func": func, "arguments": arguments},
+    }
 
 
 @pytest.mark.slow
@@ -335,11 +402,20 @@ def test_an_experiment_runs_the_service_activities_under_the_control(run):
     experiment = {
         "title": "service activities under the control",
         "description": "start a host from the control, inject, measure, crash, restart, roll back",
-        "controls": [{"name": "chaosagenkit", "provider": {
-            "type": "python", "module": "chaosagenkit.control",
-            "arguments": {"seed": 77, "servers": [{"name": "target"}]}}}],
-        "steady-state-hypothesis": {"title": "the host is up", "probes": [
-            activity("probe", "up", "server_is_up", {"server": "target"}, tolerance=True)]},
+        "controls": [
+            {
+                "name": "chaosagenkit",
+                "provider": {
+                    "type": "python",
+                    "module": "chaosagenkit.control",
+                    "arguments": {"seed": 77, "servers": [{"name": "target"}]},
+                },
+            }
+        ],
+        "steady-state-hypothesis": {
+            "title": "the host is up",
+            "probes": [activity("probe", "up", "server_is_up", {"server": "target"}, tolerance=True)],
+        },
         "method": [
             activity("action", "fail-two", "inject_fail_first", {"server": "target", "count": 2}),
             activity("probe", "faults", "active_faults", {"server": "target"}),
@@ -368,7 +444,9 @@ def test_activities_reach_a_host_elsewhere_by_control_url_with_the_configured_to
     fault = actions.inject_fail_every(url, nth=2, configuration=configuration)
     assert probes.active_faults(url, configuration=configuration)[0]["id"] == fault["id"]
     assert probes.server_is_up(url, configuration=configuration) is True
-    with pytest.raises(ActivityFailed, match="server_is_up: 'configuration.chaosagenkit_server_token' is missing or wrong"):
+    with pytest.raises(
+        ActivityFailed, match=r"server_is_up: 'configuration.chaosagenkit_server_token' is missing or wrong"
+    ):
         probes.server_is_up(url)  # a 401 is a configuration error, not a host that is down
     assert actions.clear_faults(url, configuration=configuration)["removed"] == [fault["id"]]
     # The client probes that read a served agent's middleware take the same token.
@@ -384,11 +462,19 @@ def test_teardown_clears_faults_on_a_host_faulted_by_control_url_and_leaves_it_r
         "title": "fault a host by its control URL",
         "description": "the control did not start or register the host, yet clears its faults",
         "configuration": configuration,
-        "controls": [{"name": "chaosagenkit", "provider": {
-            "type": "python", "module": "chaosagenkit.control", "arguments": {"seed": 5}}}],
+        "controls": [
+            {
+                "name": "chaosagenkit",
+                "provider": {"type": "python", "module": "chaosagenkit.control", "arguments": {"seed": 5}},
+            }
+        ],
         "method": [
-            activity("action", "crash-later", "crash_server",
-                     {"server": url, "when": "after_requests", "after_requests": 1000}),
+            activity(
+                "action",
+                "crash-later",
+                "crash_server",
+                {"server": url, "when": "after_requests", "after_requests": 1000},
+            ),
             activity("action", "fail-all", "inject_failure_rate", {"server": url, "rate": 1.0}),
         ],
     }

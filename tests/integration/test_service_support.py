@@ -67,7 +67,7 @@ async def call_async(endpoint: str, n: int = 1, *, timeout_ms: int = 10_000, tag
     finally:
         try:
             await agent.close()
-        except Exception:  # noqa: S110 - a connection the host killed may not close cleanly
+        except Exception:
             pass
     return outcomes
 
@@ -88,14 +88,16 @@ def wait_for(condition: Callable[[], Any], timeout_s: float = 15.0, what: str = 
         time.sleep(0.02)
 
 
-def raw_request(method: str, url: str, body: bytes | None = None, token: str | None = None) -> tuple[int, Any]:
+def raw_request(
+    method: str, url: str, body: bytes | None = None, token: str | None = None
+) -> tuple[int, Any]:
     """One HTTP request with exactly these bytes; return (status, decoded JSON or None)."""
     headers = {"Content-Type": "application/json"}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - 127.0.0.1 only
+        with urllib.request.urlopen(request, timeout=10) as response:
             status, raw = response.status, response.read()
     except urllib.error.HTTPError as e:
         status, raw = e.code, e.read()

@@ -19,8 +19,12 @@ from tests.integration.test_service_support import REPO, wait_for
 
 
 def experiment(title: str, pause_s: float) -> dict:
-    action = {"type": "action", "name": f"{title}-look", "pauses": {"after": pause_s},
-              "provider": {"type": "python", "module": "os.path", "func": "exists", "arguments": {"path": "/"}}}
+    action = {
+        "type": "action",
+        "name": f"{title}-look",
+        "pauses": {"after": pause_s},
+        "provider": {"type": "python", "module": "os.path", "func": "exists", "arguments": {"path": "/"}},
+    }
     return {"title": title, "description": "runner interruption", "method": [action]}
 
 
@@ -33,7 +37,10 @@ def test_ctrl_c_stops_the_suite_after_the_interrupted_experiment(tmp_path: Path)
     log = journals / "chaostoolkit.log"
     runner = subprocess.Popen(
         [sys.executable, "-m", "chaosagenkit", "run", str(suite), "--journals", str(journals)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
     )
     try:
         wait_for(lambda: log.exists() and "Pausing after activity" in log.read_text(), 60, "the first pause")

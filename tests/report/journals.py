@@ -253,7 +253,9 @@ def add_traffic(
                 ok, error = 0, "RemoteExecutionError"
             elif "malformed" in kinds and rng.random() < 0.1:
                 wrong = 1
-            for column, value in zip(columns, (round(t, 4), round(latency, 3), ok, error, wrong), strict=True):
+            for column, value in zip(
+                columns, (round(t, 4), round(latency, 3), ok, error, wrong), strict=True
+            ):
                 columns[column].append(value)
             t += rng.expovariate(rate_per_s)
         ext["clients"][name] = {

@@ -32,6 +32,10 @@ def test_reports_of_the_stored_journals(tmp_path):
     paths = write_reports([STORED], tmp_path)
     xmlschema.XMLSchema(str(FIXTURES / "junit-10.xsd")).validate(paths["junit"])
     root = ET.parse(paths["junit"]).getroot()
-    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("24", "1", "3")  # 4 + 5 + 5 + 7 + 3 cases
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == (
+        "24",
+        "1",
+        "3",
+    )  # 4 + 5 + 5 + 7 + 3 cases
     html = (tmp_path / "report.html").read_text()
     assert html.count('<img class="plot"') == 3

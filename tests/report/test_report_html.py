@@ -100,7 +100,9 @@ def test_shares_and_tallies_read_the_same_in_every_format():
 
 
 def test_missing_things_are_said_to_be_missing(journal):
-    html = html_report([read_result(journal("plain"), "p.json"), read_result(journal("aborted"), "a.json")], {})
+    html = html_report(
+        [read_result(journal("plain"), "p.json"), read_result(journal("aborted"), "a.json")], {}
+    )
     assert "not recorded: the journal has no chaosagenkit extension" in html
     assert "no request outcomes recorded: no client was declared" in html
     assert "did not finish" in html
@@ -150,8 +152,13 @@ def test_a_failing_helper_costs_only_time(journal, monkeypatch, caplog):
     [
         ([], [], [], [], 1.0),
         # 30 requests over 0.29 s: 10 a bin on average makes 0.1 s bins; the middle one is empty
-        ([i / 150 for i in range(15)] + [0.2 + i / 150 for i in range(15)],
-         [True] * 15 + [False] * 15, [0.0, 0.1, 0.2], [100.0, None, 0.0], 0.1),
+        (
+            [i / 150 for i in range(15)] + [0.2 + i / 150 for i in range(15)],
+            [True] * 15 + [False] * 15,
+            [0.0, 0.1, 0.2],
+            [100.0, None, 0.0],
+            0.1,
+        ),
     ],
 )
 def test_good_share_bins_leave_empty_bins_empty(x, good, starts, shares, width):
@@ -182,7 +189,9 @@ def test_a_plot_on_the_reused_figure_equals_one_on_a_new_figure(journal, fmt):
 
     def fresh(result) -> str:  # a new thread draws on a new figure
         drawn: list[str] = []
-        worker = threading.Thread(target=lambda: drawn.append(client_plot(result, result.run.clients[0], fmt)))
+        worker = threading.Thread(
+            target=lambda: drawn.append(client_plot(result, result.run.clients[0], fmt))
+        )
         worker.start()
         worker.join()
         return drawn[0]

@@ -106,7 +106,7 @@ def test_aborted_and_interrupted_runs_are_errors(journal, kind):
     error = run.find("error")
     assert error is not None and error.get("type") == kind.split("_")[0].title()
     assert int(suite.get("errors")) >= 1
-    assert list(cases(suite))[0] == RUN_TESTCASE
+    assert next(iter(cases(suite))) == RUN_TESTCASE
 
 
 def test_failed_probe_is_an_error_with_its_traceback(journal):

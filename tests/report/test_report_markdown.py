@@ -23,7 +23,11 @@ def table_rows(md: str) -> list[list[str]]:
         ("held", "✔ held", "retries-absorbed-failures = 0.98 (expected between 0.9 and 1.0: met)"),
         ("deviated_expectation", "✘ deviated", 'circuit-state = "closed" (expected "open": not met)'),
         ("deviated_after", "✘ deviated", "target-answers = false (expected true: not met)"),
-        ("baseline_not_met", "✘ baseline not met", "p95-latency-ms = 950 (expected between 0 and 500: not met)"),
+        (
+            "baseline_not_met",
+            "✘ baseline not met",
+            "p95-latency-ms = 950 (expected between 0 and 500: not met)",
+        ),
         ("failed", "‼ failed", "answers: RuntimeError: backend unreachable"),
         ("aborted", "‼ aborted", "inject-latency: did not finish"),
         ("interrupted", "‼ interrupted", "stop: did not finish"),

@@ -34,7 +34,11 @@ def test_verdict_of_each_real_journal(journal, kind, verdict, status):
 def test_deviated_by_expectation_shows_the_unmet_expectation(journal):
     result = read_result(journal("deviated_expectation"), "j.json")
     (expectation,) = result.expectations
-    assert (expectation.name, expectation.output, expectation.tolerance) == ("circuit-state", "closed", "open")
+    assert (expectation.name, expectation.output, expectation.tolerance) == (
+        "circuit-state",
+        "closed",
+        "open",
+    )
     assert expectation.outcome == "not met"
     assert [e.name for e in result.decisive()] == ["circuit-state"]
     assert "circuit-state" in result.verdict_sentence
@@ -101,7 +105,10 @@ def test_method_probe_tolerance_without_a_check_is_not_checked(journal):
 def test_the_held_sentence_claims_met_expectations_only_when_they_were_met(journal):
     assert "every method expectation was met" in read_result(journal("held"), "j.json").verdict_sentence
     plain = read_result(journal("plain"), "j.json")
-    assert (plain.verdict, plain.verdict_sentence) == (Verdict.HELD, "The steady state held; the method has no expectation.")
+    assert (plain.verdict, plain.verdict_sentence) == (
+        Verdict.HELD,
+        "The steady state held; the method has no expectation.",
+    )
 
 
 def test_an_expectation_that_raised_is_not_met_so_the_run_deviated_not_held(journal):
@@ -225,7 +232,9 @@ def test_expectation_shows_the_tolerance_the_control_checked_and_the_value_it_ta
     )
 
 
-@pytest.mark.parametrize("value, text", [(None, "—"), (0.543, "0.54 ms"), (7.94, "7.9 ms"), (412.4, "412 ms")])
+@pytest.mark.parametrize(
+    "value, text", [(None, "—"), (0.543, "0.54 ms"), (7.94, "7.9 ms"), (412.4, "412 ms")]
+)
 def test_latency_text(value, text):
     from chaosagenkit.report.text import ms_text
 
@@ -234,7 +243,9 @@ def test_latency_text(value, text):
 
 def test_after_probe_raising_is_failed_although_chaoslib_also_marks_it_deviated():
     answers = builders.probe("answers", None, True, func="answer_or_raise")
-    exp = builders.experiment("Crash", [answers], [builders.action("crash", "record", event="crash", target="target")])
+    exp = builders.experiment(
+        "Crash", [answers], [builders.action("crash", "record", event="crash", target="target")]
+    )
     data = builders.run(exp)
     assert (data["status"], data["deviated"]) == ("failed", True)  # what chaoslib writes
     result = read_result(data, "j.json")

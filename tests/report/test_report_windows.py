@@ -21,7 +21,11 @@ CASES = [
     ),
     (
         "clear without id clears every fault on the target",
-        [ev(10, "inject", kind="latency", id="f1"), ev(11, "inject", kind="failure_rate", id="f2"), ev(14, "clear")],
+        [
+            ev(10, "inject", kind="latency", id="f1"),
+            ev(11, "inject", kind="failure_rate", id="f2"),
+            ev(14, "clear"),
+        ],
         30,
         [("target", "latency", 10, 14, "cleared"), ("target", "failure_rate", 11, 14, "cleared")],
     ),
@@ -63,7 +67,11 @@ CASES = [
     ),
     (
         "same id injected again replaces the first",
-        [ev(10, "inject", kind="latency", id="f1"), ev(14, "inject", kind="latency", id="f1"), ev(20, "clear")],
+        [
+            ev(10, "inject", kind="latency", id="f1"),
+            ev(14, "inject", kind="latency", id="f1"),
+            ev(20, "clear"),
+        ],
         30,
         [("target", "latency", 10, 14, "replaced"), ("target", "latency", 14, 20, "cleared")],
     ),
@@ -143,7 +151,9 @@ def test_a_disable_with_a_duration_ends_when_the_daemon_enables_the_proxy_again(
     # the daemon re-enables the proxy itself: the run's timeline records no "enable"
     windows = fault_windows([ev(5, "disable", target="proxy", kind="proxy_down", duration_s=2)], 30)
     assert [(w.start, w.end, w.ended_by) for w in windows] == [(5, 7, "expired")]
-    enabled_early = fault_windows([ev(5, "disable", target="proxy", duration_s=20), ev(6, "enable", target="proxy")], 30)
+    enabled_early = fault_windows(
+        [ev(5, "disable", target="proxy", duration_s=20), ev(6, "enable", target="proxy")], 30
+    )
     assert [(w.end, w.ended_by) for w in enabled_early] == [(6, "enabled")]
 
 

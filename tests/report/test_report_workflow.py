@@ -48,10 +48,15 @@ def test_reports_are_published_and_kept_even_when_the_run_failed(workflow):
     for name in ("Publish the JUnit results", "Summary", "Keep journals and reports"):
         assert found[name]["if"] == "always()", name
     assert found["Publish the JUnit results"]["uses"].startswith("mikepenz/action-junit-report@v")
-    assert found["Publish the JUnit results"]["with"]["report_paths"] == "${{ env.ARTIFACTS }}/reports/junit.xml"
+    assert (
+        found["Publish the JUnit results"]["with"]["report_paths"] == "${{ env.ARTIFACTS }}/reports/junit.xml"
+    )
     upload = found["Keep journals and reports"]
     assert upload["uses"].startswith("actions/upload-artifact@v")
-    assert upload["with"]["path"].splitlines() == ["${{ env.ARTIFACTS }}/journals/", "${{ env.ARTIFACTS }}/reports/"]
+    assert upload["with"]["path"].splitlines() == [
+        "${{ env.ARTIFACTS }}/journals/",
+        "${{ env.ARTIFACTS }}/reports/",
+    ]
     assert workflow["env"]["ARTIFACTS"] == "artifacts"
 
 

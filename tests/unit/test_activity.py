@@ -14,8 +14,16 @@ from chaosagenkit.service import actions
     "value,kwargs,message",
     [
         (10**400, {}, "'n' must be a number below 1e308, got an integer of about 401 digits"),
-        (-(10**400), {"integer": True}, "'n' must be an integer below 1e308, got an integer of about 401 digits"),
-        (10**5000, {"integer": True}, "'n' must be an integer below 1e308, got an integer of about 5001 digits"),
+        (
+            -(10**400),
+            {"integer": True},
+            "'n' must be an integer below 1e308, got an integer of about 401 digits",
+        ),
+        (
+            10**5000,
+            {"integer": True},
+            "'n' must be an integer below 1e308, got an integer of about 5001 digits",
+        ),
         (float("nan"), {}, "'n' must be a number, got nan"),
         (True, {}, "'n' must be a number, got True"),
         (2.5, {"integer": True}, "'n' must be an integer, got 2.5"),
@@ -40,7 +48,9 @@ def test_an_activity_given_a_huge_integer_fails_in_one_line():
     )
 
 
-@pytest.mark.parametrize("value,seed", [(None, None), ("", None), (" ", None), (0, 0), (7, 7), ("7", 7), (7.0, 7)])
+@pytest.mark.parametrize(
+    "value,seed", [(None, None), ("", None), (" ", None), (0, 0), (7, 7), ("7", 7), (7.0, 7)]
+)
 def test_seed_or_none_takes_integers_and_their_strings(value, seed):
     assert seed_or_none(value) == seed
 

@@ -102,7 +102,10 @@ def test_a_name_cannot_be_reused_while_open_but_can_after_close():
         ({"connections": 300}, "create_client: 'connections' must be between 1 and 256, got 300"),
         ({"connections": 1.5}, "create_client: 'connections' must be an integer"),
         ({"endpoint": "carrier-pigeon://x"}, "create_client: 'endpoint' is not usable by agenkit"),
-        ({"answer_check": "exact"}, "create_client: 'answer_check' must be 'echo', 'none' or 'module:function'"),
+        (
+            {"answer_check": "exact"},
+            "create_client: 'answer_check' must be 'echo', 'none' or 'module:function'",
+        ),
         ({"answer_check": "no_such_module:f"}, "create_client: 'answer_check' cannot import"),
         ({"answer_check": ":f"}, "create_client: 'answer_check' cannot import ':f'"),
         ({"answer_check": ".relative:f"}, "create_client: 'answer_check' cannot import '.relative:f'"),
@@ -126,7 +129,10 @@ def test_custom_answer_check_is_imported():
     [
         (lambda: probes.send_requests("ghost"), "send_requests: 'client' unknown client 'ghost' (known: c)"),
         (lambda: probes.send_requests("c", count=0), "send_requests: 'count' must be >= 1, got 0"),
-        (lambda: probes.send_requests("c", concurrency=0), "send_requests: 'concurrency' must be >= 1, got 0"),
+        (
+            lambda: probes.send_requests("c", concurrency=0),
+            "send_requests: 'concurrency' must be >= 1, got 0",
+        ),
         (lambda: actions.start_traffic("c", rate_per_s=-1), "start_traffic: 'rate_per_s' must be >= 0"),
         (lambda: actions.start_traffic("c", duration_s=0), "start_traffic: 'duration_s' must be > 0"),
         (lambda: actions.stop_traffic("c"), "stop_traffic: 'client' client 'c' has no traffic to stop"),
@@ -135,7 +141,10 @@ def test_custom_answer_check_is_imported():
         (lambda: probes.success_rate("c", window_s=-1), "success_rate: 'window_s' must be >= 0"),
         (lambda: probes.error_count("c", ""), "error_count: 'error' must be an error class name"),
         (lambda: probes.circuit_state(), "circuit_state: 'client' give exactly one of 'client' or 'server'"),
-        (lambda: probes.circuit_state("c", server="s"), "circuit_state: 'client' give exactly one of 'client' or 'server'"),
+        (
+            lambda: probes.circuit_state("c", server="s"),
+            "circuit_state: 'client' give exactly one of 'client' or 'server'",
+        ),
         (lambda: probes.circuit_state("c"), "circuit_state: 'client' client 'c' has no circuit_breaker"),
         (lambda: probes.retry_count("c", which=-1), "retry_count: 'which' must be >= 0"),
         (lambda: probes.time_to_recover("c"), "time_to_recover: 'after_event' no 'clear' event"),
@@ -161,7 +170,9 @@ def test_probes_on_an_idle_client_return_null_or_zero():
 
 
 def test_export_shape_and_close_all_forgets_clients():
-    registry.create_client("a", endpoint="tcp://127.0.0.1:9", middleware=[{"type": "timeout", "timeout_ms": 5}])
+    registry.create_client(
+        "a", endpoint="tcp://127.0.0.1:9", middleware=[{"type": "timeout", "timeout_ms": 5}]
+    )
     exported = registry.export_outcomes()
     assert set(exported) == {"a"}
     entry = exported["a"]

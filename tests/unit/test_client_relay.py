@@ -34,8 +34,14 @@ def test_relay_builds_agenkit_middleware_over_a_remote_agent(monkeypatch):
         ({}, "'CHAOSAGENKIT_RELAY_ENDPOINT' must name the backend"),
         ({"CHAOSAGENKIT_RELAY_MIDDLEWARE": "[{"}, "'CHAOSAGENKIT_RELAY_MIDDLEWARE' must be a JSON list"),
         ({"CHAOSAGENKIT_RELAY_MIDDLEWARE": '[{"type": "nope"}]'}, "'middleware[0].type' must be one of"),
-        ({"CHAOSAGENKIT_RELAY_TIMEOUT_MS": "-3"}, "'CHAOSAGENKIT_RELAY_TIMEOUT_MS' must be a positive integer"),
-        ({"CHAOSAGENKIT_RELAY_CONNECTIONS": "0"}, "'CHAOSAGENKIT_RELAY_CONNECTIONS' must be a positive integer"),
+        (
+            {"CHAOSAGENKIT_RELAY_TIMEOUT_MS": "-3"},
+            "'CHAOSAGENKIT_RELAY_TIMEOUT_MS' must be a positive integer",
+        ),
+        (
+            {"CHAOSAGENKIT_RELAY_CONNECTIONS": "0"},
+            "'CHAOSAGENKIT_RELAY_CONNECTIONS' must be a positive integer",
+        ),
     ],
 )
 def test_bad_relay_environment_is_a_configuration_error(monkeypatch, env, message):

@@ -148,7 +148,10 @@ def test_validation_returns_a_copy_the_caller_cannot_change_later():
     [
         ([{"type": "bulkhead"}], "create_client: 'middleware[0].type' must be one of"),
         ([{"type": "retry", "tries": 3}], "create_client: 'middleware[0].tries' is not a parameter of retry"),
-        ([{"type": "retry", "max_retries": 0}], "create_client: 'middleware[0]' (retry) is rejected by agenkit"),
+        (
+            [{"type": "retry", "max_retries": 0}],
+            "create_client: 'middleware[0]' (retry) is rejected by agenkit",
+        ),
     ],
 )
 def test_create_client_fails_with_one_line_naming_the_declaration(middleware, message):

@@ -20,8 +20,7 @@ def probe(name: str, value, tolerance) -> dict:
         "type": "probe",
         "name": name,
         "tolerance": tolerance,
-        "provider": {"type": "python", "module": __name__, "func": "answer",
-                     "arguments": {"value": value}},
+        "provider": {"type": "python", "module": __name__, "func": "answer", "arguments": {"value": value}},
     }
 
 
@@ -29,8 +28,12 @@ def experiment(method: list[dict], seed="7") -> dict:
     return {
         "title": "control test",
         "description": "method expectations decide the verdict",
-        "controls": [{"name": "chaosagenkit", "provider": {
-            "type": "python", "module": "chaosagenkit.control", "arguments": {"seed": seed}}}],
+        "controls": [
+            {
+                "name": "chaosagenkit",
+                "provider": {"type": "python", "module": "chaosagenkit.control", "arguments": {"seed": seed}},
+            }
+        ],
         "steady-state-hypothesis": {"title": "always", "probes": [probe("steady", 1, 1)]},
         "method": method,
     }
@@ -43,13 +46,61 @@ def extension(journal: dict) -> dict:
 @pytest.mark.parametrize(
     "runs,met",
     [
-        ([{"activity": {"type": "probe", "name": "p", "tolerance": [1, 3]}, "status": "succeeded", "output": 2}], [True]),
-        ([{"activity": {"type": "probe", "name": "p", "tolerance": [1, 3]}, "status": "succeeded", "output": 4}], [False]),
-        ([{"activity": {"type": "probe", "name": "p", "tolerance": "open"}, "status": "failed", "output": None}], [False]),
+        (
+            [
+                {
+                    "activity": {"type": "probe", "name": "p", "tolerance": [1, 3]},
+                    "status": "succeeded",
+                    "output": 2,
+                }
+            ],
+            [True],
+        ),
+        (
+            [
+                {
+                    "activity": {"type": "probe", "name": "p", "tolerance": [1, 3]},
+                    "status": "succeeded",
+                    "output": 4,
+                }
+            ],
+            [False],
+        ),
+        (
+            [
+                {
+                    "activity": {"type": "probe", "name": "p", "tolerance": "open"},
+                    "status": "failed",
+                    "output": None,
+                }
+            ],
+            [False],
+        ),
         ([{"activity": {"type": "probe", "name": "p"}, "status": "succeeded", "output": 4}], []),
-        ([{"activity": {"type": "action", "name": "a", "tolerance": 1}, "status": "succeeded", "output": 4}], []),
-        ([{"activity": {"type": "probe", "name": "p", "tolerance": {"type": "range", "target": "x", "range": [0, 1]}},
-           "status": "succeeded", "output": {"x": 0.5}}], [True]),
+        (
+            [
+                {
+                    "activity": {"type": "action", "name": "a", "tolerance": 1},
+                    "status": "succeeded",
+                    "output": 4,
+                }
+            ],
+            [],
+        ),
+        (
+            [
+                {
+                    "activity": {
+                        "type": "probe",
+                        "name": "p",
+                        "tolerance": {"type": "range", "target": "x", "range": [0, 1]},
+                    },
+                    "status": "succeeded",
+                    "output": {"x": 0.5},
+                }
+            ],
+            [True],
+        ),
     ],
 )
 def test_evaluate_expectations_marks_run_entries(runs, met):
@@ -88,9 +139,17 @@ def test_missing_seed_is_drawn_and_recorded():
 
 
 def test_method_tolerances_take_values_from_configuration():
-    runs = [{"activity": {"type": "probe", "name": "p",
-                          "tolerance": {"type": "range", "target": "x", "range": "${bounds}"}},
-             "status": "succeeded", "output": {"x": 5}}]
+    runs = [
+        {
+            "activity": {
+                "type": "probe",
+                "name": "p",
+                "tolerance": {"type": "range", "target": "x", "range": "${bounds}"},
+            },
+            "status": "succeeded",
+            "output": {"x": 5},
+        }
+    ]
     assert [r["met"] for r in evaluate_expectations(runs, {"bounds": [0, 4]})] == [False]
     assert [r["met"] for r in evaluate_expectations(runs, {"bounds": [0, 5]})] == [True]
 
@@ -105,8 +164,13 @@ def test_an_interruption_by_the_control_says_why_in_the_journal():
 def test_credentials_in_the_configuration_stay_out_of_the_extension():
     run = experiment([probe("x", 1, 1)])
     run["configuration"] = {
-        "chaosagenkit_server_token": "tok-1", "toxiproxy_token": "tok-2", "API_KEY": "key-3",
-        "db_Password": "pw-4", "client_secret": "sec-5", "transport": "tcp", "count": 3,
+        "chaosagenkit_server_token": "tok-1",
+        "toxiproxy_token": "tok-2",
+        "API_KEY": "key-3",
+        "db_Password": "pw-4",
+        "client_secret": "sec-5",
+        "transport": "tcp",
+        "count": 3,
     }
     ext = extension(run_experiment(run))
     assert ext["configuration"] == {"transport": "tcp", "count": 3}

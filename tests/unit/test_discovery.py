@@ -52,9 +52,20 @@ def test_chaos_discover_command_writes_discovery_json(tmp_path: Path):
     assert chaos, "the chaos command is installed with chaostoolkit"
     out = tmp_path / "discovery.json"
     result = subprocess.run(
-        [chaos, "--log-file", str(tmp_path / "chaostoolkit.log"), "discover",
-         "chaosagenkit", "--no-install", "--discovery-path", str(out)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        [
+            chaos,
+            "--log-file",
+            str(tmp_path / "chaostoolkit.log"),
+            "discover",
+            "chaosagenkit",
+            "--no-install",
+            "--discovery-path",
+            str(out),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     discovery = json.loads(out.read_text())

@@ -19,8 +19,11 @@ def test_readme_has_an_example_for_every_activity():
 
 def test_ci_runs_readme_commands():
     readme = (ROOT / "README.md").read_text()
-    commands = [line.strip() for line in (ROOT / ".ci/run").read_text().splitlines()
-                if line.strip() and not line.startswith(("#", "set ", "cd "))]
+    commands = [
+        line.strip()
+        for line in (ROOT / ".ci/run").read_text().splitlines()
+        if line.strip() and not line.startswith(("#", "set ", "cd "))
+    ]
     assert commands == ["make test", "make demo"]
     for command in commands:
         assert command in readme

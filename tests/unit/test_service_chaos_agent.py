@@ -67,7 +67,9 @@ def test_agenkit_retry_rides_over_fail_first():
 def test_agenkit_circuit_breaker_opens_under_total_failure():
     chaos = ChaosAgent(EchoAgent(), seed=1)
     chaos.add_faults({"kind": "failure_rate", "rate": 1.0})
-    breaker = CircuitBreakerDecorator(chaos, CircuitBreakerConfig(failure_threshold=3, recovery_timeout_ms=60_000))
+    breaker = CircuitBreakerDecorator(
+        chaos, CircuitBreakerConfig(failure_threshold=3, recovery_timeout_ms=60_000)
+    )
 
     async def hammer() -> list[BaseException]:
         errors = []

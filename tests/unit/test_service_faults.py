@@ -8,8 +8,8 @@ from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.faults.service import (
     FAULT_KINDS,
     NO_FAULT,
-    Crash,
     CpuPressure,
+    Crash,
     Delay,
     FailEvery,
     FailFirst,
@@ -25,18 +25,24 @@ pytestmark = [pytest.mark.chaos, pytest.mark.chaos_service]
 
 VALID = [
     ({"kind": "failure_rate", "rate": 0.5}, FailureRate(rate=0.5)),
-    ({"kind": "failure_rate", "rate": 1, "error": "timeout", "duration_s": 3},
-     FailureRate(rate=1, error="timeout", duration_s=3)),
+    (
+        {"kind": "failure_rate", "rate": 1, "error": "timeout", "duration_s": 3},
+        FailureRate(rate=1, error="timeout", duration_s=3),
+    ),
     ({"kind": "fail_first", "count": 3, "error": "connection"}, FailFirst(count=3, error="connection")),
     ({"kind": "fail_every", "nth": 2}, FailEvery(nth=2)),
     ({"kind": "delay", "delay_ms": 0}, Delay(delay_ms=0)),
-    ({"kind": "delay", "delay_ms": 10, "max_delay_ms": 20, "rate": 0.5},
-     Delay(delay_ms=10, max_delay_ms=20, rate=0.5)),
+    (
+        {"kind": "delay", "delay_ms": 10, "max_delay_ms": 20, "rate": 0.5},
+        Delay(delay_ms=10, max_delay_ms=20, rate=0.5),
+    ),
     ({"kind": "delay", "delay_ms": 10, "jitter_ms": 15}, Delay(delay_ms=10, jitter_ms=15)),
     ({"kind": "crash"}, Crash(when="now")),
     ({"kind": "crash", "when": "next_request"}, Crash(when="next_request")),
-    ({"kind": "crash", "when": "after_requests", "after_requests": 4},
-     Crash(when="after_requests", after_requests=4)),
+    (
+        {"kind": "crash", "when": "after_requests", "after_requests": 4},
+        Crash(when="after_requests", after_requests=4),
+    ),
     ({"kind": "large_response", "size_bytes": 1024}, LargeResponse(size_bytes=1024)),
     ({"kind": "memory_pressure", "mib": 64, "duration_s": 0.5}, MemoryPressure(mib=64, duration_s=0.5)),
     ({"kind": "cpu_pressure", "threads": 2, "duration_s": 1}, CpuPressure(threads=2, duration_s=1)),
@@ -57,7 +63,11 @@ INVALID = [
     ({"kind": "failure_rate", "rate": True}, "rate", "a number, got True"),
     ({"kind": "failure_rate", "rate": None}, "rate", "a number, got None"),
     ({"kind": "failure_rate"}, "rate", "is missing"),
-    ({"kind": "failure_rate", "rate": 0.5, "error": "boom"}, "error", "one of exception, connection, timeout"),
+    (
+        {"kind": "failure_rate", "rate": 0.5, "error": "boom"},
+        "error",
+        "one of exception, connection, timeout",
+    ),
     ({"kind": "failure_rate", "rate": 0.5, "ratio": 1}, "ratio", "is not a field of a failure_rate fault"),
     ({"kind": "failure_rate", "rate": 0.5, "duration_s": 0}, "duration_s", "> 0"),
     ({"kind": "failure_rate", "rate": 0.5, "duration_s": -1}, "duration_s", "> 0"),
@@ -70,7 +80,11 @@ INVALID = [
     ({"kind": "delay"}, "delay_ms", "is missing"),
     ({"kind": "delay", "delay_ms": 10, "max_delay_ms": 5}, "max_delay_ms", ">= delay_ms"),
     ({"kind": "delay", "delay_ms": 10, "jitter_ms": -1}, "jitter_ms", ">= 0"),
-    ({"kind": "delay", "delay_ms": 10, "jitter_ms": 1, "max_delay_ms": 20}, "jitter_ms", "cannot be combined"),
+    (
+        {"kind": "delay", "delay_ms": 10, "jitter_ms": 1, "max_delay_ms": 20},
+        "jitter_ms",
+        "cannot be combined",
+    ),
     ({"kind": "delay", "delay_ms": 10, "rate": 2}, "rate", "between 0 and 1"),
     ({"kind": "delay", "delay_ms": float("nan")}, "delay_ms", "a number"),
     ({"kind": "crash", "when": "later"}, "when", "one of now, next_request, after_requests"),
@@ -283,9 +297,14 @@ def test_ids_remove_clear_and_json():
     b = policy.add(FailEvery(nth=2), now=11.0)
     assert (a.id, b.id) == ("f1", "f2")
     assert a.to_json() == {
-        "id": "f1", "kind": "delay",
+        "id": "f1",
+        "kind": "delay",
         "params": {"delay_ms": 1, "max_delay_ms": None, "jitter_ms": None, "rate": 1.0},
-        "duration_s": 5, "added_at": 10.0, "expires_at": 15.0, "requests_seen": 0, "injected": 0,
+        "duration_s": 5,
+        "added_at": 10.0,
+        "expires_at": 15.0,
+        "requests_seen": 0,
+        "injected": 0,
     }
     assert policy.remove("f1") is a and policy.remove("f1") is None
     assert policy.next_expiry is None

@@ -46,12 +46,20 @@ BAD_ATTRIBUTES = [
     ("latency", {"latency": 1.5}, "'latency' must be an integer, got 1.5"),
     ("latency", {"latency": "100"}, "'latency' must be an integer, got '100'"),
     ("latency", {"latency": True}, "'latency' must be an integer, got True"),
-    ("latency", {"latancy": 100}, "'latancy' is not an attribute of this toxic (attributes: jitter, latency)"),
+    (
+        "latency",
+        {"latancy": 100},
+        "'latancy' is not an attribute of this toxic (attributes: jitter, latency)",
+    ),
     ("latency", [100], "'attributes' must be a JSON object, got list"),
     ("bandwidth", {"rate": -1}, "'rate' must be >= 0, got -1"),
     ("timeout", {"timeout": 10**12}, "'timeout' must be <= 8.64e+07"),
     ("slicer", {"average_size": 0}, "'average_size' must be >= 1, got 0"),
-    ("slicer", {"average_size": 4, "size_variation": 4}, "'size_variation' must be less than average_size (4), got 4"),
+    (
+        "slicer",
+        {"average_size": 4, "size_variation": 4},
+        "'size_variation' must be less than average_size (4), got 4",
+    ),
     ("packet_loss", {"loss_rate": 1.5}, "'loss_rate' must be <= 1, got 1.5"),
     ("packet_loss", {"loss_rate": float("nan")}, "'loss_rate' must be a number, got nan"),
     # JSON allows integers of any length: refused with a 4xx, never an OverflowError
@@ -74,7 +82,7 @@ def test_bad_attributes_are_refused_naming_the_attribute(type_name, attributes, 
 
 
 def test_an_unknown_type_names_the_known_ones():
-    with pytest.raises(ConfigurationError, match="'type' must be one of latency, .* got 'latncy'"):
+    with pytest.raises(ConfigurationError, match=r"'type' must be one of latency, .* got 'latncy'"):
         build_toxic("latncy", {})
 
 

@@ -139,8 +139,11 @@ def test_toxicity_is_drawn_per_frame_and_repeats_with_the_seed():
 
 
 def test_drop_frame_keeps_the_stream_in_step():
-    out = run(build_toxic("drop_frame", {}), [(0.0, "data", RESPONSE[:7]), (0.1, "data", RESPONSE[7:] + NEXT)],
-              toxicity=1.0)
+    out = run(
+        build_toxic("drop_frame", {}),
+        [(0.0, "data", RESPONSE[:7]), (0.1, "data", RESPONSE[7:] + NEXT)],
+        toxicity=1.0,
+    )
     assert delivered(out) == b""
     driver = Run(build_toxic("drop_frame", {}), toxicity=0.0)
     driver.feed(0.0, RESPONSE + NEXT)

@@ -25,7 +25,7 @@ from chaosagenkit.faults.toxics.slicer import SlicerToxic
 from chaosagenkit.faults.toxics.slow_close import SlowCloseToxic
 from chaosagenkit.faults.toxics.timeout import TimeoutToxic
 
-__all__ = ["TOXICS", "TOXIPROXY_TYPES", "EXTENSION_TYPES", "build_toxic"]
+__all__ = ["EXTENSION_TYPES", "TOXICS", "TOXIPROXY_TYPES", "build_toxic"]
 
 #: The toxics Toxiproxy itself has: a real Toxiproxy server accepts these.
 TOXIPROXY_TYPES = (

@@ -18,7 +18,7 @@ from chaosagenkit.faults.toxics.base import (
     ToxicState,
 )
 
-__all__ = ["BandwidthConfig", "BandwidthToxic", "BandwidthState"]
+__all__ = ["BandwidthConfig", "BandwidthState", "BandwidthToxic"]
 
 SLICE_S = 0.1  # Toxiproxy releases rate-limited data in 100 ms slices
 

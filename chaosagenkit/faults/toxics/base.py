@@ -61,17 +61,17 @@ from typing import Any, ClassVar, Self
 from chaosagenkit.exceptions import ConfigurationError
 
 __all__ = [
-    "Deliver",
-    "Close",
-    "Reset",
-    "Wake",
-    "Instruction",
-    "ToxicTally",
-    "ConnectionContext",
-    "ToxicState",
-    "ToxicConfig",
-    "Toxic",
     "MAX_DURATION_MS",
+    "Close",
+    "ConnectionContext",
+    "Deliver",
+    "Instruction",
+    "Reset",
+    "Toxic",
+    "ToxicConfig",
+    "ToxicState",
+    "ToxicTally",
+    "Wake",
     "finite_float",
     "shown",
 ]
@@ -135,7 +135,7 @@ class ConnectionContext:
     upstream to ``request_methods``.
     """
 
-    __slots__ = ("number", "wants_request_methods", "request_methods")
+    __slots__ = ("number", "request_methods", "wants_request_methods")
 
     def __init__(self, number: int = 0) -> None:
         self.number = number
@@ -146,7 +146,7 @@ class ConnectionContext:
 class ToxicState:
     """Per-connection state of one toxic; toxics subclass it for their own fields."""
 
-    __slots__ = ("rng", "context", "tally", "toxicity", "acted")
+    __slots__ = ("acted", "context", "rng", "tally", "toxicity")
 
     def __init__(
         self,
@@ -186,9 +186,7 @@ class ToxicConfig:
         if attributes is None:
             attributes = {}
         if not isinstance(attributes, dict):
-            raise ConfigurationError(
-                "attributes", f"must be a JSON object, got {type(attributes).__name__}"
-            )
+            raise ConfigurationError("attributes", f"must be a JSON object, got {type(attributes).__name__}")
         values = {} if base is None else dataclasses.asdict(base)
         fields = {f.name: f for f in dataclasses.fields(cls)}
         for attribute, value in attributes.items():
@@ -217,9 +215,7 @@ class ToxicConfig:
                 return attribute
         return field_name
 
-    def _check_range(
-        self, field_name: str, minimum: float, maximum: float | None = None
-    ) -> None:
+    def _check_range(self, field_name: str, minimum: float, maximum: float | None = None) -> None:
         value = getattr(self, field_name)
         attribute = self._attribute(field_name)
         if value < minimum:
@@ -267,7 +263,11 @@ def _coerce(attribute: str, annotation: Any, value: Any) -> Any:
     if kind == "float":
         number = finite_float(value)
         if number is None:
-            what = "is out of range" if isinstance(value, int) and not isinstance(value, bool) else "must be a number"
+            what = (
+                "is out of range"
+                if isinstance(value, int) and not isinstance(value, bool)
+                else "must be a number"
+            )
             raise ConfigurationError(attribute, f"{what}, got {shown(value)}")
         return number
     if kind == "str":

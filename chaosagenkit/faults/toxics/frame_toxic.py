@@ -27,7 +27,7 @@ from chaosagenkit.faults.toxics.base import (
 )
 from chaosagenkit.faults.toxics.framing import PROTOCOLS, Frame, FrameReader
 
-__all__ = ["FrameToxicConfig", "FrameState", "FrameToxic"]
+__all__ = ["FrameState", "FrameToxic", "FrameToxicConfig"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class FrameToxicConfig(ToxicConfig):
 
 
 class FrameState(ToxicState):
-    __slots__ = ("reader", "closed")
+    __slots__ = ("closed", "reader")
 
     reader: FrameReader
     closed: bool  # the toxic cut the stream: what comes after is not delivered
@@ -79,7 +79,7 @@ class FrameToxic(Toxic):
     def end(self, state: FrameState, now: float) -> list[Instruction]:
         if state.closed:
             return []
-        return self._release_all(state, now) + [Close(now)]
+        return [*self._release_all(state, now), Close(now)]
 
     def removed(self, state: FrameState, now: float) -> list[Instruction]:
         return self._release_all(state, now)

@@ -65,7 +65,7 @@ class Frame:
 
 def decode_envelope(body: bytes) -> dict[str, Any] | None:
     """The agenkit envelope in ``body``: a JSON object with a ``type``; None otherwise."""
-    if not body[:1] == b"{":
+    if body[:1] != b"{":
         return None
     try:
         value = json.loads(body)
@@ -112,9 +112,8 @@ class FrameReader:
                 return out
         if self._mode == "agenkit":
             self._agenkit_frames(out)
-        elif self._mode == "http":
-            if not self._http.parse(self._buffer, out):
-                self._mode = "opaque"
+        elif self._mode == "http" and not self._http.parse(self._buffer, out):
+            self._mode = "opaque"
         if self._mode == "opaque" and self._buffer:
             out.append(bytes(self._buffer))
             self._buffer.clear()

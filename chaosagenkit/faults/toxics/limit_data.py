@@ -17,7 +17,7 @@ from chaosagenkit.faults.toxics.base import (
     ToxicState,
 )
 
-__all__ = ["LimitDataConfig", "LimitDataToxic", "LimitDataState"]
+__all__ = ["LimitDataConfig", "LimitDataState", "LimitDataToxic"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class LimitDataConfig(ToxicConfig):
 
 
 class LimitDataState(ToxicState):
-    __slots__ = ("transmitted", "closed")
+    __slots__ = ("closed", "transmitted")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -41,7 +41,7 @@ from chaosagenkit.faults.toxics.base import (
     ToxicState,
 )
 
-__all__ = ["PacketLossConfig", "PacketLossToxic", "PacketLossState"]
+__all__ = ["PacketLossConfig", "PacketLossState", "PacketLossToxic"]
 
 
 @dataclass(frozen=True)
@@ -70,13 +70,11 @@ class PacketLossConfig(ToxicConfig):
         self._check_range("max_retries", 0, 1000)
         self._check_range("segment_size_bytes", 1, 1 << 20)
         if self.max_rto_ms < self.rto_ms:
-            raise ConfigurationError(
-                "max_rto", f"must be >= rto ({self.rto_ms}), got {self.max_rto_ms}"
-            )
+            raise ConfigurationError("max_rto", f"must be >= rto ({self.rto_ms}), got {self.max_rto_ms}")
 
 
 class PacketLossState(ToxicState):
-    __slots__ = ("last_lost", "free_at")
+    __slots__ = ("free_at", "last_lost")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

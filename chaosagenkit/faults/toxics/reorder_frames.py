@@ -61,7 +61,7 @@ class ReorderFramesToxic(FrameToxic):
             return super().pass_on(state, item, now)
         if isinstance(item, Frame):
             return self._swap(state, item.raw, now)
-        return self.release(state, now) + [Deliver(now, item)]
+        return [*self.release(state, now), Deliver(now, item)]
 
     def tick(self, state: ReorderState, now: float) -> list[Instruction]:
         if state.held is None or now < state.held_until:

@@ -19,7 +19,7 @@ from chaosagenkit.faults.toxics.base import (
     Wake,
 )
 
-__all__ = ["ResetPeerConfig", "ResetPeerToxic", "ResetPeerState"]
+__all__ = ["ResetPeerConfig", "ResetPeerState", "ResetPeerToxic"]
 
 
 @dataclass(frozen=True)

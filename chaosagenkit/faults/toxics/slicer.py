@@ -75,9 +75,7 @@ class SlicerToxic(Toxic):
 
     def feed(self, state: ToxicState, data: bytes, now: float) -> list[Instruction]:
         config = self.config
-        bounds = slice_offsets(
-            len(data), config.average_size_bytes, config.size_variation_bytes, state.rng
-        )
+        bounds = slice_offsets(len(data), config.average_size_bytes, config.size_variation_bytes, state.rng)
         if len(bounds) <= 2:
             return [Deliver(now, data)]
         state.act()

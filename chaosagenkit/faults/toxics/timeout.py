@@ -36,7 +36,7 @@ from chaosagenkit.faults.toxics.base import (
     Wake,
 )
 
-__all__ = ["TimeoutConfig", "TimeoutToxic", "TimeoutState"]
+__all__ = ["TimeoutConfig", "TimeoutState", "TimeoutToxic"]
 
 
 @dataclass(frozen=True)

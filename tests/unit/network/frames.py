@@ -52,8 +52,7 @@ def http_request(envelope: dict, path: str = "/process") -> bytes:
 
 HEAD_HEALTH = b"HEAD /health HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
 HEAD_RESPONSE = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\n"
-    b"Content-Length: 29\r\n\r\n"
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: 29\r\n\r\n"
 )
 
 
