@@ -241,7 +241,7 @@ def latency_accuracy(api: Any, endpoint: str) -> dict[str, Any]:
 
 
 def run(rounds: int) -> dict[str, Any]:
-    from chaosagenkit.http_client import ControlClient
+    from chaosagenkit.control_client import ControlClient
     from chaosagenkit.network import process
 
     echo, direct = start_plain_echo()

@@ -26,10 +26,10 @@ import threading
 from typing import Any
 
 from chaosagenkit.activity import require, require_choice, require_name, require_number
+from chaosagenkit.control_client import ControlClient
 from chaosagenkit.exceptions import ControlAPIError, TargetError
 from chaosagenkit.faults.toxics import EXTENSION_TYPES, build_toxic
 from chaosagenkit.faults.toxics.base import MAX_DURATION_MS
-from chaosagenkit.http_client import ControlClient
 from chaosagenkit.network import process
 from chaosagenkit.network.proxy import STREAMS
 from chaosagenkit.sandbox import SANDBOX, ProxyDaemonRef, ProxyRef

@@ -24,13 +24,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chaosagenkit.api import parse_host_port
+from chaosagenkit.control_client import ControlClient
 from chaosagenkit.exceptions import (
     ConfigurationError,
     ControlAPIError,
     ProcessStartError,
     TargetError,
 )
-from chaosagenkit.http_client import ControlClient
 from chaosagenkit.lifeline import child_environment
 from chaosagenkit.network.proxy import format_address
 from chaosagenkit.sandbox import SANDBOX, ProxyDaemonRef, ProxyRef

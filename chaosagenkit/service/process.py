@@ -38,8 +38,8 @@ from typing import IO, Any
 
 from chaosagenkit.activity import seed_or_none
 from chaosagenkit.api import parse_host_port
+from chaosagenkit.control_client import ControlClient, NotAControlAPI
 from chaosagenkit.exceptions import ConfigurationError, ProcessStartError, TargetError
-from chaosagenkit.http_client import ControlClient, NotAControlAPI
 from chaosagenkit.lifeline import child_environment
 from chaosagenkit.sandbox import SANDBOX, ServerRef
 from chaosagenkit.service.cli import TOKEN_ENV

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chaosagenkit.client import actions, probes
-from chaosagenkit.http_client import ControlClient
+from chaosagenkit.control_client import ControlClient
 from chaosagenkit.network import process as network
 from chaosagenkit.sandbox import SANDBOX
 from tests.integration.test_client_support import chaos_host, clean_clients

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from chaosagenkit.client import registry
-from chaosagenkit.http_client import ControlClient
+from chaosagenkit.control_client import ControlClient
 from chaosagenkit.sandbox import SANDBOX, ServerRef
 
 REPO = Path(__file__).resolve().parents[2]

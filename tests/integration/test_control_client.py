@@ -20,8 +20,8 @@ from contextlib import contextmanager
 
 import pytest
 
+from chaosagenkit.control_client import ControlClient, NotAControlAPI
 from chaosagenkit.exceptions import TargetError
-from chaosagenkit.http_client import ControlClient, NotAControlAPI
 from tests.integration.test_service_support import REPO
 
 
@@ -117,7 +117,7 @@ def test_nobody_listening_is_unreachable_not_a_wrong_peer():
 
 PROXIED_CALL = """
 import json, sys
-from chaosagenkit.http_client import ControlClient
+from chaosagenkit.control_client import ControlClient
 print(json.dumps(ControlClient(sys.argv[1], token="s3cret", timeout_s=5).get("/health")))
 """
 

@@ -12,8 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
+from chaosagenkit.control_client import ControlClient
 from chaosagenkit.exceptions import TargetError
-from chaosagenkit.http_client import ControlClient
 from chaosagenkit.network import actions, operations, probes, process
 from chaosagenkit.sandbox import SANDBOX
 

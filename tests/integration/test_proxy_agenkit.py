@@ -24,7 +24,7 @@ from agenkit.adapters.python.errors import (
 from agenkit.adapters.python.errors import ConnectionError as AgenkitConnectionError
 from agenkit.interfaces import Message
 
-from chaosagenkit.http_client import ControlClient
+from chaosagenkit.control_client import ControlClient
 from chaosagenkit.network import process
 from tests.integration.agenkit_support import agenkit_server
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from chaosagenkit.control_client import ControlClient
 from chaosagenkit.exceptions import ControlAPIError
-from chaosagenkit.http_client import ControlClient
 from chaosagenkit.network import process
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_network]

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from chaosagenkit.control_client import ControlClient
 from chaosagenkit.exceptions import ConfigurationError, ControlAPIError, TargetError
-from chaosagenkit.http_client import ControlClient
 from chaosagenkit.network import process
 from chaosagenkit.sandbox import SANDBOX, ServerRef
 

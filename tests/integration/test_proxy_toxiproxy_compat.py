@@ -17,7 +17,7 @@ from chaostoxi.proxy import actions as proxy_actions
 from chaostoxi.proxy import probes as proxy_probes
 from chaostoxi.toxic import actions as toxic_actions
 
-from chaosagenkit.http_client import ControlClient
+from chaosagenkit.control_client import ControlClient
 from chaosagenkit.network import process
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_network]
