@@ -160,10 +160,10 @@ def build_sandbox(
     logger.info(f"chaosagenkit: run seed {SANDBOX.seed}")
 
     if servers:
-        from chaosagenkit.service import process as service_process
+        from chaosagenkit.service import hosts as service_hosts
 
         for spec in servers:
-            service_process.start_or_register(spec)
+            service_hosts.start_or_register(spec)
 
     if proxy or proxies:
         from chaosagenkit.network import process as network_process
@@ -193,10 +193,10 @@ def teardown_sandbox() -> list[str]:
 
             steps.append(("close clients", client_registry.close_all_clients))
         if SANDBOX.servers or SANDBOX.fault_hosts:
-            from chaosagenkit.service import process as service_process
+            from chaosagenkit.service import hosts as service_hosts
 
-            steps.append(("clear server faults", service_process.clear_all_faults))
-            steps.append(("stop servers", service_process.stop_started_servers))
+            steps.append(("clear server faults", service_hosts.clear_all_faults))
+            steps.append(("stop servers", service_hosts.stop_started_servers))
         if SANDBOX.proxies or SANDBOX.proxy_daemons:
             from chaosagenkit.network import process as network_process
 

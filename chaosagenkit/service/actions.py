@@ -16,7 +16,7 @@ import logging
 from typing import Any
 
 from chaosagenkit.activity import activity, require_name, require_number
-from chaosagenkit.service import process, remote
+from chaosagenkit.service import hosts, remote
 
 __all__ = [
     "clear_faults",
@@ -85,7 +85,7 @@ def start_server(
         "env": env or {},
         "http_default_middleware": http_default_middleware,
     }
-    ref = process.start_or_register(spec)
+    ref = hosts.start_or_register(spec)
     logger.info(f"chaosagenkit: server '{name}' serving {ref.endpoint} (control {ref.control_url})")
     return remote.describe(ref)
 
@@ -100,7 +100,7 @@ def stop_server(name: str, configuration: dict = None, secrets: dict = None) -> 
     ``restart_server`` can bring it back.
     """
     require_name(name, "name")
-    return {"name": name, "exit_code": process.stop_server(name)}
+    return {"name": name, "exit_code": hosts.stop_server(name)}
 
 
 @activity
@@ -113,7 +113,7 @@ def restart_server(name: str, configuration: dict = None, secrets: dict = None) 
     Returns the server as start_server does.
     """
     require_name(name, "name")
-    return remote.describe(process.restart_server(name))
+    return remote.describe(hosts.restart_server(name))
 
 
 @activity

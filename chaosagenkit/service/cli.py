@@ -1,6 +1,6 @@
 """``chaosagenkit serve``: run the chaos host in the foreground.
 
-Contract with whoever starts it (``chaosagenkit.service.process``, a shell):
+Contract with whoever starts it (``chaosagenkit.service.hosts``, a shell):
 
 - when both servers are bound it prints ONE JSON line on stdout and flushes
   it: ``{"event": "ready", "endpoint": ..., "control": ..., "pid": ...,

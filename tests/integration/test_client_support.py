@@ -78,7 +78,7 @@ def chaos_host(
 
     Started and stopped by the service part's own process management.
     """
-    from chaosagenkit.service.process import start_server, stop_started_servers
+    from chaosagenkit.service.hosts import start_server, stop_started_servers
 
     ref = start_server(name, agent, seed=4, env=env)
     try:

@@ -23,7 +23,7 @@ from agenkit.adapters.python.errors import (
 from agenkit.adapters.python.errors import ConnectionError as AgenkitConnectionError
 
 from chaosagenkit.faults.service import FaultPolicy, parse_fault
-from chaosagenkit.service import process
+from chaosagenkit.service import hosts
 from chaosagenkit.service.chaos_agent import CRASH_EXIT_CODE, PADDING_KEY
 from chaosagenkit.service.endpoint import default_endpoint
 from tests.integration.test_service_support import (
@@ -45,15 +45,15 @@ TRANSPORTS = ["tcp", "http"]
 @pytest.fixture(scope="module", params=TRANSPORTS)
 def served(request):
     name = f"svc-host-{request.param}"
-    ref = process.start_server(name, endpoint=default_endpoint(request.param), seed=5)
+    ref = hosts.start_server(name, endpoint=default_endpoint(request.param), seed=5)
     yield ref
-    process.forget_server(name)
+    hosts.forget_server(name)
 
 
 @pytest.fixture
 def host(served):
     """The module's host with no faults and its RNG restarted from seed 11."""
-    client = process.client_for(served)
+    client = hosts.client_for(served)
     client.delete("/faults")
     client.post("/seed", {"seed": 11})
     yield served
@@ -61,7 +61,7 @@ def host(served):
 
 
 def control(ref):
-    return process.client_for(ref)
+    return hosts.client_for(ref)
 
 
 def transport_of(ref) -> str:
@@ -309,9 +309,9 @@ def lone_host(request):
     """A host of its own (this test ends it), on the transport given by the test's param."""
     transport = request.param
     name = f"svc-lone-{transport}"
-    ref = process.start_server(name, endpoint=default_endpoint(transport), seed=1)
+    ref = hosts.start_server(name, endpoint=default_endpoint(transport), seed=1)
     yield ref
-    process.forget_server(name)
+    hosts.forget_server(name)
 
 
 @pytest.mark.slow
@@ -354,7 +354,7 @@ def test_crash_after_requests_serves_n_then_crashes(lone_host):
 
 
 def test_token_is_required_on_every_route():
-    ref = process.start_server("svc-auth", token="s3cret", seed=1)
+    ref = hosts.start_server("svc-auth", token="s3cret", seed=1)
     try:
         for method, path in [
             ("GET", "/health"),
@@ -377,7 +377,7 @@ def test_token_is_required_on_every_route():
         assert ref.process.poll() is None
         assert "s3cret" not in " ".join(ref.argv)  # the token travels in the environment
     finally:
-        process.forget_server("svc-auth")
+        hosts.forget_server("svc-auth")
 
 
 def raw_http(port: int, head: bytes) -> tuple[bytes, bytes]:
@@ -436,14 +436,14 @@ def test_a_port_in_use_exits_1(host):
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signals_stop_the_host_cleanly(signum):
-    ref = process.start_server("svc-signal", endpoint=default_endpoint("tcp"), seed=1)
+    ref = hosts.start_server("svc-signal", endpoint=default_endpoint("tcp"), seed=1)
     try:
         control(ref).post("/faults", {"kind": "memory_pressure", "mib": 16})
         ref.process.send_signal(signum)
         assert ref.process.wait(timeout=15) == 0
         assert call(ref.endpoint, 1, timeout_ms=3000)[0].error is not None
     finally:
-        process.forget_server("svc-signal")
+        hosts.forget_server("svc-signal")
 
 
 PARENT = """
@@ -483,7 +483,7 @@ def test_exit_with_parent_stops_the_host_when_its_parent_dies():
         parent.stdin.close()
 
 
-# The middle process starts a host the way chaosagenkit.service.process does
+# The middle process starts a host the way chaosagenkit.service.hosts does
 # (its pid in CHAOSAGENKIT_PARENT_PID) and dies at once, before the host has
 # even imported agenkit.
 SHORT_LIVED_PARENT = """
