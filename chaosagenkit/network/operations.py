@@ -30,7 +30,7 @@ from chaosagenkit.control_client import ControlClient
 from chaosagenkit.exceptions import ControlAPIError, TargetError
 from chaosagenkit.faults.toxics import EXTENSION_TYPES, build_toxic
 from chaosagenkit.faults.toxics.base import MAX_DURATION_MS
-from chaosagenkit.network import process
+from chaosagenkit.network import daemons
 from chaosagenkit.network.proxy import STREAMS
 from chaosagenkit.sandbox import SANDBOX, ProxyDaemonRef, ProxyRef
 
@@ -80,8 +80,8 @@ def inject_toxic(
     """Add a toxic to ``proxy``; return the toxic as the API shows it."""
     check_common(proxy, stream, toxicity, duration_s, name)
     toxic = build_toxic(toxic_type, attributes)
-    client, proxy_name = process.resolve_proxy(proxy, configuration)
-    ours = process.is_chaosagenkit_proxy(client)
+    client, proxy_name = daemons.resolve_proxy(proxy, configuration)
+    ours = daemons.is_chaosagenkit_proxy(client)
     if toxic_type in EXTENSION_TYPES and not ours:
         raise TargetError(
             f"toxic type {toxic_type!r} needs chaosagenkit's proxy, and {client.base_url} "
@@ -119,7 +119,7 @@ def remove_toxic(proxy: str, name: str, configuration: dict[str, Any] | None = N
     """Remove toxic ``name``; True if it was there, False if it had already gone (expired)."""
     require_name(proxy, "proxy")
     require_name(name, "name")
-    client, proxy_name = process.resolve_proxy(proxy, configuration)
+    client, proxy_name = daemons.resolve_proxy(proxy, configuration)
     try:
         client.delete(f"/proxies/{proxy_name}/toxics/{name}")
         removed = True
@@ -139,10 +139,10 @@ def create_proxy(
     require_name(name, "name")
     require_name(upstream, "upstream")
     require_name(listen, "listen")
-    address = process.upstream_address(upstream)
-    client = process.resolve_api(configuration)
+    address = daemons.upstream_address(upstream)
+    client = daemons.resolve_api(configuration)
     daemon = _daemon_for(client)
-    created = process.create_proxy(daemon, name, address, listen)
+    created = daemons.create_proxy(daemon, name, address, listen)
     SANDBOX.proxies[name] = ProxyRef(
         name=name, daemon=daemon.name, listen=created["listen"], upstream=address
     )
@@ -151,7 +151,7 @@ def create_proxy(
 
 def delete_proxy(name: str, configuration: dict[str, Any] | None) -> None:
     require_name(name, "name")
-    client, proxy_name = process.resolve_proxy(name, configuration)
+    client, proxy_name = daemons.resolve_proxy(name, configuration)
     client.delete(f"/proxies/{proxy_name}")
     _cancel_all(client.base_url, proxy_name)
     SANDBOX.proxies.pop(name, None)
@@ -165,14 +165,14 @@ def set_enabled(
     require_name(name, "name")
     if not enabled:  # bringing a proxy up has no duration
         require_number(duration_s, "duration_s", minimum=0, exclusive_minimum=True, maximum=MAX_DURATION_S)
-    client, proxy_name = process.resolve_proxy(name, configuration)
+    client, proxy_name = daemons.resolve_proxy(name, configuration)
     key = (client.base_url, proxy_name, "")  # an earlier disable's timer: replaced or cancelled
     if enabled:
         result = client.post(f"/proxies/{proxy_name}", {"enabled": True})  # our daemon cancels its own
         _cancel(key)
         SANDBOX.record_event("enable", proxy_name)
         return result
-    ours = process.is_chaosagenkit_proxy(client)
+    ours = daemons.is_chaosagenkit_proxy(client)
     body: dict[str, Any] = {"enabled": False}
     if ours:
         body["duration_s"] = float(duration_s)  # the daemon enables it again, even if this process dies
@@ -191,7 +191,7 @@ def reset_all(configuration: dict[str, Any] | None) -> None:
     The timeline gets a ``clear`` for every proxy the API lists, and an
     ``enable`` for each that was down, so the report closes their windows.
     """
-    client = process.resolve_api(configuration)
+    client = daemons.resolve_api(configuration)
     proxies = client.get("/proxies")
     proxies = proxies if isinstance(proxies, dict) else {}
     client.post("/reset")
@@ -205,8 +205,8 @@ def reset_all(configuration: dict[str, Any] | None) -> None:
 def read_stats(proxy: str, configuration: dict[str, Any] | None) -> dict[str, Any]:
     """Our counters for ``proxy`` (chaosagenkit's proxy only)."""
     require_name(proxy, "proxy")
-    client, proxy_name = process.resolve_proxy(proxy, configuration)
-    if not process.is_chaosagenkit_proxy(client):
+    client, proxy_name = daemons.resolve_proxy(proxy, configuration)
+    if not daemons.is_chaosagenkit_proxy(client):
         raise TargetError(
             f"traffic counters need chaosagenkit's proxy, and {client.base_url} is another "
             "Toxiproxy-compatible server (it keeps none)"
@@ -216,7 +216,7 @@ def read_stats(proxy: str, configuration: dict[str, Any] | None) -> dict[str, An
 
 def read_toxics(proxy: str, configuration: dict[str, Any] | None) -> list[dict[str, Any]]:
     require_name(proxy, "proxy")
-    client, proxy_name = process.resolve_proxy(proxy, configuration)
+    client, proxy_name = daemons.resolve_proxy(proxy, configuration)
     return client.get(f"/proxies/{proxy_name}/toxics")
 
 

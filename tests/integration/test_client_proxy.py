@@ -6,7 +6,7 @@ import pytest
 
 from chaosagenkit.client import actions, probes
 from chaosagenkit.control_client import ControlClient
-from chaosagenkit.network import process as network
+from chaosagenkit.network import daemons as network
 from chaosagenkit.sandbox import SANDBOX
 from tests.integration.test_client_support import chaos_host, clean_clients
 

@@ -14,7 +14,7 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaosagenkit.control_client import ControlClient
 from chaosagenkit.exceptions import TargetError
-from chaosagenkit.network import actions, operations, probes, process
+from chaosagenkit.network import actions, daemons, operations, probes
 from chaosagenkit.sandbox import SANDBOX
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_network]
@@ -28,10 +28,10 @@ def run() -> Iterator[ControlClient]:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
-    daemon = process.start_or_register_daemon({}, {})
+    daemon = daemons.start_or_register_daemon({}, {})
     actions.create_proxy("edge", f"127.0.0.1:{listener.getsockname()[1]}")
     yield ControlClient(daemon.url)
-    process.teardown()
+    daemons.teardown()
     SANDBOX.reset()
     listener.close()
 
@@ -152,7 +152,7 @@ def test_proxies_created_by_actions_are_deleted_at_teardown(run):
     created = actions.create_proxy("extra", "127.0.0.1:9")
     assert SANDBOX.proxies["extra"].listen == created["listen"]
     daemon_url = run.base_url
-    process.teardown()
+    daemons.teardown()
     assert SANDBOX.proxies == {}
     with pytest.raises(TargetError):
         ControlClient(daemon_url, timeout_s=2).get("/version")  # the daemon was stopped too
@@ -235,7 +235,7 @@ def test_against_another_server_one_client_timer_per_fault_replaced_and_cancelle
     url = configuration["toxiproxy_url"]
     try:
         SANDBOX.seed = 5
-        process.start_or_register_daemon({"url": url}, {})
+        daemons.start_or_register_daemon({"url": url}, {})
         assert ("POST", "/seed") not in _ToxiproxyStandIn.calls, "a real Toxiproxy has no seed route"
         SANDBOX.proxy_daemons.clear()
         actions.disable_proxy("db", duration_s=60, configuration=configuration)

@@ -13,16 +13,16 @@ import pytest
 
 from chaosagenkit.control_client import ControlClient
 from chaosagenkit.exceptions import ControlAPIError
-from chaosagenkit.network import process
+from chaosagenkit.network import daemons
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_network]
 
 
 @pytest.fixture(scope="module")
 def daemon() -> Iterator[dict]:
-    proc, ready = process.start_daemon(seed=11)
+    proc, ready = daemons.start_daemon(seed=11)
     yield ready
-    process.stop_daemon(proc)
+    daemons.stop_daemon(proc)
 
 
 @pytest.fixture
@@ -319,7 +319,7 @@ def test_the_seed_can_be_read_and_set(api, daemon):
 
 
 def test_a_token_guards_every_route():
-    proc, ready = process.start_daemon(token="s3cret")
+    proc, ready = daemons.start_daemon(token="s3cret")
     try:
         with pytest.raises(ControlAPIError) as info:
             ControlClient(ready["api"]).get("/proxies")
@@ -333,4 +333,4 @@ def test_a_token_guards_every_route():
         )
         assert created["listen"].startswith("0.0.0.0:"), "with a token, other hosts may be served"
     finally:
-        process.stop_daemon(proc)
+        daemons.stop_daemon(proc)
