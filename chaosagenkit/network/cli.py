@@ -28,10 +28,10 @@ import click
 
 from chaosagenkit.api import ApiError, build_app, check_bind, parse_host_port, start_app
 from chaosagenkit.exceptions import ConfigurationError
-from chaosagenkit.lifeline import expected_parent, parent_is_gone
 from chaosagenkit.network.api import routes
 from chaosagenkit.network.proxy import format_address
 from chaosagenkit.network.server import ProxyServer
+from chaosagenkit.supervisor import expected_parent, parent_is_gone
 
 __all__ = ["proxy", "run_daemon"]
 

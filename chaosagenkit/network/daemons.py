@@ -31,9 +31,9 @@ from chaosagenkit.exceptions import (
     ProcessStartError,
     TargetError,
 )
-from chaosagenkit.lifeline import child_environment
 from chaosagenkit.network.proxy import format_address
 from chaosagenkit.sandbox import SANDBOX, ProxyDaemonRef, ProxyRef
+from chaosagenkit.supervisor import child_environment
 
 __all__ = [
     "configuration_url",

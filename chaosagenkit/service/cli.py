@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from chaosagenkit.exceptions import ConfigurationError
-from chaosagenkit.lifeline import expected_parent, parent_is_gone
+from chaosagenkit.supervisor import expected_parent, parent_is_gone
 
 if TYPE_CHECKING:
     from chaosagenkit.service.host import HostConfig

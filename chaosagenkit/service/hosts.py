@@ -40,10 +40,10 @@ from chaosagenkit.activity import seed_or_none
 from chaosagenkit.api import parse_host_port
 from chaosagenkit.control_client import ControlClient, NotAControlAPI
 from chaosagenkit.exceptions import ConfigurationError, ProcessStartError, TargetError
-from chaosagenkit.lifeline import child_environment
 from chaosagenkit.sandbox import SANDBOX, ServerRef
 from chaosagenkit.service.cli import TOKEN_ENV
 from chaosagenkit.service.endpoint import SCHEMES, default_endpoint, parse_endpoint
+from chaosagenkit.supervisor import child_environment
 
 __all__ = [
     "SERVER_SPEC_KEYS",
@@ -402,7 +402,7 @@ def _launch(
     ready_timeout_s: float,
     unix_dir: str | None = None,
 ) -> ServerRef:
-    # --exit-with-parent watches us even if we die during its start (chaosagenkit.lifeline)
+    # --exit-with-parent watches us even if we die during its start (chaosagenkit.supervisor)
     env = child_environment({**os.environ, **extra_env})
     env.pop(TOKEN_ENV, None)
     if token:
