@@ -79,8 +79,8 @@ def test_the_proxy_lifecycle_speaks_toxiproxys_json(api):
         "toxicity": 1.0,
         "attributes": {"latency": 1000, "jitter": 0},
     }
-    updated = api.patch(
-        "/proxies/db/toxics/latency_downstream", {"attributes": {"jitter": 10}, "toxicity": 0.5}
+    updated = api.request(
+        "PATCH", "/proxies/db/toxics/latency_downstream", {"attributes": {"jitter": 10}, "toxicity": 0.5}
     )
     assert updated["attributes"] == {"latency": 1000, "jitter": 10} and updated["toxicity"] == 0.5
     assert api.post("/proxies/db/toxics/latency_downstream", {"toxicity": 1})["toxicity"] == 1.0
@@ -88,7 +88,7 @@ def test_the_proxy_lifecycle_speaks_toxiproxys_json(api):
     assert api.get("/proxies/db")["toxics"][0]["name"] == "latency_downstream"
 
     assert api.post("/proxies/db", {"enabled": False})["enabled"] is False
-    assert api.patch("/proxies/db", {"enabled": True})["listen"] == created["listen"]
+    assert api.request("PATCH", "/proxies/db", {"enabled": True})["listen"] == created["listen"]
 
     assert raw(api, "POST", "/reset") == (204, None)
     assert api.get("/proxies/db")["toxics"] == []

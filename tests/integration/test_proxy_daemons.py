@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import socketserver
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -180,57 +178,5 @@ def test_a_bad_config_file_is_a_one_line_error(tmp_path: Path):
     assert "missing required field: upstream" in result.stderr
 
 
-def test_the_daemon_exits_when_its_parent_dies():
-    # The parent is a throw-away Python process that starts the daemon, reports its pid and
-    # then is killed: nothing of a crashed chaos run may outlive it.
-    script = (
-        "import json, sys\n"
-        "from chaosagenkit.network.daemons import start_daemon\n"
-        "proc, ready = start_daemon()\n"
-        "print(json.dumps(ready), flush=True)\n"
-        "sys.stdin.read()\n"
-    )
-    parent = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    daemon_pid = -1
-    try:
-        daemon_pid = json.loads(parent.stdout.readline())["pid"]
-        assert _alive(daemon_pid)
-        parent.kill()
-        parent.wait()
-        deadline = time.monotonic() + 15
-        while _alive(daemon_pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _alive(daemon_pid), "the daemon outlived its parent"
-    finally:
-        if parent.poll() is None:
-            parent.kill()
-        parent.wait()
-        parent.stdin.close()
-        parent.stdout.close()
-        if _alive(daemon_pid):
-            os.kill(daemon_pid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
-
-
-def test_a_proxy_started_for_a_parent_that_is_not_its_parent_exits_at_once():
-    import os
-    import subprocess
-    import sys
-
-    env = {**os.environ, "CHAOSAGENKIT_PARENT_PID": "1"}  # pid 1 is never this test's pid
-    done = subprocess.run(
-        [sys.executable, "-m", "chaosagenkit", "proxy", "--listen", "127.0.0.1:0", "--exit-with-parent"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
-    assert done.returncode == 0 and done.stdout == ""
-    assert "parent process 1 is already gone: not starting" in done.stderr
+# Exit-with-parent (also while starting, also with a blocked event loop): tests/integration/
+# test_supervisor.py, for the proxy and the chaos host alike.

@@ -31,7 +31,6 @@ from tests.integration.test_service_support import (
     call,
     call_async,
     cpu_seconds,
-    pid_alive,
     proc_status,
     raw_request,
     wait_for,
@@ -446,84 +445,8 @@ def test_signals_stop_the_host_cleanly(signum):
         hosts.forget_server("svc-signal")
 
 
-PARENT = """
-import subprocess, sys
-child = subprocess.Popen([sys.executable, "-m", "chaosagenkit", "serve", "--exit-with-parent"],
-                         stdout=subprocess.PIPE)
-sys.stdout.write(child.stdout.readline().decode())
-sys.stdout.flush()
-sys.stdin.read()  # live until killed
-"""
-
-
-@pytest.mark.slow
-def test_exit_with_parent_stops_the_host_when_its_parent_dies():
-    import json
-
-    parent = subprocess.Popen(
-        [sys.executable, "-c", PARENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=REPO
-    )
-    host_pid = None
-    try:
-        ready = json.loads(parent.stdout.readline())
-        host_pid = ready["pid"]
-        assert pid_alive(host_pid)
-        parent.kill()
-        parent.wait(timeout=10)
-        wait_for(lambda: not pid_alive(host_pid), timeout_s=20, what="the orphaned host to exit")
-    finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.wait()
-        if host_pid is not None and pid_alive(host_pid):  # do not leak it if the test failed
-            import os
-
-            os.kill(host_pid, signal.SIGKILL)
-        parent.stdout.close()
-        parent.stdin.close()
-
-
-# The middle process starts a host the way chaosagenkit.service.hosts does
-# (its pid in CHAOSAGENKIT_PARENT_PID) and dies at once, before the host has
-# even imported agenkit.
-SHORT_LIVED_PARENT = """
-import os, subprocess, sys
-env = {**os.environ, "CHAOSAGENKIT_PARENT_PID": str(os.getpid())}
-child = subprocess.Popen([sys.executable, "-m", "chaosagenkit", "serve", "--exit-with-parent"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-print(child.pid, flush=True)
-os._exit(0)
-"""
-
-
-def test_a_host_whose_parent_dies_during_its_start_does_not_outlive_it():
-    done = subprocess.run(
-        [sys.executable, "-c", SHORT_LIVED_PARENT], capture_output=True, text=True, timeout=60, cwd=REPO
-    )
-    host_pid = int(done.stdout)
-    try:
-        wait_for(lambda: not pid_alive(host_pid), timeout_s=30, what="the orphaned host to exit")
-    finally:
-        if pid_alive(host_pid):  # do not leak it if the test failed
-            import os
-
-            os.kill(host_pid, signal.SIGKILL)
-
-
-def test_a_host_started_for_a_parent_that_is_not_its_parent_exits_at_once():
-    import os
-
-    env = {**os.environ, "CHAOSAGENKIT_PARENT_PID": "1"}  # pid 1 is never this test's pid
-    done = subprocess.run(
-        [sys.executable, "-m", "chaosagenkit", "serve", "--exit-with-parent"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-        env=env,
-    )
-    assert done.returncode == 0 and done.stdout == ""
-    assert "parent process 1 is already gone: not starting" in done.stderr
+# Exit-with-parent (also while starting, also with a blocked event loop): tests/integration/
+# test_supervisor.py, for this host and the proxy alike.
 
 
 def test_concurrent_callers_each_get_their_own_answers(host):

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -23,9 +21,8 @@ from chaosagenkit.exceptions import ConfigurationError, ProcessStartError
 from chaosagenkit.sandbox import SANDBOX
 from chaosagenkit.service import actions, hosts, probes
 from chaosagenkit.service.chaos_agent import CRASH_EXIT_CODE
-from tests.conftest import child_pids
 from tests.integration.test_control_client import http_peer, not_http_peer
-from tests.integration.test_service_support import REPO, call, wait_for
+from tests.integration.test_service_support import REPO, call
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_service]
 
@@ -46,7 +43,7 @@ def elsewhere():
 
     Yields its control URL and the configuration carrying its token.
     """
-    env = {**os.environ, "CHAOSAGENKIT_SERVE_TOKEN": "elsewhere"}
+    env = {**os.environ, "CHAOSAGENKIT_TOKEN": "elsewhere"}
     host = subprocess.Popen(
         [sys.executable, "-m", "chaosagenkit", "serve", "--exit-with-parent"],
         stdout=subprocess.PIPE,
@@ -128,45 +125,6 @@ def test_a_host_that_cannot_start_reports_its_stderr(run):
     assert "exited with status 2" in str(caught.value)
     assert "no_such_module_xyz" in str(caught.value)
     assert "broken" not in run.servers
-
-
-def test_a_start_interrupted_while_waiting_for_the_host_stops_it(run):
-    class Interrupted(BaseException):
-        """Stands for Ctrl-C, without letting a stray one reach pytest itself."""
-
-    def interrupt(signum, frame):
-        raise Interrupted
-
-    main = threading.main_thread().ident
-    waiting = threading.Event()
-
-    def signal_when_waiting_for_ready() -> None:
-        def in_await_ready() -> bool:
-            frame = sys._current_frames().get(main)
-            while frame is not None:
-                if frame.f_code is hosts._await_ready.__code__:
-                    return True
-                frame = frame.f_back
-            return False
-
-        wait_for(in_await_ready, timeout_s=30, what="start_server to wait for the ready line")
-        waiting.set()
-        os.kill(os.getpid(), signal.SIGINT)
-
-    before = child_pids()
-    previous = signal.signal(signal.SIGINT, interrupt)
-    thread = threading.Thread(target=signal_when_waiting_for_ready, daemon=True)
-    try:
-        thread.start()
-        with pytest.raises(Interrupted):
-            hosts.start_server("interrupted")
-    finally:
-        thread.join(timeout=60)
-        signal.signal(signal.SIGINT, previous)
-    assert waiting.is_set()
-    assert child_pids() - before == set(), "the half-started host still runs"
-    assert run.servers == {} and "interrupted" not in hosts._children
-    assert run.timeline() == []
 
 
 def test_external_hosts_are_registered_from_their_health(run):
