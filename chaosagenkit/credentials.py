@@ -7,6 +7,11 @@ Rules, stated once:
   ``--token``. The first two are the safe ways: a command line is visible
   to every user of the machine in ``ps``. A chaos run hands the token of a
   child it starts over in the environment (``chaosagenkit.supervisor``).
+- Activities reach a control plane the run did not start with the token in
+  the configuration (``chaosagenkit_server_token``, ``toxiproxy_token``),
+  else with ``$CHAOSAGENKIT_TOKEN`` of the chaos process (``client_token``):
+  Chaos Toolkit drops a ``--var`` the experiment does not declare, the
+  environment always gets through.
 - A token travels in an HTTP header, so it is printable ASCII without
   spaces; a blank one is refused rather than silently meaning "no token".
 - A control plane bound beyond loopback needs a token of at least
@@ -18,6 +23,7 @@ Rules, stated once:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +35,7 @@ __all__ = [
     "TOKEN_ENV",
     "bind_token_problem",
     "check_token",
+    "client_token",
     "read_token_file",
     "token_from_options",
     "token_options",
@@ -54,6 +61,14 @@ def check_token(token: Any, field: str) -> str | None:
             f"got a value of {len(token)} characters that is not",
         )
     return token
+
+
+def client_token(configuration: dict[str, Any] | None, key: str) -> str | None:
+    """The token for a control plane this run did not start: ``configuration[key]``, else the environment."""
+    configured = (configuration or {}).get(key)
+    if configured:
+        return check_token(configured, key)
+    return check_token(os.environ.get(TOKEN_ENV), f"${TOKEN_ENV}")
 
 
 def bind_token_problem(token: str | None) -> str | None:

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from chaosagenkit import supervisor
 from chaosagenkit.api import parse_host_port
 from chaosagenkit.control_client import ControlClient, check_control_url, path
-from chaosagenkit.credentials import check_token
+from chaosagenkit.credentials import check_token, client_token
 from chaosagenkit.exceptions import ConfigurationError, ControlAPIError, TargetError
 from chaosagenkit.names import check_name
 from chaosagenkit.network import expiry
@@ -54,7 +54,7 @@ def start_or_register_daemon(spec: dict[str, Any], configuration: dict[str, Any]
     ``spec``: ``name`` (default "proxy"), ``url`` (an external API; else
     ``configuration["toxiproxy_url"]``; else a child daemon is started),
     ``listen`` (the child's API address, default 127.0.0.1:0), ``token``
-    (else ``configuration["toxiproxy_token"]``). An external chaosagenkit
+    (else ``configuration["toxiproxy_token"]``, else ``$CHAOSAGENKIT_TOKEN``). An external chaosagenkit
     daemon gets the run's derived seed (``POST /seed``, recorded on the
     timeline as a ``seed`` event), as a started one does on its command line.
     """
@@ -63,7 +63,7 @@ def start_or_register_daemon(spec: dict[str, Any], configuration: dict[str, Any]
     name = check_name(_text(spec, "name", "proxy"), "proxy.name")
     if name in SANDBOX.proxy_daemons:
         raise ConfigurationError("proxy.name", f"a proxy daemon named {name!r} is already registered")
-    token = check_token(_text(spec, "token") or configuration.get("toxiproxy_token"), "proxy.token")
+    token = check_token(_text(spec, "token"), "proxy.token") or client_token(configuration, "toxiproxy_token")
     url = _text(spec, "url") or configuration_url(configuration)
     if url:
         client = ControlClient(url, token, field="proxy.url" if _text(spec, "url") else "toxiproxy_url")
@@ -177,7 +177,7 @@ def resolve_api(configuration: dict[str, Any] | None) -> ControlClient:
     """The proxy API of this run: its only daemon, else ``toxiproxy_url`` from configuration."""
     configuration = configuration or {}
     url = configuration_url(configuration)
-    token = check_token(configuration.get("toxiproxy_token"), "toxiproxy_token")
+    token = client_token(configuration, "toxiproxy_token")
     daemons = list(SANDBOX.proxy_daemons.values())
     if len(daemons) == 1 and not url:
         return ControlClient(daemons[0].url, daemons[0].token)

@@ -36,7 +36,7 @@ from chaosagenkit import supervisor
 from chaosagenkit.activity import seed_or_none
 from chaosagenkit.api import parse_host_port
 from chaosagenkit.control_client import ControlClient, NotAControlAPI, check_control_url
-from chaosagenkit.credentials import check_token
+from chaosagenkit.credentials import check_token, client_token
 from chaosagenkit.exceptions import ConfigurationError, TargetError
 from chaosagenkit.names import check_name
 from chaosagenkit.sandbox import SANDBOX, ServerRef
@@ -200,8 +200,8 @@ def resolve_server(server: str, token: str | None = None) -> ServerRef:
 
 
 def token_from(configuration: dict[str, Any] | None) -> str | None:
-    """The token of hosts this run did not start: ``chaosagenkit_server_token`` in ``configuration``."""
-    return (configuration or {}).get(TOKEN_CONFIG_KEY) or None
+    """The token of hosts this run did not start: ``chaosagenkit_server_token``, else ``$CHAOSAGENKIT_TOKEN``."""
+    return client_token(configuration, TOKEN_CONFIG_KEY)
 
 
 def _external_ref(name: str, control_url: str, token: str | None, field_name: str) -> ServerRef:

@@ -135,3 +135,26 @@ def test_a_long_enough_token_is_accepted_beyond_loopback_and_any_on_loopback():
     check_bind("::1", None, "--listen")
     with pytest.raises(ConfigurationError, match="got one of 15"):
         check_bind("10.0.0.5", "x" * (MIN_TOKEN_LENGTH - 1), "--listen")
+
+
+def test_activities_reach_a_host_elsewhere_with_the_token_of_the_environment(monkeypatch):
+    # Chaos Toolkit drops a --var the experiment does not declare; the environment gets through.
+    from chaoslib.exceptions import ActivityFailed
+
+    from chaosagenkit.sandbox import SANDBOX
+    from chaosagenkit.service import probes
+
+    SANDBOX.reset()
+    child = supervisor.start("serve", [], label="host elsewhere", token=TOKEN)
+    try:
+        url = child.ready["control"]
+        monkeypatch.delenv(TOKEN_ENV, raising=False)
+        with pytest.raises(ActivityFailed, match="chaosagenkit_server_token' is missing or wrong"):
+            probes.server_is_up(url)
+        monkeypatch.setenv(TOKEN_ENV, TOKEN)
+        assert probes.server_is_up(url) is True
+        with pytest.raises(ActivityFailed, match="401"):  # the configuration's token comes first
+            probes.server_is_up(url, configuration={"chaosagenkit_server_token": "a-wrong-token-of-the-run"})
+    finally:
+        child.stop()
+        SANDBOX.reset()
