@@ -241,13 +241,13 @@ def latency_accuracy(api: Any, endpoint: str) -> dict[str, Any]:
 
 
 def run(rounds: int) -> dict[str, Any]:
-    from chaosagenkit.http_client import ControlClient
-    from chaosagenkit.network import process
+    from chaosagenkit.control_client import ControlClient
+    from chaosagenkit.network import daemons
 
     echo, direct = start_plain_echo()
     upstream = direct.removeprefix("tcp://")
-    daemon, ready = process.start_daemon(seed=1)
-    plain_daemon, plain_ready = process.start_daemon(seed=1, loop="asyncio")
+    daemon, ready = daemons.start_daemon(seed=1)
+    plain_daemon, plain_ready = daemons.start_daemon(seed=1, loop="asyncio")
     faulty, faulty_listen = start_faulty(upstream)
     floor, floor_listen = start_script(_FLOOR, upstream)
     try:
@@ -280,8 +280,8 @@ def run(rounds: int) -> dict[str, Any]:
             raise AssertionError(f"a toxic was active during the comparison: {stats['toxics']}")
         results["proxy_bytes"] = {"upstream": stats["upstream"], "downstream": stats["downstream"]}
     finally:
-        process.stop_daemon(daemon)
-        process.stop_daemon(plain_daemon)
+        daemons.stop_daemon(daemon)
+        daemons.stop_daemon(plain_daemon)
         for child in (faulty, floor, echo):
             child.terminate()
             child.wait()

@@ -47,7 +47,7 @@ def main() -> None:
         print("proxy_reference: socat is not installed (apt-get install socat); nothing measured")
         return
 
-    from chaosagenkit.network import process as network_process
+    from chaosagenkit.network import daemons as network_daemons
 
     echo, endpoint = start_plain_echo()
     upstream = endpoint.removeprefix("tcp://")
@@ -57,8 +57,8 @@ def main() -> None:
     )
     rounds = []
     try:
-        network_process.start_or_register_daemon({"name": "bench"}, {})
-        proxy = network_process.declare_proxy_from_spec({"name": "bench", "upstream": upstream})
+        network_daemons.start_or_register_daemon({"name": "bench"}, {})
+        proxy = network_daemons.declare_proxy_from_spec({"name": "bench", "upstream": upstream})
         endpoints = {
             "direct": endpoint,
             "ours": f"tcp://{proxy.listen}",
@@ -72,7 +72,7 @@ def main() -> None:
             rounds.append({"order": "-".join(order), **{p: round(rps[p]) for p in PATHS}})
             print(f"round {index + 1}: " + ", ".join(f"{p} {rps[p]:.0f} req/s" for p in PATHS), flush=True)
     finally:
-        network_process.teardown()
+        network_daemons.teardown()
         for child in (socat, echo):
             child.terminate()
             child.wait()

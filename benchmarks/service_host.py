@@ -47,10 +47,10 @@ def measure_side(endpoint: str, callers: int, requests: int) -> dict[str, float]
 
 
 def run(rounds: int) -> dict[str, Any]:
-    from chaosagenkit.service import process
+    from chaosagenkit.service import hosts
 
     plain, plain_endpoint = start_plain_echo()
-    host = process.start_server("bench-host", seed=1)
+    host = hosts.start_server("bench-host", seed=1)
     endpoints = {"plain": plain_endpoint, "host": host.endpoint}
     results: dict[str, Any] = {}
     try:
@@ -71,12 +71,12 @@ def run(rounds: int) -> dict[str, Any]:
                     flush=True,
                 )
             results[str(callers)] = summarise(rows, requests)
-        stats = process.client_for(host).get("/stats")
+        stats = hosts.client_for(host).get("/stats")
         if stats["injected"]:
             raise AssertionError(f"a fault was active during the benchmark: {stats['injected']}")
         results["host_requests_seen"] = stats["requests"]
     finally:
-        process.stop_started_servers()
+        hosts.stop_started_servers()
         plain.terminate()
         plain.wait()
     return results

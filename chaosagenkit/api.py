@@ -10,7 +10,8 @@ Both are small aiohttp applications. The rules they keep, stated once:
   including 401, 404 and 405. Nothing a client sends yields a 5xx; a 5xx
   means a chaosagenkit bug and is logged with its traceback.
 - Loopback by default: ``check_bind`` refuses a non-loopback address
-  without a token, and with a token every call needs
+  without a token of at least 16 characters (``chaosagenkit.credentials``),
+  and with a token every call needs
   ``Authorization: Bearer TOKEN``.
 """
 
@@ -26,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+from chaosagenkit.credentials import bind_token_problem
 from chaosagenkit.exceptions import ConfigurationError
 
 __all__ = [
@@ -135,12 +137,13 @@ def is_loopback(host: str) -> bool:
 
 
 def check_bind(host: str, token: str | None, option: str) -> None:
-    """Refuse to expose a control plane beyond loopback without a token."""
-    if not is_loopback(host) and not token:
+    """Refuse to expose a control plane beyond loopback without a token of ``MIN_TOKEN_LENGTH``."""
+    needed = None if is_loopback(host) else bind_token_problem(token)
+    if needed:
         raise ConfigurationError(
             option,
             f"is {host}, which is not a loopback address: "
-            "a control plane reachable from other hosts needs --token",
+            f"a control plane reachable from other hosts needs {needed}",
         )
 
 

@@ -160,17 +160,17 @@ def build_sandbox(
     logger.info(f"chaosagenkit: run seed {SANDBOX.seed}")
 
     if servers:
-        from chaosagenkit.service import process as service_process
+        from chaosagenkit.service import hosts as service_hosts
 
         for spec in servers:
-            service_process.start_or_register(spec)
+            service_hosts.start_or_register(spec)
 
     if proxy or proxies:
-        from chaosagenkit.network import process as network_process
+        from chaosagenkit.network import daemons as network_daemons
 
-        network_process.start_or_register_daemon(proxy or {}, configuration)
+        network_daemons.start_or_register_daemon(proxy or {}, configuration)
         for spec in proxies:
-            network_process.declare_proxy_from_spec(spec)
+            network_daemons.declare_proxy_from_spec(spec)
 
     if clients:
         from chaosagenkit.client import registry as client_registry
@@ -193,14 +193,14 @@ def teardown_sandbox() -> list[str]:
 
             steps.append(("close clients", client_registry.close_all_clients))
         if SANDBOX.servers or SANDBOX.fault_hosts:
-            from chaosagenkit.service import process as service_process
+            from chaosagenkit.service import hosts as service_hosts
 
-            steps.append(("clear server faults", service_process.clear_all_faults))
-            steps.append(("stop servers", service_process.stop_started_servers))
+            steps.append(("clear server faults", service_hosts.clear_all_faults))
+            steps.append(("stop servers", service_hosts.stop_started_servers))
         if SANDBOX.proxies or SANDBOX.proxy_daemons:
-            from chaosagenkit.network import process as network_process
+            from chaosagenkit.network import daemons as network_daemons
 
-            steps.append(("remove proxies", network_process.teardown))
+            steps.append(("remove proxies", network_daemons.teardown))
         for what, step in steps:
             try:
                 step()

@@ -52,8 +52,7 @@ class ServerRef:
     control_url: str  # the host's control API: http://127.0.0.1:40124
     token: str | None = None
     process: subprocess.Popen[bytes] | None = None  # set when this run started it
-    argv: list[str] = field(default_factory=list)  # how it was started, to restart it
-    env: dict[str, str] | None = None
+    argv: list[str] = field(default_factory=list)  # the command line it was started with
 
 
 @dataclass
@@ -94,7 +93,6 @@ class Sandbox:
             self.proxies: dict[str, ProxyRef] = {}
             self.clients: dict[str, Any] = {}  # name -> chaosagenkit.client harness object
             self.events: list[dict[str, Any]] = []
-            self.findings: list[str] = []
 
     def record_event(
         self,

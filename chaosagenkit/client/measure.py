@@ -240,6 +240,6 @@ def _require_one_of(client: str, server: str) -> None:
 
 def _server_control(server: str, configuration: dict[str, Any] | None) -> Any:
     """A ControlClient for the chaos host ``server`` (a server name, or its control URL)."""
-    from chaosagenkit.service.process import client_for, resolve_server, token_from
+    from chaosagenkit.service.hosts import client_for, resolve_server, token_from
 
     return client_for(resolve_server(server, token_from(configuration)))

@@ -2,10 +2,13 @@
 
 Prints one JSON line on stdout when the API is listening::
 
-    {"event": "ready", "api": "http://127.0.0.1:8474", "pid": 4242, "seed": 7, "proxies": {...}}
+    {"event": "ready", "api": "http://127.0.0.1:8474", "pid": 4242, "seed": 7, "proxies": {...},
+     "loop": "uvloop", "open_files_limit": 1048576}
 
 and stops cleanly (every proxy closed) on SIGINT/SIGTERM, or when its
-parent dies if ``--exit-with-parent`` is given. Must not import agenkit
+parent dies if ``--exit-with-parent`` is given; what it shares with
+``chaosagenkit serve`` (ready line, stdout after it, ``--exit-with-parent``,
+open-file limit) is ``chaosagenkit.supervisor``'s. Must not import agenkit
 (start-up time).
 
 ``--loop auto`` runs the event loop on uvloop when it is installed: the
@@ -27,16 +30,24 @@ from typing import Any
 import click
 
 from chaosagenkit.api import ApiError, build_app, check_bind, parse_host_port, start_app
+from chaosagenkit.credentials import token_from_options, token_options
 from chaosagenkit.exceptions import ConfigurationError
-from chaosagenkit.lifeline import expected_parent, parent_is_gone
 from chaosagenkit.network.api import routes
 from chaosagenkit.network.proxy import format_address
 from chaosagenkit.network.server import ProxyServer
+from chaosagenkit.supervisor import (
+    EXIT_BAD_ARGUMENTS,
+    EXIT_START_FAILED,
+    ParentWatch,
+    announce_ready,
+    expected_parent,
+    fail,
+    raise_open_files_limit,
+)
 
 __all__ = ["proxy", "run_daemon"]
 
 logger = logging.getLogger("chaosagenkit.proxy")
-PARENT_POLL_S = 0.5
 
 
 @click.command("proxy")
@@ -46,12 +57,7 @@ PARENT_POLL_S = 0.5
     show_default=True,
     help="HOST:PORT of the API (port 0: any free port).",
 )
-@click.option(
-    "--token",
-    default="",
-    envvar="CHAOSAGENKIT_PROXY_TOKEN",
-    help="Bearer token the API requires (needed to listen beyond loopback).",
-)
+@token_options
 @click.option(
     "--seed",
     type=click.IntRange(min=0, max=2**64 - 1),
@@ -82,7 +88,8 @@ PARENT_POLL_S = 0.5
 )
 def proxy(
     listen: str,
-    token: str,
+    token: str | None,
+    token_file: Path | None,
     seed: int | None,
     config_path: Path | None,
     exit_with_parent: bool,
@@ -91,34 +98,27 @@ def proxy(
 ) -> None:
     """Run the fault proxy (Toxiproxy-compatible API, agenkit frame-aware toxics)."""
     parent = expected_parent()  # first: a parent may die while we start
-    if exit_with_parent and parent_is_gone(parent):
-        click.echo(f"chaosagenkit proxy: parent process {parent} is already gone: not starting", err=True)
-        sys.exit(0)
+    watch = ParentWatch(parent, "proxy").start() if exit_with_parent else None
     logging.basicConfig(
         level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
     try:
+        token = token_from_options(token, token_file)
         host, port = parse_host_port(listen, "--listen")
-        check_bind(host, token or None, "--listen")
+        check_bind(host, token, "--listen")
         config = _read_config(config_path) if config_path else None
         runner = _event_loop_runner(loop_name)
     except ConfigurationError as e:
-        raise click.UsageError(str(e)) from None
+        fail("proxy", EXIT_BAD_ARGUMENTS, str(e))
+    open_files = raise_open_files_limit("proxy")
     try:
         runner(
-            run_daemon(
-                host,
-                port,
-                token=token or None,
-                seed=seed,
-                config=config,
-                parent=parent if exit_with_parent else None,
-            )
+            run_daemon(host, port, token=token, seed=seed, config=config, watch=watch, open_files=open_files)
         )
     except (ConfigurationError, ApiError) as e:
-        raise click.ClickException(f"--config: {e}") from None
+        fail("proxy", EXIT_START_FAILED, f"--config: {e}")
     except OSError as e:
-        raise click.ClickException(f"cannot listen on {listen}: {e.strerror or e}") from None
+        fail("proxy", EXIT_START_FAILED, f"cannot listen on {listen}: {e.strerror or e}")
 
 
 async def run_daemon(
@@ -128,47 +128,40 @@ async def run_daemon(
     token: str | None = None,
     seed: int | None = None,
     config: list[Any] | None = None,
-    parent: int | None = None,
+    watch: ParentWatch | None = None,
+    open_files: int | None = None,
 ) -> None:
-    """Serve the API until a signal (or the death of process ``parent``) asks to stop."""
+    """Serve the API until a signal (or, with ``watch``, the death of the parent) asks to stop."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    if watch is not None:
+        watch.stop_with(lambda: loop.call_soon_threadsafe(stop.set))
     server = ProxyServer(seed=seed, token=token)
     runner = None
-    watchdog = None
     try:
         if config:
             await server.populate(config)
         runner, bound = await start_app(build_app(routes(server), token=token), host, port)
-        if parent is not None:
-            watchdog = loop.create_task(_watch_parent(parent, stop))
-        ready = {
-            "event": "ready",
-            "api": f"http://{format_address(host, bound)}",
-            "pid": os.getpid(),
-            "seed": server.seed,
-            "loop": "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio",
-            "proxies": {name: p.listen for name, p in server.proxies.items()},
-        }
-        print(json.dumps(ready), flush=True)
+        announce_ready(
+            {
+                "event": "ready",
+                "api": f"http://{format_address(host, bound)}",
+                "pid": os.getpid(),
+                "seed": server.seed,
+                "loop": "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio",
+                "proxies": {name: p.listen for name, p in server.proxies.items()},
+                "open_files_limit": open_files,
+            }
+        )
         await stop.wait()
     finally:
-        if watchdog is not None:
-            watchdog.cancel()
         if runner is not None:
             await runner.cleanup()
         await server.close()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
-
-
-async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
-    while not parent_is_gone(parent):
-        await asyncio.sleep(PARENT_POLL_S)
-    logger.warning("parent process %d is gone: stopping", parent)
-    stop.set()
 
 
 def _event_loop_runner(name: str):

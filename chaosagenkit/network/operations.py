@@ -12,35 +12,32 @@ Rules kept here, once:
   id = toxic name, duration_s), "clear", "disable", "enable".
 - A fault with ``duration_s`` expires by itself: our daemon removes the
   toxic, or enables the disabled proxy, itself (even if this process dies);
-  against another server (a real Toxiproxy has no expiry) a timer here
-  does it. Such timers are keyed by what they undo (API, proxy, toxic):
-  a new fault on the same thing replaces the timer, undoing it by hand
-  (``remove_toxic``, ``enable``) cancels it, and ``teardown`` cancels
-  every timer still pending.
+  against another server (a real Toxiproxy has no expiry) a timer of
+  ``chaosagenkit.network.expiry`` does it.
+- Every name is checked with ``chaosagenkit.names`` before anything is sent,
+  and goes into URLs escaped (``control_client.path``).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
-from chaosagenkit.activity import require, require_choice, require_name, require_number
+from chaosagenkit.activity import require_choice, require_name, require_number
+from chaosagenkit.control_client import ControlClient, path
 from chaosagenkit.exceptions import ControlAPIError, TargetError
 from chaosagenkit.faults.toxics import EXTENSION_TYPES, build_toxic
 from chaosagenkit.faults.toxics.base import MAX_DURATION_MS
-from chaosagenkit.http_client import ControlClient
-from chaosagenkit.network import process
+from chaosagenkit.names import check_name
+from chaosagenkit.network import daemons, expiry
 from chaosagenkit.network.proxy import STREAMS
 from chaosagenkit.sandbox import SANDBOX, ProxyDaemonRef, ProxyRef
 
 __all__ = [
-    "cancel_timers",
     "check_common",
     "create_proxy",
     "delete_proxy",
     "inject_toxic",
-    "pending_timers",
     "read_stats",
     "read_toxics",
     "remove_toxic",
@@ -52,18 +49,16 @@ __all__ = [
 logger = logging.getLogger("chaostoolkit")
 
 MAX_DURATION_S = MAX_DURATION_MS / 1000
-#: (API URL, proxy, toxic name or "" for the proxy's re-enable) -> the timer that undoes that fault
-_timers: dict[tuple[str, str, str], threading.Timer] = {}
-_timers_lock = threading.Lock()
 
 
 def check_common(proxy: str, stream: str, toxicity: float, duration_s: float, name: str) -> None:
-    """The arguments every injecting activity shares."""
-    require_name(proxy, "proxy")
+    """The arguments every injecting activity shares (``name`` "" means the default name)."""
+    check_name(proxy, "proxy")
     require_choice(stream, "stream", STREAMS)
     require_number(toxicity, "toxicity", minimum=0, maximum=1)
     require_number(duration_s, "duration_s", minimum=0, exclusive_minimum=True, maximum=MAX_DURATION_S)
-    require(isinstance(name, str) and "/" not in name, "name", "a toxic name without '/'", name)
+    if name != "":
+        check_name(name, "name")
 
 
 def inject_toxic(
@@ -80,8 +75,8 @@ def inject_toxic(
     """Add a toxic to ``proxy``; return the toxic as the API shows it."""
     check_common(proxy, stream, toxicity, duration_s, name)
     toxic = build_toxic(toxic_type, attributes)
-    client, proxy_name = process.resolve_proxy(proxy, configuration)
-    ours = process.is_chaosagenkit_proxy(client)
+    client, proxy_name = daemons.resolve_proxy(proxy, configuration)
+    ours = daemons.is_chaosagenkit_proxy(client)
     if toxic_type in EXTENSION_TYPES and not ours:
         raise TargetError(
             f"toxic type {toxic_type!r} needs chaosagenkit's proxy, and {client.base_url} "
@@ -96,11 +91,11 @@ def inject_toxic(
     }
     if duration_s and ours:
         body["duration_s"] = float(duration_s)
-    created = client.post(f"/proxies/{proxy_name}/toxics", body)
+    created = client.post(path("proxies", proxy_name, "toxics"), body)
     toxic_name = created.get("name", body["name"]) if isinstance(created, dict) else body["name"]
     if duration_s and not ours:
         key = (client.base_url, proxy_name, toxic_name)
-        _later(key, duration_s, _remove_quietly, client, proxy_name, toxic_name)
+        expiry.later(key, duration_s, _remove_quietly, client, proxy_name, toxic_name)
     SANDBOX.record_event(
         "inject",
         proxy_name,
@@ -117,17 +112,17 @@ def inject_toxic(
 
 def remove_toxic(proxy: str, name: str, configuration: dict[str, Any] | None = None) -> bool:
     """Remove toxic ``name``; True if it was there, False if it had already gone (expired)."""
-    require_name(proxy, "proxy")
-    require_name(name, "name")
-    client, proxy_name = process.resolve_proxy(proxy, configuration)
+    check_name(proxy, "proxy")
+    check_name(name, "name")
+    client, proxy_name = daemons.resolve_proxy(proxy, configuration)
     try:
-        client.delete(f"/proxies/{proxy_name}/toxics/{name}")
+        client.delete(path("proxies", proxy_name, "toxics", name))
         removed = True
     except ControlAPIError as e:
         if e.status != 404 or "toxic" not in e.error:
             raise
         removed = False
-    _cancel((client.base_url, proxy_name, name))
+    expiry.cancel((client.base_url, proxy_name, name))
     SANDBOX.record_event("clear", proxy_name, fault_id=name)
     return removed
 
@@ -136,13 +131,13 @@ def create_proxy(
     name: str, upstream: str, listen: str, configuration: dict[str, Any] | None
 ) -> dict[str, Any]:
     """Create a proxy on the run's proxy API; the run deletes it at teardown."""
-    require_name(name, "name")
+    check_name(name, "name")
     require_name(upstream, "upstream")
     require_name(listen, "listen")
-    address = process.upstream_address(upstream)
-    client = process.resolve_api(configuration)
+    address = daemons.upstream_address(upstream)
+    client = daemons.resolve_api(configuration)
     daemon = _daemon_for(client)
-    created = process.create_proxy(daemon, name, address, listen)
+    created = daemons.create_proxy(daemon, name, address, listen)
     SANDBOX.proxies[name] = ProxyRef(
         name=name, daemon=daemon.name, listen=created["listen"], upstream=address
     )
@@ -150,10 +145,10 @@ def create_proxy(
 
 
 def delete_proxy(name: str, configuration: dict[str, Any] | None) -> None:
-    require_name(name, "name")
-    client, proxy_name = process.resolve_proxy(name, configuration)
-    client.delete(f"/proxies/{proxy_name}")
-    _cancel_all(client.base_url, proxy_name)
+    check_name(name, "name")
+    client, proxy_name = daemons.resolve_proxy(name, configuration)
+    client.delete(path("proxies", proxy_name))
+    expiry.cancel_api(client.base_url, proxy_name)
     SANDBOX.proxies.pop(name, None)
     SANDBOX.record_event("clear", proxy_name)
 
@@ -162,26 +157,26 @@ def set_enabled(
     name: str, enabled: bool, duration_s: float, configuration: dict[str, Any] | None
 ) -> dict[str, Any]:
     """Take a proxy down (or up); a down proxy comes back up by itself after ``duration_s``."""
-    require_name(name, "name")
+    check_name(name, "name")
     if not enabled:  # bringing a proxy up has no duration
         require_number(duration_s, "duration_s", minimum=0, exclusive_minimum=True, maximum=MAX_DURATION_S)
-    client, proxy_name = process.resolve_proxy(name, configuration)
+    client, proxy_name = daemons.resolve_proxy(name, configuration)
     key = (client.base_url, proxy_name, "")  # an earlier disable's timer: replaced or cancelled
     if enabled:
-        result = client.post(f"/proxies/{proxy_name}", {"enabled": True})  # our daemon cancels its own
-        _cancel(key)
+        result = client.post(path("proxies", proxy_name), {"enabled": True})  # our daemon cancels its own
+        expiry.cancel(key)
         SANDBOX.record_event("enable", proxy_name)
         return result
-    ours = process.is_chaosagenkit_proxy(client)
+    ours = daemons.is_chaosagenkit_proxy(client)
     body: dict[str, Any] = {"enabled": False}
     if ours:
         body["duration_s"] = float(duration_s)  # the daemon enables it again, even if this process dies
-    result = client.post(f"/proxies/{proxy_name}", body)
+    result = client.post(path("proxies", proxy_name), body)
     SANDBOX.record_event("disable", proxy_name, kind="proxy_down", duration_s=float(duration_s))
     if ours:
-        _cancel(key)
+        expiry.cancel(key)
     else:
-        _later(key, duration_s, _enable_quietly, client, proxy_name)
+        expiry.later(key, duration_s, _enable_quietly, client, proxy_name)
     return result
 
 
@@ -191,11 +186,11 @@ def reset_all(configuration: dict[str, Any] | None) -> None:
     The timeline gets a ``clear`` for every proxy the API lists, and an
     ``enable`` for each that was down, so the report closes their windows.
     """
-    client = process.resolve_api(configuration)
+    client = daemons.resolve_api(configuration)
     proxies = client.get("/proxies")
     proxies = proxies if isinstance(proxies, dict) else {}
     client.post("/reset")
-    _cancel_all(client.base_url)
+    expiry.cancel_api(client.base_url)
     for proxy_name, proxy in proxies.items():
         SANDBOX.record_event("clear", proxy_name)
         if isinstance(proxy, dict) and proxy.get("enabled") is False:
@@ -204,89 +199,39 @@ def reset_all(configuration: dict[str, Any] | None) -> None:
 
 def read_stats(proxy: str, configuration: dict[str, Any] | None) -> dict[str, Any]:
     """Our counters for ``proxy`` (chaosagenkit's proxy only)."""
-    require_name(proxy, "proxy")
-    client, proxy_name = process.resolve_proxy(proxy, configuration)
-    if not process.is_chaosagenkit_proxy(client):
+    check_name(proxy, "proxy")
+    client, proxy_name = daemons.resolve_proxy(proxy, configuration)
+    if not daemons.is_chaosagenkit_proxy(client):
         raise TargetError(
             f"traffic counters need chaosagenkit's proxy, and {client.base_url} is another "
             "Toxiproxy-compatible server (it keeps none)"
         )
-    return client.get(f"/proxies/{proxy_name}/stats")
+    return client.get(path("proxies", proxy_name, "stats"))
 
 
 def read_toxics(proxy: str, configuration: dict[str, Any] | None) -> list[dict[str, Any]]:
-    require_name(proxy, "proxy")
-    client, proxy_name = process.resolve_proxy(proxy, configuration)
-    return client.get(f"/proxies/{proxy_name}/toxics")
+    check_name(proxy, "proxy")
+    client, proxy_name = daemons.resolve_proxy(proxy, configuration)
+    return client.get(path("proxies", proxy_name, "toxics"))
 
 
 def toxic_acted(proxy: str, toxic: str, configuration: dict[str, Any] | None) -> int:
     """How many times ``toxic`` changed traffic on ``proxy`` (0 if it never existed there)."""
-    require_name(toxic, "toxic")
+    check_name(toxic, "toxic")
     stats = read_stats(proxy, configuration)
     return int(stats.get("toxics", {}).get(toxic, {}).get("acted", 0))
 
 
-def cancel_timers() -> None:
-    """Forget pending expiries (teardown removes everything anyway)."""
-    with _timers_lock:
-        for timer in _timers.values():
-            timer.cancel()
-        _timers.clear()
-
-
-def pending_timers() -> list[tuple[str, str, str]]:
-    """The keys of the expiry timers this process still runs (API URL, proxy, toxic or "")."""
-    with _timers_lock:
-        return sorted(_timers)
-
-
-def _later(key: tuple[str, str, str], delay_s: float, action, *args: Any) -> None:
-    """Run ``action(*args)`` after ``delay_s``, replacing the timer ``key`` had."""
-
-    def run() -> None:
-        with _timers_lock:
-            if _timers.get(key) is not timer:
-                return  # replaced or cancelled just as it fired
-            del _timers[key]
-        action(*args)
-
-    timer = threading.Timer(delay_s, run)
-    timer.daemon = True
-    with _timers_lock:
-        previous = _timers.pop(key, None)
-        if previous is not None:
-            previous.cancel()
-        _timers[key] = timer
-    timer.start()
-
-
-def _cancel(key: tuple[str, str, str]) -> None:
-    with _timers_lock:
-        timer = _timers.pop(key, None)
-    if timer is not None:
-        timer.cancel()
-
-
-def _cancel_all(url: str, proxy_name: str | None = None) -> None:
-    """Cancel the timers of one API (or of one proxy there): what they would undo is gone."""
-    with _timers_lock:
-        keys = [k for k in _timers if k[0] == url and (proxy_name is None or k[1] == proxy_name)]
-        timers = [_timers.pop(k) for k in keys]
-    for timer in timers:
-        timer.cancel()
-
-
 def _remove_quietly(client: ControlClient, proxy_name: str, toxic_name: str) -> None:
     try:
-        client.delete(f"/proxies/{proxy_name}/toxics/{toxic_name}")
+        client.delete(path("proxies", proxy_name, "toxics", toxic_name))
     except (ControlAPIError, TargetError) as e:
         logger.warning(f"could not expire toxic {toxic_name} on {proxy_name}: {e}")
 
 
 def _enable_quietly(client: ControlClient, proxy_name: str) -> None:
     try:
-        client.post(f"/proxies/{proxy_name}", {"enabled": True})
+        client.post(path("proxies", proxy_name), {"enabled": True})
         SANDBOX.record_event("enable", proxy_name)
     except (ControlAPIError, TargetError) as e:
         logger.warning(f"could not bring proxy {proxy_name} back up: {e}")

@@ -16,7 +16,7 @@ import logging
 from typing import Any
 
 from chaosagenkit.activity import activity, require_name, require_number
-from chaosagenkit.service import process, remote
+from chaosagenkit.service import hosts, operations
 
 __all__ = [
     "clear_faults",
@@ -85,9 +85,9 @@ def start_server(
         "env": env or {},
         "http_default_middleware": http_default_middleware,
     }
-    ref = process.start_or_register(spec)
+    ref = hosts.start_or_register(spec)
     logger.info(f"chaosagenkit: server '{name}' serving {ref.endpoint} (control {ref.control_url})")
-    return remote.describe(ref)
+    return operations.describe(ref)
 
 
 @activity
@@ -100,7 +100,7 @@ def stop_server(name: str, configuration: dict = None, secrets: dict = None) -> 
     ``restart_server`` can bring it back.
     """
     require_name(name, "name")
-    return {"name": name, "exit_code": process.stop_server(name)}
+    return {"name": name, "exit_code": hosts.stop_server(name)}
 
 
 @activity
@@ -113,7 +113,7 @@ def restart_server(name: str, configuration: dict = None, secrets: dict = None) 
     Returns the server as start_server does.
     """
     require_name(name, "name")
-    return remote.describe(process.restart_server(name))
+    return operations.describe(hosts.restart_server(name))
 
 
 @activity
@@ -134,7 +134,7 @@ def crash_server(
     crash fault and, for "now", the exit code.
     """
     require_number(after_requests, "after_requests", minimum=0, integer=True)
-    return remote.crash(server, when, after_requests, remote.token_from(configuration))
+    return operations.crash(server, when, after_requests, operations.token_from(configuration))
 
 
 @activity
@@ -283,7 +283,7 @@ def clear_faults(server: str, configuration: dict = None, secrets: dict = None) 
 
     Returns the server and the ids of the removed faults.
     """
-    removed = remote.clear(server, remote.token_from(configuration))
+    removed = operations.clear(server, operations.token_from(configuration))
     return {"server": server, "removed": [f["id"] for f in removed]}
 
 
@@ -291,6 +291,6 @@ def _inject(server: str, configuration: dict | None, **fault: Any) -> dict[str, 
     require_name(server, "server")
     # The control API accepts a fault without a TTL; through Chaos Toolkit every fault expires.
     require_number(fault.get("duration_s"), "duration_s", minimum=0, exclusive_minimum=True)
-    created = remote.inject(server, fault, remote.token_from(configuration))
+    created = operations.inject(server, fault, operations.token_from(configuration))
     logger.info(f"chaosagenkit: {created['kind']} fault {created['id']} on '{server}'")
     return created

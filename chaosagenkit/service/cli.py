@@ -1,51 +1,50 @@
 """``chaosagenkit serve``: run the chaos host in the foreground.
 
-Contract with whoever starts it (``chaosagenkit.service.process``, a shell):
+Contract with whoever starts it (``chaosagenkit.service.hosts``, a shell);
+the parts it shares with ``chaosagenkit proxy`` (ready line, stdout after
+it, ``--exit-with-parent``, open-file limit) are ``chaosagenkit.supervisor``'s:
 
-- when both servers are bound it prints ONE JSON line on stdout and flushes
-  it: ``{"event": "ready", "endpoint": ..., "control": ..., "pid": ...,
-  "seed": ..., "ports": {...}}``; after that stdout carries nothing more
-  (it is pointed at stderr, so a parent that stops reading never blocks us);
+- when both servers are bound it prints ONE JSON line on stdout:
+  ``{"event": "ready", "endpoint": ..., "control": ..., "pid": ...,
+  "seed": ..., "ports": {...}, "open_files_limit": ...}``;
 - SIGINT/SIGTERM stop it cleanly, exit 0; a crash fault exits 70;
 - bad arguments print one line on stderr and exit 2; a port that cannot be
   bound exits 1;
-- ``--exit-with-parent``: a watchdog stops it when its parent process dies,
-  so nothing outlives a killed chaos run. The parent to watch is fixed
-  before anything slow happens: the starter puts its pid in
-  ``$CHAOSAGENKIT_PARENT_PID`` (else it is our parent at start-up), and a
-  host whose parent is already gone exits at once (status 0, no ready
-  line). The variable is removed from our environment, so an agent's own
-  children never inherit it.
+- ``--own-socket-dir``: the unix socket's directory was made for this host
+  alone; if the parent dies, the host removes the socket and the directory
+  (when then empty) before it exits, so none outlives a killed chaos run.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import functools
 import logging
 import os
 import secrets
 import signal
 import sys
-import threading
-import time
-from typing import TYPE_CHECKING, Any, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from chaosagenkit.credentials import token_from_options, token_options
 from chaosagenkit.exceptions import ConfigurationError
-from chaosagenkit.lifeline import expected_parent, parent_is_gone
+from chaosagenkit.supervisor import (
+    EXIT_BAD_ARGUMENTS,
+    EXIT_START_FAILED,
+    ParentWatch,
+    announce_ready,
+    expected_parent,
+    fail,
+    raise_open_files_limit,
+)
 
 if TYPE_CHECKING:
-    from chaosagenkit.service.host import HostConfig
+    from chaosagenkit.service.host import ChaosHost
 
-__all__ = ["EXIT_BAD_ARGUMENTS", "EXIT_START_FAILED", "TOKEN_ENV", "serve"]
-
-EXIT_BAD_ARGUMENTS = 2
-EXIT_START_FAILED = 1
-TOKEN_ENV = "CHAOSAGENKIT_SERVE_TOKEN"
-_PARENT_POLL_S = 0.25
-_SHUTDOWN_GRACE_S = 5.0
+__all__ = ["serve"]
 
 
 @click.command("serve")
@@ -67,13 +66,7 @@ _SHUTDOWN_GRACE_S = 5.0
     show_default=True,
     help="HOST:PORT of the control API (port 0 = any free port; see the ready line).",
 )
-@click.option(
-    "--token",
-    envvar=TOKEN_ENV,
-    default=None,
-    help=f"Bearer token every control call must carry (or ${TOKEN_ENV}). "
-    "Required when --control is not a loopback address.",
-)
+@token_options
 @click.option(
     "--seed",
     type=click.IntRange(min=0),
@@ -87,79 +80,80 @@ _SHUTDOWN_GRACE_S = 5.0
     help="http:// only: keep agenkit HTTPAgentServer's default rate limiter and timeout.",
 )
 @click.option("--exit-with-parent", is_flag=True, default=False, help="Exit when the parent process dies.")
+@click.option("--own-socket-dir", is_flag=True, default=False, hidden=True)
 def serve(
     agent: str,
     endpoint: str,
     control: str,
     token: str | None,
+    token_file: Path | None,
     seed: int | None,
     http_default_middleware: bool,
     exit_with_parent: bool,
+    own_socket_dir: bool,
 ) -> None:
     """Serve an agenkit agent with service faults controlled at run time."""
     parent = expected_parent()  # first: importing agenkit takes a second, a parent may die meanwhile
-    if exit_with_parent and parent_is_gone(parent):
-        click.echo(f"chaosagenkit serve: parent process {parent} is already gone: not starting", err=True)
-        sys.exit(0)
+    watch = ParentWatch(parent, "serve") if exit_with_parent else None
+    if watch is not None:
+        if own_socket_dir and endpoint.startswith("unix:///"):
+            watch.cleanups.append(
+                functools.partial(_remove_socket_dir, Path(endpoint.removeprefix("unix://")))
+            )
+        watch.start()
+    # Imported here, after the parent is known to live: the host's modules (aiohttp, and agenkit
+    # inside load_agent) take a while, and `chaosagenkit --help` never needs them.
     from chaosagenkit.api import check_bind, parse_host_port
     from chaosagenkit.service.endpoint import parse_endpoint
-    from chaosagenkit.service.host import HostConfig
+    from chaosagenkit.service.host import ChaosHost, HostConfig, load_agent
 
     try:
+        token = token_from_options(token, token_file)
         control_host, control_port = parse_host_port(control, "control")
         check_bind(control_host, token, "control")
         config = HostConfig(
             endpoint=parse_endpoint(endpoint),
             control_host=control_host,
             control_port=control_port,
-            token=token or None,
+            token=token,
             seed=secrets.randbelow(2**31) if seed is None else seed,
             http_default_middleware=http_default_middleware,
         )
     except ConfigurationError as e:
-        _fail(EXIT_BAD_ARGUMENTS, str(e))
+        fail("serve", EXIT_BAD_ARGUMENTS, str(e))
     _configure_logging()
-    from chaosagenkit.service.host import load_agent
-
+    open_files = raise_open_files_limit("serve")
     try:
         served = load_agent(agent)
     except ConfigurationError as e:
-        _fail(EXIT_BAD_ARGUMENTS, str(e))
-    sys.exit(asyncio.run(_run(served, config, parent if exit_with_parent else None)))
+        fail("serve", EXIT_BAD_ARGUMENTS, str(e))
+    sys.exit(asyncio.run(_run(ChaosHost(served, config), watch, open_files)))
 
 
-async def _run(agent: Any, config: HostConfig, parent: int | None) -> int:
-    from chaosagenkit.service.host import ChaosHost
-
-    host = ChaosHost(agent, config)
+async def _run(host: ChaosHost, watch: ParentWatch | None, open_files: int) -> int:
     try:
         ready = await host.start()
     except OSError as e:
-        _fail(EXIT_START_FAILED, f"cannot bind: {e}")
-    print(json.dumps(ready), flush=True)
-    os.dup2(2, 1)  # later prints (an agent's, a library's) go to stderr, not to a pipe nobody reads
-
+        fail("serve", EXIT_START_FAILED, f"cannot bind: {e}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    if parent is not None:
-        _watch_parent(loop, stop, parent)
+    if watch is not None:
+        watch.stop_with(lambda: loop.call_soon_threadsafe(stop.set))
+    announce_ready({**ready, "open_files_limit": open_files})
     await stop.wait()
     await host.stop()
     return 0
 
 
-def _watch_parent(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, parent: int) -> None:
-    def watch() -> None:
-        while not parent_is_gone(parent):
-            time.sleep(_PARENT_POLL_S)
-        logging.getLogger("chaosagenkit.serve").warning("parent process %d is gone: stopping", parent)
-        loop.call_soon_threadsafe(stop.set)
-        time.sleep(_SHUTDOWN_GRACE_S)
-        os._exit(0)  # the clean stop did not finish in time; nobody is waiting for us anyway
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+def _remove_socket_dir(socket_path: Path) -> None:
+    """Remove the socket and its directory; anything else in it stays (then so does the directory)."""
+    try:
+        socket_path.unlink(missing_ok=True)
+        os.rmdir(socket_path.parent)
+    except OSError:
+        pass
 
 
 class _InjectedFaultNoise(logging.Filter):
@@ -182,8 +176,3 @@ def _configure_logging() -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(_InjectedFaultNoise())
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
-
-
-def _fail(code: int, message: str) -> NoReturn:
-    click.echo(f"chaosagenkit serve: error: {message}", err=True)
-    sys.exit(code)

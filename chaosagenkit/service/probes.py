@@ -9,7 +9,7 @@ from typing import Any
 
 from chaosagenkit.activity import activity, require_choice
 from chaosagenkit.faults.service import FAULT_KINDS
-from chaosagenkit.service import remote
+from chaosagenkit.service import operations
 
 __all__ = ["active_faults", "faults_injected", "requests_seen", "server_is_up", "server_stats"]
 
@@ -24,7 +24,7 @@ def server_is_up(server: str, configuration: dict = None, secrets: dict = None) 
     URL that answers but is not a chaosagenkit control API, and when the
     host answers 401 (missing or wrong token: a configuration error).
     """
-    return remote.is_up(server, remote.token_from(configuration))
+    return operations.is_up(server, operations.token_from(configuration))
 
 
 @activity
@@ -38,7 +38,7 @@ def server_stats(server: str, configuration: dict = None, secrets: dict = None) 
     ``cpu_threads``, ``rss_mib`` and ``seed``. Fails when the host cannot
     be reached.
     """
-    return remote.stats(server, remote.token_from(configuration))
+    return operations.stats(server, operations.token_from(configuration))
 
 
 @activity
@@ -49,7 +49,7 @@ def active_faults(server: str, configuration: dict = None, secrets: dict = None)
     ``expires_at`` (Unix seconds), ``requests_seen`` and ``injected``.
     Expired faults are not listed. Fails when the host cannot be reached.
     """
-    return remote.faults(server, remote.token_from(configuration))
+    return operations.faults(server, operations.token_from(configuration))
 
 
 @activity
@@ -63,7 +63,7 @@ def faults_injected(server: str, kind: str = "", configuration: dict = None, sec
     """
     if kind:
         require_choice(kind, "kind", tuple(FAULT_KINDS))
-    injected = remote.stats(server, remote.token_from(configuration)).get("injected") or {}
+    injected = operations.stats(server, operations.token_from(configuration)).get("injected") or {}
     if kind:
         return int(injected.get(kind, 0))
     return int(sum(injected.values()))
@@ -78,4 +78,4 @@ def requests_seen(server: str, configuration: dict = None, secrets: dict = None)
     rejected never reach the host, so a count that stops growing while the
     caller keeps sending shows fail-fast. Fails when the host cannot be reached.
     """
-    return int(remote.stats(server, remote.token_from(configuration)).get("requests", 0))
+    return int(operations.stats(server, operations.token_from(configuration)).get("requests", 0))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from chaosagenkit.client import actions, probes
-from chaosagenkit.service.process import restart_server
+from chaosagenkit.service.hosts import restart_server
 from tests.integration.test_client_support import chaos_host, clean_clients, clear, inject
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_middleware, pytest.mark.slow]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from chaosagenkit.client import actions, probes
-from chaosagenkit.http_client import ControlClient
-from chaosagenkit.network import process as network
+from chaosagenkit.control_client import ControlClient
+from chaosagenkit.network import daemons as network
 from chaosagenkit.sandbox import SANDBOX
 from tests.integration.test_client_support import chaos_host, clean_clients
 

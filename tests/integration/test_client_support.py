@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from chaosagenkit.client import registry
-from chaosagenkit.http_client import ControlClient
+from chaosagenkit.control_client import ControlClient
 from chaosagenkit.sandbox import SANDBOX, ServerRef
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,7 +78,7 @@ def chaos_host(
 
     Started and stopped by the service part's own process management.
     """
-    from chaosagenkit.service.process import start_server, stop_started_servers
+    from chaosagenkit.service.hosts import start_server, stop_started_servers
 
     ref = start_server(name, agent, seed=4, env=env)
     try:

@@ -6,7 +6,7 @@ import pytest
 
 from chaosagenkit.client import actions, probes
 from chaosagenkit.client.registry import get_client
-from chaosagenkit.service.process import start_server, stop_started_servers
+from chaosagenkit.service.hosts import start_server, stop_started_servers
 from tests.integration.test_client_support import clean_clients, clear, inject
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_middleware, pytest.mark.slow]

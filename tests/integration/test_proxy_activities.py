@@ -12,9 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
+from chaosagenkit.control_client import ControlClient
 from chaosagenkit.exceptions import TargetError
-from chaosagenkit.http_client import ControlClient
-from chaosagenkit.network import actions, operations, probes, process
+from chaosagenkit.network import actions, daemons, expiry, probes
 from chaosagenkit.sandbox import SANDBOX
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_network]
@@ -28,10 +28,10 @@ def run() -> Iterator[ControlClient]:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
-    daemon = process.start_or_register_daemon({}, {})
+    daemon = daemons.start_or_register_daemon({}, {})
     actions.create_proxy("edge", f"127.0.0.1:{listener.getsockname()[1]}")
     yield ControlClient(daemon.url)
-    process.teardown()
+    daemons.teardown()
     SANDBOX.reset()
     listener.close()
 
@@ -79,7 +79,7 @@ def test_injecting_records_the_fault_and_returns_toxiproxys_json(run):
         ),
         (lambda: actions.add_toxic("edge", "latency", {"latancy": 1}), "'latancy' is not an attribute"),
         (lambda: actions.add_toxic("edge", "warp"), "'type' must be one of"),
-        (lambda: actions.inject_latency("", 10), "'proxy' must be a non-empty string"),
+        (lambda: actions.inject_latency("", 10), "'proxy' must be a name of 1 to 64"),
         (lambda: actions.inject_latency("nowhere", 10), "proxy not found: nowhere"),
         (lambda: actions.create_proxy("x", "server:none"), "unknown server 'none'"),
     ],
@@ -103,7 +103,7 @@ def test_a_fault_with_a_duration_expires_by_itself(run):
 
 def test_a_disabled_proxy_comes_back_after_its_duration_by_the_daemons_own_timer(run):
     assert actions.disable_proxy("edge", duration_s=0.5)["enabled"] is False
-    assert operations.pending_timers() == [], "our daemon keeps the TTL: nothing here has to survive"
+    assert expiry.pending() == [], "our daemon keeps the TTL: nothing here has to survive"
     wait_until(lambda: run.get("/proxies/edge")["enabled"])
     disable = SANDBOX.timeline()[-1]
     assert (disable["event"], disable["target"], disable["duration_s"]) == ("disable", "edge", 0.5)
@@ -152,7 +152,7 @@ def test_proxies_created_by_actions_are_deleted_at_teardown(run):
     created = actions.create_proxy("extra", "127.0.0.1:9")
     assert SANDBOX.proxies["extra"].listen == created["listen"]
     daemon_url = run.base_url
-    process.teardown()
+    daemons.teardown()
     assert SANDBOX.proxies == {}
     with pytest.raises(TargetError):
         ControlClient(daemon_url, timeout_s=2).get("/version")  # the daemon was stopped too
@@ -219,7 +219,7 @@ def test_against_another_toxiproxy_server_only_its_own_toxics_are_sent():
             c for c in calls_before if c[0] == "POST"
         ], "nothing was sent that the server does not understand"
     finally:
-        operations.cancel_timers()  # the latency's TTL timer (a run's teardown does this)
+        expiry.cancel_all()  # the latency's TTL timer (a run's teardown does this)
         server.shutdown()
         server.server_close()
         SANDBOX.reset()
@@ -235,27 +235,27 @@ def test_against_another_server_one_client_timer_per_fault_replaced_and_cancelle
     url = configuration["toxiproxy_url"]
     try:
         SANDBOX.seed = 5
-        process.start_or_register_daemon({"url": url}, {})
+        daemons.start_or_register_daemon({"url": url}, {})
         assert ("POST", "/seed") not in _ToxiproxyStandIn.calls, "a real Toxiproxy has no seed route"
         SANDBOX.proxy_daemons.clear()
         actions.disable_proxy("db", duration_s=60, configuration=configuration)
         actions.disable_proxy("db", duration_s=120, configuration=configuration)
-        assert operations.pending_timers() == [(url, "db", "")], "the second disable replaced the first timer"
+        assert expiry.pending() == [(url, "db", "")], "the second disable replaced the first timer"
         assert ("/proxies/db", {"enabled": False}) in _ToxiproxyStandIn.bodies, (
             "Toxiproxy gets its own JSON only"
         )
         actions.enable_proxy("db", configuration=configuration)
-        assert operations.pending_timers() == [], "enabling cancels the re-enable timer"
+        assert expiry.pending() == [], "enabling cancels the re-enable timer"
         actions.inject_latency("db", 10, duration_s=60, name="slow", configuration=configuration)
         actions.inject_latency("db", 10, duration_s=60, name="slow", configuration=configuration)
-        assert operations.pending_timers() == [(url, "db", "slow")]
+        assert expiry.pending() == [(url, "db", "slow")]
         actions.remove_toxic("db", "slow", configuration=configuration)
-        assert operations.pending_timers() == []
+        assert expiry.pending() == []
         actions.disable_proxy("db", duration_s=0.2, configuration=configuration)
         wait_until(lambda: _ToxiproxyStandIn.bodies[-1] == ("/proxies/db", {"enabled": True}))
-        assert operations.pending_timers() == []
+        assert expiry.pending() == []
     finally:
-        operations.cancel_timers()
+        expiry.cancel_all()
         server.shutdown()
         server.server_close()
         SANDBOX.reset()

@@ -24,8 +24,8 @@ from agenkit.adapters.python.errors import (
 from agenkit.adapters.python.errors import ConnectionError as AgenkitConnectionError
 from agenkit.interfaces import Message
 
-from chaosagenkit.http_client import ControlClient
-from chaosagenkit.network import process
+from chaosagenkit.control_client import ControlClient
+from chaosagenkit.network import daemons
 from tests.integration.agenkit_support import agenkit_server
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_network, pytest.mark.slow]
@@ -33,9 +33,9 @@ pytestmark = [pytest.mark.chaos, pytest.mark.chaos_network, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[ControlClient]:
-    proc, ready = process.start_daemon(seed=5)
+    proc, ready = daemons.start_daemon(seed=5)
     yield ControlClient(ready["api"])
-    process.stop_daemon(proc)
+    daemons.stop_daemon(proc)
 
 
 async def _through_proxy(

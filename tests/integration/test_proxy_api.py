@@ -11,18 +11,18 @@ from collections.abc import Iterator
 
 import pytest
 
+from chaosagenkit.control_client import ControlClient
 from chaosagenkit.exceptions import ControlAPIError
-from chaosagenkit.http_client import ControlClient
-from chaosagenkit.network import process
+from chaosagenkit.network import daemons
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_network]
 
 
 @pytest.fixture(scope="module")
 def daemon() -> Iterator[dict]:
-    proc, ready = process.start_daemon(seed=11)
+    proc, ready = daemons.start_daemon(seed=11)
     yield ready
-    process.stop_daemon(proc)
+    daemons.stop_daemon(proc)
 
 
 @pytest.fixture
@@ -79,8 +79,8 @@ def test_the_proxy_lifecycle_speaks_toxiproxys_json(api):
         "toxicity": 1.0,
         "attributes": {"latency": 1000, "jitter": 0},
     }
-    updated = api.patch(
-        "/proxies/db/toxics/latency_downstream", {"attributes": {"jitter": 10}, "toxicity": 0.5}
+    updated = api.request(
+        "PATCH", "/proxies/db/toxics/latency_downstream", {"attributes": {"jitter": 10}, "toxicity": 0.5}
     )
     assert updated["attributes"] == {"latency": 1000, "jitter": 10} and updated["toxicity"] == 0.5
     assert api.post("/proxies/db/toxics/latency_downstream", {"toxicity": 1})["toxicity"] == 1.0
@@ -88,7 +88,7 @@ def test_the_proxy_lifecycle_speaks_toxiproxys_json(api):
     assert api.get("/proxies/db")["toxics"][0]["name"] == "latency_downstream"
 
     assert api.post("/proxies/db", {"enabled": False})["enabled"] is False
-    assert api.patch("/proxies/db", {"enabled": True})["listen"] == created["listen"]
+    assert api.request("PATCH", "/proxies/db", {"enabled": True})["listen"] == created["listen"]
 
     assert raw(api, "POST", "/reset") == (204, None)
     assert api.get("/proxies/db")["toxics"] == []
@@ -319,7 +319,7 @@ def test_the_seed_can_be_read_and_set(api, daemon):
 
 
 def test_a_token_guards_every_route():
-    proc, ready = process.start_daemon(token="s3cret")
+    proc, ready = daemons.start_daemon(token="s3cret")
     try:
         with pytest.raises(ControlAPIError) as info:
             ControlClient(ready["api"]).get("/proxies")
@@ -333,4 +333,4 @@ def test_a_token_guards_every_route():
         )
         assert created["listen"].startswith("0.0.0.0:"), "with a token, other hosts may be served"
     finally:
-        process.stop_daemon(proc)
+        daemons.stop_daemon(proc)

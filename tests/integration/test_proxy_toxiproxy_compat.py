@@ -17,17 +17,17 @@ from chaostoxi.proxy import actions as proxy_actions
 from chaostoxi.proxy import probes as proxy_probes
 from chaostoxi.toxic import actions as toxic_actions
 
-from chaosagenkit.http_client import ControlClient
-from chaosagenkit.network import process
+from chaosagenkit.control_client import ControlClient
+from chaosagenkit.network import daemons
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_network]
 
 
 @pytest.fixture(scope="module")
 def daemon() -> Iterator[dict]:
-    proc, ready = process.start_daemon()
+    proc, ready = daemons.start_daemon()
     yield ready
-    process.stop_daemon(proc)
+    daemons.stop_daemon(proc)
 
 
 @pytest.fixture

@@ -9,16 +9,16 @@ from agenkit.adapters.python import RemoteAgent
 from agenkit.interfaces import Message
 
 from chaosagenkit.sandbox import SANDBOX
-from chaosagenkit.service import actions, probes, process
+from chaosagenkit.service import actions, hosts, probes
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_service]
 
 
 @pytest.fixture
 def host():
-    ref = process.start_server("counted", endpoint="tcp://127.0.0.1:0")
+    ref = hosts.start_server("counted", endpoint="tcp://127.0.0.1:0")
     yield ref
-    process.stop_started_servers()
+    hosts.stop_started_servers()
     SANDBOX.reset()
 
 

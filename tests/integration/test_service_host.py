@@ -23,7 +23,7 @@ from agenkit.adapters.python.errors import (
 from agenkit.adapters.python.errors import ConnectionError as AgenkitConnectionError
 
 from chaosagenkit.faults.service import FaultPolicy, parse_fault
-from chaosagenkit.service import process
+from chaosagenkit.service import hosts
 from chaosagenkit.service.chaos_agent import CRASH_EXIT_CODE, PADDING_KEY
 from chaosagenkit.service.endpoint import default_endpoint
 from tests.integration.test_service_support import (
@@ -31,7 +31,6 @@ from tests.integration.test_service_support import (
     call,
     call_async,
     cpu_seconds,
-    pid_alive,
     proc_status,
     raw_request,
     wait_for,
@@ -45,15 +44,15 @@ TRANSPORTS = ["tcp", "http"]
 @pytest.fixture(scope="module", params=TRANSPORTS)
 def served(request):
     name = f"svc-host-{request.param}"
-    ref = process.start_server(name, endpoint=default_endpoint(request.param), seed=5)
+    ref = hosts.start_server(name, endpoint=default_endpoint(request.param), seed=5)
     yield ref
-    process.forget_server(name)
+    hosts.forget_server(name)
 
 
 @pytest.fixture
 def host(served):
     """The module's host with no faults and its RNG restarted from seed 11."""
-    client = process.client_for(served)
+    client = hosts.client_for(served)
     client.delete("/faults")
     client.post("/seed", {"seed": 11})
     yield served
@@ -61,7 +60,7 @@ def host(served):
 
 
 def control(ref):
-    return process.client_for(ref)
+    return hosts.client_for(ref)
 
 
 def transport_of(ref) -> str:
@@ -309,9 +308,9 @@ def lone_host(request):
     """A host of its own (this test ends it), on the transport given by the test's param."""
     transport = request.param
     name = f"svc-lone-{transport}"
-    ref = process.start_server(name, endpoint=default_endpoint(transport), seed=1)
+    ref = hosts.start_server(name, endpoint=default_endpoint(transport), seed=1)
     yield ref
-    process.forget_server(name)
+    hosts.forget_server(name)
 
 
 @pytest.mark.slow
@@ -354,7 +353,7 @@ def test_crash_after_requests_serves_n_then_crashes(lone_host):
 
 
 def test_token_is_required_on_every_route():
-    ref = process.start_server("svc-auth", token="s3cret", seed=1)
+    ref = hosts.start_server("svc-auth", token="s3cret", seed=1)
     try:
         for method, path in [
             ("GET", "/health"),
@@ -377,7 +376,7 @@ def test_token_is_required_on_every_route():
         assert ref.process.poll() is None
         assert "s3cret" not in " ".join(ref.argv)  # the token travels in the environment
     finally:
-        process.forget_server("svc-auth")
+        hosts.forget_server("svc-auth")
 
 
 def raw_http(port: int, head: bytes) -> tuple[bytes, bytes]:
@@ -436,94 +435,18 @@ def test_a_port_in_use_exits_1(host):
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signals_stop_the_host_cleanly(signum):
-    ref = process.start_server("svc-signal", endpoint=default_endpoint("tcp"), seed=1)
+    ref = hosts.start_server("svc-signal", endpoint=default_endpoint("tcp"), seed=1)
     try:
         control(ref).post("/faults", {"kind": "memory_pressure", "mib": 16})
         ref.process.send_signal(signum)
         assert ref.process.wait(timeout=15) == 0
         assert call(ref.endpoint, 1, timeout_ms=3000)[0].error is not None
     finally:
-        process.forget_server("svc-signal")
+        hosts.forget_server("svc-signal")
 
 
-PARENT = """
-import subprocess, sys
-child = subprocess.Popen([sys.executable, "-m", "chaosagenkit", "serve", "--exit-with-parent"],
-                         stdout=subprocess.PIPE)
-sys.stdout.write(child.stdout.readline().decode())
-sys.stdout.flush()
-sys.stdin.read()  # live until killed
-"""
-
-
-@pytest.mark.slow
-def test_exit_with_parent_stops_the_host_when_its_parent_dies():
-    import json
-
-    parent = subprocess.Popen(
-        [sys.executable, "-c", PARENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=REPO
-    )
-    host_pid = None
-    try:
-        ready = json.loads(parent.stdout.readline())
-        host_pid = ready["pid"]
-        assert pid_alive(host_pid)
-        parent.kill()
-        parent.wait(timeout=10)
-        wait_for(lambda: not pid_alive(host_pid), timeout_s=20, what="the orphaned host to exit")
-    finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.wait()
-        if host_pid is not None and pid_alive(host_pid):  # do not leak it if the test failed
-            import os
-
-            os.kill(host_pid, signal.SIGKILL)
-        parent.stdout.close()
-        parent.stdin.close()
-
-
-# The middle process starts a host the way chaosagenkit.service.process does
-# (its pid in CHAOSAGENKIT_PARENT_PID) and dies at once, before the host has
-# even imported agenkit.
-SHORT_LIVED_PARENT = """
-import os, subprocess, sys
-env = {**os.environ, "CHAOSAGENKIT_PARENT_PID": str(os.getpid())}
-child = subprocess.Popen([sys.executable, "-m", "chaosagenkit", "serve", "--exit-with-parent"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-print(child.pid, flush=True)
-os._exit(0)
-"""
-
-
-def test_a_host_whose_parent_dies_during_its_start_does_not_outlive_it():
-    done = subprocess.run(
-        [sys.executable, "-c", SHORT_LIVED_PARENT], capture_output=True, text=True, timeout=60, cwd=REPO
-    )
-    host_pid = int(done.stdout)
-    try:
-        wait_for(lambda: not pid_alive(host_pid), timeout_s=30, what="the orphaned host to exit")
-    finally:
-        if pid_alive(host_pid):  # do not leak it if the test failed
-            import os
-
-            os.kill(host_pid, signal.SIGKILL)
-
-
-def test_a_host_started_for_a_parent_that_is_not_its_parent_exits_at_once():
-    import os
-
-    env = {**os.environ, "CHAOSAGENKIT_PARENT_PID": "1"}  # pid 1 is never this test's pid
-    done = subprocess.run(
-        [sys.executable, "-m", "chaosagenkit", "serve", "--exit-with-parent"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-        env=env,
-    )
-    assert done.returncode == 0 and done.stdout == ""
-    assert "parent process 1 is already gone: not starting" in done.stderr
+# Exit-with-parent (also while starting, also with a blocked event loop): tests/integration/
+# test_supervisor.py, for this host and the proxy alike.
 
 
 def test_concurrent_callers_each_get_their_own_answers(host):

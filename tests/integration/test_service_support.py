@@ -1,7 +1,7 @@
 """Helpers for the chaos host's integration tests (no tests here).
 
 Every host here is a real ``chaosagenkit serve`` child process started with
-``chaosagenkit.service.process``; every call goes through a real agenkit
+``chaosagenkit.service.hosts``; every call goes through a real agenkit
 ``RemoteAgent``. Waiting is done on conditions with a deadline, never with
 fixed sleeps.
 """

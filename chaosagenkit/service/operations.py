@@ -15,8 +15,8 @@ from typing import Any
 from chaosagenkit.exceptions import ConfigurationError, ControlAPIError, TargetError
 from chaosagenkit.faults.service import Crash, parse_fault
 from chaosagenkit.sandbox import SANDBOX, ServerRef
-from chaosagenkit.service import process
-from chaosagenkit.service.process import token_from
+from chaosagenkit.service import hosts
+from chaosagenkit.service.hosts import token_from
 
 __all__ = ["clear", "crash", "describe", "faults", "inject", "is_up", "stats", "token_from"]
 
@@ -27,9 +27,9 @@ CRASH_WAIT_S = 10.0
 def inject(server: str, fault: dict[str, Any], token: str | None = None) -> dict[str, Any]:
     """Validate ``fault``, add it on ``server``; return the fault the host created."""
     spec = parse_fault(fault)
-    ref = process.resolve_server(server, token)
-    process.remember_fault_host(ref)
-    created = process.client_for(ref).post("/faults", spec.to_json())
+    ref = hosts.resolve_server(server, token)
+    hosts.remember_fault_host(ref)
+    created = hosts.client_for(ref).post("/faults", spec.to_json())
     SANDBOX.record_event(
         "inject",
         ref.name,
@@ -43,8 +43,8 @@ def inject(server: str, fault: dict[str, Any], token: str | None = None) -> dict
 
 def clear(server: str, token: str | None = None) -> list[dict[str, Any]]:
     """Remove every fault on ``server``; return the removed faults."""
-    ref = process.resolve_server(server, token)
-    removed = process.client_for(ref).delete("/faults")["removed"]
+    ref = hosts.resolve_server(server, token)
+    removed = hosts.client_for(ref).delete("/faults")["removed"]
     SANDBOX.record_event("clear", ref.name, fault_id=None, removed=[f["id"] for f in removed])
     return removed
 
@@ -55,9 +55,9 @@ def crash(server: str, when: str, after_requests: int, token: str | None = None)
     if after_requests:
         body["after_requests"] = after_requests
     spec = Crash.from_json({"kind": "crash", **body})
-    ref = process.resolve_server(server, token)
-    process.remember_fault_host(ref)
-    answer = process.client_for(ref).post("/crash", body)
+    ref = hosts.resolve_server(server, token)
+    hosts.remember_fault_host(ref)
+    answer = hosts.client_for(ref).post("/crash", body)
     SANDBOX.record_event(
         "crash",
         ref.name,
@@ -76,11 +76,11 @@ def crash(server: str, when: str, after_requests: int, token: str | None = None)
 
 
 def faults(server: str, token: str | None = None) -> list[dict[str, Any]]:
-    return process.client_for(process.resolve_server(server, token)).get("/faults")
+    return hosts.client_for(hosts.resolve_server(server, token)).get("/faults")
 
 
 def stats(server: str, token: str | None = None) -> dict[str, Any]:
-    return process.client_for(process.resolve_server(server, token)).get("/stats")
+    return hosts.client_for(hosts.resolve_server(server, token)).get("/stats")
 
 
 def is_up(server: str, token: str | None = None) -> bool:
@@ -89,15 +89,15 @@ def is_up(server: str, token: str | None = None) -> bool:
     A 401 is not "down": it means the token is missing or wrong, a configuration error.
     """
     try:
-        ref = process.resolve_server(server, token)
+        ref = hosts.resolve_server(server, token)
         if ref.process is not None and ref.process.poll() is not None:
             return False
-        health = process.client_for(ref, timeout_s=3.0).get("/health")
+        health = hosts.client_for(ref, timeout_s=3.0).get("/health")
         return isinstance(health, dict) and health.get("status") == "ok"
     except ControlAPIError as e:
         if e.status == 401:
             raise ConfigurationError(
-                f"configuration.{process.TOKEN_CONFIG_KEY}",
+                f"configuration.{hosts.TOKEN_CONFIG_KEY}",
                 f"is missing or wrong: {e.url} answered 401",
             ) from e
         return False

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -21,11 +19,10 @@ from chaoslib.experiment import run_experiment
 from chaosagenkit.client import probes as client_probes
 from chaosagenkit.exceptions import ConfigurationError, ProcessStartError
 from chaosagenkit.sandbox import SANDBOX
-from chaosagenkit.service import actions, probes, process
+from chaosagenkit.service import actions, hosts, probes
 from chaosagenkit.service.chaos_agent import CRASH_EXIT_CODE
-from tests.conftest import child_pids
 from tests.integration.test_control_client import http_peer, not_http_peer
-from tests.integration.test_service_support import REPO, call, wait_for
+from tests.integration.test_service_support import REPO, call
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_service]
 
@@ -36,7 +33,7 @@ def run():
     SANDBOX.reset()
     SANDBOX.seed = 1234
     yield SANDBOX
-    process.stop_started_servers()
+    hosts.stop_started_servers()
     SANDBOX.reset()
 
 
@@ -46,7 +43,7 @@ def elsewhere():
 
     Yields its control URL and the configuration carrying its token.
     """
-    env = {**os.environ, "CHAOSAGENKIT_SERVE_TOKEN": "elsewhere"}
+    env = {**os.environ, "CHAOSAGENKIT_TOKEN": "elsewhere"}
     host = subprocess.Popen(
         [sys.executable, "-m", "chaosagenkit", "serve", "--exit-with-parent"],
         stdout=subprocess.PIPE,
@@ -74,28 +71,28 @@ def environ(pid: int) -> dict[str, str]:
 
 @pytest.mark.parametrize("transport", ["unix", "ws"])
 def test_declared_transports_serve_and_unix_dirs_are_removed(run, transport):
-    ref = process.start_or_register({"name": "t", "transport": transport})
+    ref = hosts.start_or_register({"name": "t", "transport": transport})
     assert ref.endpoint.startswith(f"{transport}://")
     assert all(o.ok and o.matches for o in call(ref.endpoint, 3))
     socket_dir = Path(ref.endpoint.removeprefix("unix://")).parent if transport == "unix" else None
-    assert process.stop_started_servers() == ["t"]
+    assert hosts.stop_started_servers() == ["t"]
     assert "t" not in run.servers
     if socket_dir is not None:
         assert not socket_dir.exists()
 
 
 def test_seed_is_derived_from_the_run_seed_and_recorded(run):
-    ref = process.start_or_register({"name": "seeded"})
+    ref = hosts.start_or_register({"name": "seeded"})
     expected = run.component_seed("server:seeded")
-    assert process.client_for(ref).get("/health")["seed"] == expected
+    assert hosts.client_for(ref).get("/health")["seed"] == expected
     assert ref.argv[ref.argv.index("--seed") + 1] == str(expected)
     (start,) = [e for e in run.timeline() if e["event"] == "start"]
     assert start["target"] == "seeded" and start["detail"]["seed"] == expected
 
 
 def test_env_names_an_earlier_server_endpoint(run):
-    down = process.start_or_register({"name": "down"})
-    up = process.start_or_register({"name": "up", "env": {"DOWNSTREAM": "{server:down}", "N": 3}})
+    down = hosts.start_or_register({"name": "down"})
+    up = hosts.start_or_register({"name": "up", "env": {"DOWNSTREAM": "{server:down}", "N": 3}})
     child_env = environ(up.process.pid)
     assert child_env["DOWNSTREAM"] == down.endpoint and child_env["N"] == "3"
 
@@ -117,83 +114,44 @@ def test_env_names_an_earlier_server_endpoint(run):
 )
 def test_bad_declarations_name_the_field_and_start_nothing(run, spec, field):
     with pytest.raises(ConfigurationError) as caught:
-        process.start_or_register(spec)
+        hosts.start_or_register(spec)
     assert caught.value.field == field
     assert run.servers == {} and run.timeline() == []
 
 
 def test_a_host_that_cannot_start_reports_its_stderr(run):
     with pytest.raises(ProcessStartError) as caught:
-        process.start_server("broken", agent="no_such_module_xyz:make")
+        hosts.start_server("broken", agent="no_such_module_xyz:make")
     assert "exited with status 2" in str(caught.value)
     assert "no_such_module_xyz" in str(caught.value)
     assert "broken" not in run.servers
 
 
-def test_a_start_interrupted_while_waiting_for_the_host_stops_it(run):
-    class Interrupted(BaseException):
-        """Stands for Ctrl-C, without letting a stray one reach pytest itself."""
-
-    def interrupt(signum, frame):
-        raise Interrupted
-
-    main = threading.main_thread().ident
-    waiting = threading.Event()
-
-    def signal_when_waiting_for_ready() -> None:
-        def in_await_ready() -> bool:
-            frame = sys._current_frames().get(main)
-            while frame is not None:
-                if frame.f_code is process._await_ready.__code__:
-                    return True
-                frame = frame.f_back
-            return False
-
-        wait_for(in_await_ready, timeout_s=30, what="start_server to wait for the ready line")
-        waiting.set()
-        os.kill(os.getpid(), signal.SIGINT)
-
-    before = child_pids()
-    previous = signal.signal(signal.SIGINT, interrupt)
-    thread = threading.Thread(target=signal_when_waiting_for_ready, daemon=True)
-    try:
-        thread.start()
-        with pytest.raises(Interrupted):
-            process.start_server("interrupted")
-    finally:
-        thread.join(timeout=60)
-        signal.signal(signal.SIGINT, previous)
-    assert waiting.is_set()
-    assert child_pids() - before == set(), "the half-started host still runs"
-    assert run.servers == {} and "interrupted" not in process._children
-    assert run.timeline() == []
-
-
 def test_external_hosts_are_registered_from_their_health(run):
-    real = process.start_server("real", token="tok")
+    real = hosts.start_server("real", token="tok")
     with pytest.raises(Exception, match="401"):
-        process.start_or_register({"name": "ext", "control_url": real.control_url})
-    ext = process.start_or_register({"name": "ext", "control_url": real.control_url, "token": "tok"})
+        hosts.start_or_register({"name": "ext", "control_url": real.control_url})
+    ext = hosts.start_or_register({"name": "ext", "control_url": real.control_url, "token": "tok"})
     assert ext.process is None and ext.endpoint == real.endpoint
-    assert process.resolve_server("ext") is ext
-    assert process.resolve_server(real.control_url) is real  # a URL finds the known server
+    assert hosts.resolve_server("ext") is ext
+    assert hosts.resolve_server(real.control_url) is real  # a URL finds the known server
 
 
 def test_resolving_an_unknown_server_lists_the_known_ones(run):
-    process.start_server("alpha")
+    hosts.start_server("alpha")
     with pytest.raises(ConfigurationError, match=r"known: alpha\) or a control URL"):
-        process.resolve_server("beta")
+        hosts.resolve_server("beta")
 
 
 def test_wrong_urls_are_not_chaosagenkit_control_apis(run):
-    agent = process.start_server("agent", endpoint="http://127.0.0.1:0")
+    agent = hosts.start_server("agent", endpoint="http://127.0.0.1:0")
     with http_peer("text/html", b"<html>a web page</html>") as page, not_http_peer() as other:
         for url in (agent.endpoint, page, other):
             words = f"'server' {url} is not a chaosagenkit control API"
             with pytest.raises(ActivityFailed, match=f"^inject_failure_rate: {words}"):
                 actions.inject_failure_rate(url, rate=0.5)
             with pytest.raises(ConfigurationError, match=f"'control_url' {url} is not a chaosagenkit"):
-                process.start_or_register({"name": "ext", "control_url": url})
+                hosts.start_or_register({"name": "ext", "control_url": url})
             with pytest.raises(ActivityFailed, match=f"^server_is_up: {words}"):
                 probes.server_is_up(url)
     assert set(run.servers) == {"agent"} and run.fault_hosts == {}
@@ -203,52 +161,50 @@ def test_wrong_urls_are_not_chaosagenkit_control_apis(run):
 
 
 def test_restart_comes_back_on_the_same_addresses_without_faults(run):
-    ref = process.start_server("r", seed=3)
-    process.client_for(ref).post("/faults", {"kind": "failure_rate", "rate": 1.0})
+    ref = hosts.start_server("r", seed=3)
+    hosts.client_for(ref).post("/faults", {"kind": "failure_rate", "rate": 1.0})
     old_pid = ref.process.pid
-    new = process.restart_server("r")
+    new = hosts.restart_server("r")
     assert (new.endpoint, new.control_url) == (ref.endpoint, ref.control_url)
     assert new.process.pid != old_pid and ref.process.returncode == 0
-    assert process.client_for(new).get("/faults") == []
+    assert hosts.client_for(new).get("/faults") == []
     assert all(o.ok for o in call(new.endpoint, 2))
     assert [e["event"] for e in run.timeline()] == ["start", "restart"]
 
 
 def test_restart_after_a_crash_and_idempotent_stop(run):
-    ref = process.start_server("c")
-    process.client_for(ref).post("/crash", {"when": "now"})
+    ref = hosts.start_server("c")
+    hosts.client_for(ref).post("/crash", {"when": "now"})
     assert ref.process.wait(timeout=15) == CRASH_EXIT_CODE
-    assert process.stop_server("c") == CRASH_EXIT_CODE  # already gone: nothing to do
-    assert process.clear_all_faults() == {}  # dead hosts are skipped quietly
-    new = process.restart_server("c")
+    assert hosts.stop_server("c") == CRASH_EXIT_CODE  # already gone: nothing to do
+    assert hosts.clear_all_faults() == {}  # dead hosts are skipped quietly
+    new = hosts.restart_server("c")
     assert all(o.ok for o in call(new.endpoint, 1))
-    assert process.stop_server("c") == 0
-    assert process.stop_server("c") == 0
+    assert hosts.stop_server("c") == 0
+    assert hosts.stop_server("c") == 0
     restart = next(e for e in run.timeline() if e["event"] == "restart")
     assert restart["detail"]["was_alive"] is False
 
 
 def test_teardown_clears_faults_and_stops_everything(run):
-    a = process.start_server("a")
-    b = process.start_server("b")
-    process.client_for(a).post(
-        "/faults", [{"kind": "fail_every", "nth": 2}, {"kind": "delay", "delay_ms": 1}]
-    )
-    assert process.clear_all_faults() == {"a": 2, "b": 0}
-    assert process.client_for(a).get("/faults") == []
-    assert sorted(process.stop_started_servers()) == ["a", "b"]
+    a = hosts.start_server("a")
+    b = hosts.start_server("b")
+    hosts.client_for(a).post("/faults", [{"kind": "fail_every", "nth": 2}, {"kind": "delay", "delay_ms": 1}])
+    assert hosts.clear_all_faults() == {"a": 2, "b": 0}
+    assert hosts.client_for(a).get("/faults") == []
+    assert sorted(hosts.stop_started_servers()) == ["a", "b"]
     assert a.process.returncode == 0 and b.process.returncode == 0
-    assert process.stop_started_servers() == [] and run.servers == {}
+    assert hosts.stop_started_servers() == [] and run.servers == {}
 
 
 def test_clearing_all_faults_goes_on_past_a_host_that_answers_nonsense(run):
-    real = process.start_server("real")
-    process.client_for(real).post("/faults", {"kind": "fail_every", "nth": 3})
+    real = hosts.start_server("real")
+    hosts.client_for(real).post("/faults", {"kind": "fail_every", "nth": 3})
     with http_peer("application/json", b'["not", "a", "clear", "answer"]') as page:
         # A fake registration: a host whose port another program took since it was registered.
-        run.servers = {"moved": process.ServerRef("moved", "tcp://127.0.0.1:9", page), "real": real}
-        assert process.clear_all_faults() == {"real": 1}
-    assert process.client_for(real).get("/faults") == []
+        run.servers = {"moved": hosts.ServerRef("moved", "tcp://127.0.0.1:9", page), "real": real}
+        assert hosts.clear_all_faults() == {"real": 1}
+    assert hosts.client_for(real).get("/faults") == []
 
 
 # -- activities ----------------------------------------------------------------
@@ -480,6 +436,6 @@ def test_teardown_clears_faults_on_a_host_faulted_by_control_url_and_leaves_it_r
     }
     journal = run_experiment(experiment)
     assert journal["status"] == "completed", journal["run"]
-    remaining = process.client_for(process.resolve_server(url, "elsewhere")).get("/faults")
+    remaining = hosts.client_for(hosts.resolve_server(url, "elsewhere")).get("/faults")
     assert remaining == []  # both the pending crash and the failure rate are gone
     assert run.fault_hosts == {} and run.servers == {}

@@ -11,38 +11,35 @@ too, and are never stopped.
 
 Rules kept here:
 
-- The child's stderr goes to an anonymous temporary file (never a pipe
-  nobody drains); its tail explains a failed start.
-- The token reaches the child through the environment, not argv (argv is
-  visible to every user of the machine in ``ps``).
+- Processes are started, stopped and killed by ``chaosagenkit.supervisor``
+  (ready line, stderr tail, token in the environment, Ctrl-C, exit with
+  the run): a host behaves there exactly as the fault proxy does.
 - A restart reuses the ports (and unix socket) the first start bound, so
   clients reconnect to the same address.
-- Stop = SIGTERM, wait, then SIGKILL; always ``wait()``.
+- A unix socket gets a fresh private directory. The run removes it when it
+  forgets the host; the host itself removes it if the run dies first
+  (``--own-socket-dir``), so no directory outlives a killed run.
+- Names follow ``chaosagenkit.names``; control URLs are checked by
+  ``chaosagenkit.control_client``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import select
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
+from chaosagenkit import supervisor
 from chaosagenkit.activity import seed_or_none
 from chaosagenkit.api import parse_host_port
-from chaosagenkit.exceptions import ConfigurationError, ProcessStartError, TargetError
-from chaosagenkit.http_client import ControlClient, NotAControlAPI
-from chaosagenkit.lifeline import child_environment
+from chaosagenkit.control_client import ControlClient, NotAControlAPI, check_control_url
+from chaosagenkit.credentials import check_token, client_token
+from chaosagenkit.exceptions import ConfigurationError, TargetError
+from chaosagenkit.names import check_name
 from chaosagenkit.sandbox import SANDBOX, ServerRef
-from chaosagenkit.service.cli import TOKEN_ENV
 from chaosagenkit.service.endpoint import SCHEMES, default_endpoint, parse_endpoint
 
 __all__ = [
@@ -80,23 +77,22 @@ SERVER_SPEC_KEYS = (
 )
 #: Configuration key holding the token of hosts this run did not start.
 TOKEN_CONFIG_KEY = "chaosagenkit_server_token"
-STOP_GRACE_S = 5.0
-_STDERR_TAIL_BYTES = 2000
 
 _lock = threading.RLock()
 
 
 @dataclass
-class _Child:
+class _Started:
     """What this module keeps about a host it started, beside its ServerRef."""
 
-    stderr: IO[bytes]
+    child: supervisor.Child
+    args: list[str]  # serve's arguments, ports pinned after the first start
     unix_dir: str | None = None
     seed: int | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
-_children: dict[str, _Child] = {}
+_started: dict[str, _Started] = {}
 
 
 # -- start ---------------------------------------------------------------------
@@ -112,7 +108,7 @@ def start_server(
     seed: int | None = None,
     env: dict[str, str] | None = None,
     http_default_middleware: bool = True,
-    ready_timeout_s: float = 30.0,
+    ready_timeout_s: float = supervisor.READY_TIMEOUT_S,
 ) -> ServerRef:
     """Start ``chaosagenkit serve`` for ``agent`` on ``endpoint``; register it as ``name``.
 
@@ -121,30 +117,7 @@ def start_server(
     ``ProcessStartError`` (with the child's stderr tail) when it exits or
     stays silent for ``ready_timeout_s`` seconds.
     """
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigurationError("name", f"must be a non-empty string, got {name!r}")
-    parse_endpoint(endpoint)
-    parse_host_port(control, "control")
-    with _lock:
-        existing = SANDBOX.servers.get(name)
-        if existing is not None and is_alive(existing):
-            raise ConfigurationError("name", f"a server named {name!r} is already running")
-        previous = _children.pop(name, None)
-        if previous is not None:  # a host of that name that died: forget its log and socket dir
-            previous.stderr.close()
-            if previous.unix_dir:
-                shutil.rmtree(previous.unix_dir, ignore_errors=True)
-        argv = _serve_argv(agent, endpoint, control, seed, http_default_middleware)
-        ref = _launch(name, argv, token, dict(env or {}), seed, ready_timeout_s)
-        SANDBOX.record_event(
-            "start",
-            name,
-            endpoint=ref.endpoint,
-            control=ref.control_url,
-            pid=ref.process.pid if ref.process else None,
-            seed=seed,
-        )
-        return ref
+    return _start(name, agent, endpoint, control, token, seed, env, http_default_middleware, ready_timeout_s)
 
 
 def start_or_register(spec: dict[str, Any]) -> ServerRef:
@@ -154,12 +127,10 @@ def start_or_register(spec: dict[str, Any]) -> ServerRef:
     unknown = sorted(set(spec) - set(SERVER_SPEC_KEYS))
     if unknown:
         raise ConfigurationError(unknown[0], f"is not a server field (known: {', '.join(SERVER_SPEC_KEYS)})")
-    name = spec.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigurationError("name", f"must be a non-empty string, got {name!r}")
-    token = spec.get("token") or None
+    name = check_name(spec.get("name"), "name")
+    token = check_token(spec.get("token"), "token")
     if spec.get("control_url"):
-        return register_external(name, str(spec["control_url"]), token=token)
+        return register_external(name, spec["control_url"], token=token)
     transport = spec.get("transport") or "tcp"
     if transport not in SCHEMES:
         raise ConfigurationError("transport", f"must be one of {', '.join(SCHEMES)}, got {transport!r}")
@@ -173,28 +144,27 @@ def start_or_register(spec: dict[str, Any]) -> ServerRef:
             unix_dir = tempfile.mkdtemp(prefix="chaosagenkit-")
         endpoint = default_endpoint(transport, unix_dir or "")
     try:
-        ref = start_server(
+        return _start(
             name,
-            agent=spec.get("agent") or "chaosagenkit.targets:echo",
-            endpoint=endpoint,
-            control=spec.get("control") or "127.0.0.1:0",
-            token=token,
-            seed=seed,
-            env=env,
-            http_default_middleware=middleware,
+            spec.get("agent") or "chaosagenkit.targets:echo",
+            endpoint,
+            spec.get("control") or "127.0.0.1:0",
+            token,
+            seed,
+            env,
+            middleware,
+            supervisor.READY_TIMEOUT_S,
+            unix_dir=unix_dir,
         )
     except BaseException:
         if unix_dir:
             shutil.rmtree(unix_dir, ignore_errors=True)
         raise
-    if unix_dir:
-        _children[name].unix_dir = unix_dir
-    return ref
 
 
 def register_external(name: str, control_url: str, *, token: str | None = None) -> ServerRef:
     """Register a chaos host running elsewhere, from its ``GET /health``; start nothing."""
-    ref = _external_ref(name, control_url, token, "control_url")
+    ref = _external_ref(check_name(name, "name"), control_url, token, "control_url")
     with _lock:
         SANDBOX.servers[name] = ref
     return ref
@@ -209,18 +179,18 @@ def resolve_server(server: str, token: str | None = None) -> ServerRef:
     For a URL not registered in this run, ``token`` (else the run's
     configuration ``chaosagenkit_server_token``) authenticates its GET /health.
     """
-    if not isinstance(server, str) or not server.strip():
-        raise ConfigurationError("server", f"must be a server name or a control URL, got {server!r}")
+    if isinstance(server, str) and server.startswith(("http://", "https://")):
+        url = check_control_url(server, "server")
+        with _lock:
+            for known in SANDBOX.servers.values():
+                if known.control_url == url:
+                    return known
+        return _external_ref(url, url, token, "server")
+    check_name(server, "server")
     with _lock:
         ref = SANDBOX.servers.get(server)
         if ref is not None:
             return ref
-        if server.startswith(("http://", "https://")):
-            url = server.rstrip("/")
-            for known in SANDBOX.servers.values():
-                if known.control_url == url:
-                    return known
-            return _external_ref(url, url, token, "server")
         known_names = ", ".join(sorted(SANDBOX.servers)) or "none"
     raise ConfigurationError(
         "server",
@@ -230,8 +200,8 @@ def resolve_server(server: str, token: str | None = None) -> ServerRef:
 
 
 def token_from(configuration: dict[str, Any] | None) -> str | None:
-    """The token of hosts this run did not start: ``chaosagenkit_server_token`` in ``configuration``."""
-    return (configuration or {}).get(TOKEN_CONFIG_KEY) or None
+    """The token of hosts this run did not start: ``chaosagenkit_server_token``, else ``$CHAOSAGENKIT_TOKEN``."""
+    return client_token(configuration, TOKEN_CONFIG_KEY)
 
 
 def _external_ref(name: str, control_url: str, token: str | None, field_name: str) -> ServerRef:
@@ -240,10 +210,10 @@ def _external_ref(name: str, control_url: str, token: str | None, field_name: st
     Refuses, as a configuration error, a URL whose answer is not a chaosagenkit
     control API's health (an agent's port, another web server).
     """
-    url = control_url.rstrip("/")
-    token = token or token_from(SANDBOX.configuration)
+    client = ControlClient(control_url, token or token_from(SANDBOX.configuration), field=field_name)
+    url, token = client.base_url, client.token
     try:
-        health = ControlClient(url, token).get("/health")
+        health = client.get("/health")
     except NotAControlAPI as e:
         raise ConfigurationError(field_name, f"{url} is not a chaosagenkit control API: {e}") from e
     if not isinstance(health, dict) or not isinstance(health.get("endpoint"), str):
@@ -271,16 +241,15 @@ def is_alive(ref: ServerRef) -> bool:
 # -- restart and stop ----------------------------------------------------------
 
 
-def restart_server(name: str, ready_timeout_s: float = 30.0) -> ServerRef:
+def restart_server(name: str, ready_timeout_s: float = supervisor.READY_TIMEOUT_S) -> ServerRef:
     """Stop ``name`` if alive, then start it again on the same endpoint and control port."""
     with _lock:
-        ref = _started(name)
-        child = _children[name]
+        ref = _started_ref(name)
+        started = _started[name]
         was_alive = is_alive(ref)
-        _terminate(ref.process)
-        _children[name].stderr.close()
+        started.child.stop()
         new = _launch(
-            name, ref.argv, ref.token, child.extra_env, child.seed, ready_timeout_s, unix_dir=child.unix_dir
+            name, started.args, ref.token, started.extra_env, started.seed, ready_timeout_s, started.unix_dir
         )
         SANDBOX.record_event(
             "restart",
@@ -295,10 +264,10 @@ def restart_server(name: str, ready_timeout_s: float = 30.0) -> ServerRef:
 def stop_server(name: str) -> int | None:
     """Stop ``name`` (SIGTERM, then SIGKILL); return its exit code (None if it never ran here)."""
     with _lock:
-        ref = _started(name)
+        ref = _started_ref(name)
         if ref.process is None or ref.process.poll() is not None:
             return None if ref.process is None else ref.process.returncode
-        code = _terminate(ref.process)
+        code = supervisor.stop(ref.process)
         SANDBOX.record_event("stop", name, exit_code=code)
         return code
 
@@ -340,7 +309,7 @@ def clear_all_faults() -> dict[str, int]:
 
 
 def forget_server(name: str) -> bool:
-    """Stop ``name`` if this run started it, then forget it (log, socket dir, registry entry).
+    """Stop ``name`` if this run started it, then forget it (socket dir, registry entry).
 
     Returns True when a running process was stopped. Unknown names are ignored.
     """
@@ -348,14 +317,12 @@ def forget_server(name: str) -> bool:
         ref = SANDBOX.servers.pop(name, None)
         stopped = False
         if ref is not None and ref.process is not None and ref.process.poll() is None:
-            code = _terminate(ref.process)
+            code = supervisor.stop(ref.process)
             SANDBOX.record_event("stop", name, exit_code=code)
             stopped = True
-        child = _children.pop(name, None)
-        if child is not None:
-            child.stderr.close()
-            if child.unix_dir:
-                shutil.rmtree(child.unix_dir, ignore_errors=True)
+        started = _started.pop(name, None)
+        if started is not None and started.unix_dir:
+            shutil.rmtree(started.unix_dir, ignore_errors=True)
         return stopped
 
 
@@ -372,142 +339,89 @@ def stop_started_servers() -> list[str]:
 # -- helpers -------------------------------------------------------------------
 
 
-def _serve_argv(agent: str, endpoint: str, control: str, seed: int | None, http_mw: bool) -> list[str]:
-    argv = [
-        sys.executable,
-        "-m",
-        "chaosagenkit",
-        "serve",
-        "--agent",
-        agent,
-        "--endpoint",
-        endpoint,
-        "--control",
-        control,
-        "--exit-with-parent",
-    ]
+def _start(
+    name: str,
+    agent: str,
+    endpoint: str,
+    control: str,
+    token: str | None,
+    seed: int | None,
+    env: dict[str, str] | None,
+    http_default_middleware: bool,
+    ready_timeout_s: float,
+    unix_dir: str | None = None,
+) -> ServerRef:
+    """Start a host; ``unix_dir`` is the private socket directory made for it, if any."""
+    check_name(name, "name")
+    token = check_token(token, "token")
+    parse_endpoint(endpoint)
+    parse_host_port(control, "control")
+    args = ["--agent", agent, "--endpoint", endpoint, "--control", control]
     if seed is not None:
-        argv += ["--seed", str(seed)]
-    if not http_mw:
-        argv.append("--no-http-default-middleware")
-    return argv
+        args += ["--seed", str(seed)]
+    if not http_default_middleware:
+        args.append("--no-http-default-middleware")
+    if unix_dir:
+        args.append("--own-socket-dir")
+    with _lock:
+        existing = SANDBOX.servers.get(name)
+        if existing is not None and is_alive(existing):
+            raise ConfigurationError("name", f"a server named {name!r} is already running")
+        previous = _started.pop(name, None)
+        if previous is not None and previous.unix_dir:  # a host of that name that died
+            shutil.rmtree(previous.unix_dir, ignore_errors=True)
+        ref = _launch(name, args, token, dict(env or {}), seed, ready_timeout_s, unix_dir)
+        SANDBOX.record_event(
+            "start",
+            name,
+            endpoint=ref.endpoint,
+            control=ref.control_url,
+            pid=ref.process.pid if ref.process else None,
+            seed=seed,
+        )
+        return ref
 
 
 def _launch(
     name: str,
-    argv: list[str],
+    args: list[str],
     token: str | None,
     extra_env: dict[str, str],
     seed: int | None,
     ready_timeout_s: float,
-    unix_dir: str | None = None,
+    unix_dir: str | None,
 ) -> ServerRef:
-    # --exit-with-parent watches us even if we die during its start (chaosagenkit.lifeline)
-    env = child_environment({**os.environ, **extra_env})
-    env.pop(TOKEN_ENV, None)
-    if token:
-        env[TOKEN_ENV] = token
-    stderr = tempfile.TemporaryFile()  # noqa: SIM115 -- owned by the child, closed on stop
-    try:
-        process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, env=env
-        )
-    except OSError as e:
-        stderr.close()
-        raise ProcessStartError(f"cannot run chaosagenkit serve for server {name!r}: {e}") from e
-    try:
-        ready = _await_ready(process, ready_timeout_s)
-    except BaseException as e:  # Ctrl-C or a failed start alike: never leave an unregistered child
-        _terminate(process)
-        tail = _tail(stderr)
-        stderr.close()
-        if isinstance(e, ProcessStartError):
-            raise ProcessStartError(f"server {name!r}: {e}{': ' + tail if tail else ''}") from None
-        raise
-    finally:
-        if process.stdout is not None:
-            process.stdout.close()
+    child = supervisor.start(
+        "serve", args, label=f"server {name!r}", token=token, env=extra_env, ready_timeout_s=ready_timeout_s
+    )
     # Restarts must come back on the same addresses: pin the ports bound this time.
-    pinned = _pin(argv, "--endpoint", ready["endpoint"])
-    pinned = _pin(pinned, "--control", ready["control"].removeprefix("http://"))
+    pinned = _pin(args, "--endpoint", child.ready["endpoint"])
+    pinned = _pin(pinned, "--control", child.ready["control"].removeprefix("http://"))
     ref = ServerRef(
         name=name,
-        endpoint=ready["endpoint"],
-        control_url=ready["control"],
+        endpoint=child.ready["endpoint"],
+        control_url=child.ready["control"],
         token=token,
-        process=process,
-        argv=pinned,
-        env=extra_env or None,
+        process=child.process,
+        argv=child.argv,
     )
-    _children[name] = _Child(stderr=stderr, unix_dir=unix_dir, seed=seed, extra_env=extra_env)
+    _started[name] = _Started(child=child, args=pinned, unix_dir=unix_dir, seed=seed, extra_env=extra_env)
     SANDBOX.servers[name] = ref
     return ref
 
 
-def _await_ready(process: subprocess.Popen[bytes], timeout_s: float) -> dict[str, Any]:
-    """Read stdout lines until the ready line; fail if the child exits or stays silent."""
-    assert process.stdout is not None
-    fd = process.stdout.fileno()
-    deadline = time.monotonic() + timeout_s
-    buffer = b""
-    while True:
-        while b"\n" in buffer:
-            line, buffer = buffer.split(b"\n", 1)
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue  # something the agent printed before we were ready
-            if isinstance(message, dict) and message.get("event") == "ready":
-                return message
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise ProcessStartError(f"chaosagenkit serve was not ready within {timeout_s:g} s")
-        readable, _, _ = select.select([fd], [], [], min(remaining, 0.5))
-        chunk = os.read(fd, 65536) if readable else b""
-        if readable and not chunk:
-            try:
-                code: int | None = process.wait(timeout=STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                code = None
-            raise ProcessStartError(f"chaosagenkit serve exited with status {code} before it was ready")
-        buffer += chunk
-
-
-def _terminate(process: subprocess.Popen[bytes] | None) -> int | None:
-    if process is None:
-        return None
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            return process.wait(timeout=STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    return process.wait()
-
-
-def _tail(stderr: IO[bytes]) -> str:
-    try:
-        stderr.seek(0, os.SEEK_END)
-        size = stderr.tell()
-        stderr.seek(max(0, size - _STDERR_TAIL_BYTES))
-        text = stderr.read().decode(errors="replace").strip()
-    except (OSError, ValueError):
-        return ""
-    return " | ".join(line for line in text.splitlines()[-5:] if line.strip())
-
-
-def _pin(argv: list[str], option: str, value: str) -> list[str]:
-    pinned = list(argv)
+def _pin(args: list[str], option: str, value: str) -> list[str]:
+    pinned = list(args)
     pinned[pinned.index(option) + 1] = value
     return pinned
 
 
-def _started(name: str) -> ServerRef:
+def _started_ref(name: str) -> ServerRef:
     ref = SANDBOX.servers.get(name)
-    if ref is None or ref.process is None or name not in _children:
+    if ref is None or ref.process is None or name not in _started:
         started = ", ".join(n for n, r in SANDBOX.servers.items() if r.process is not None) or "none"
         raise ConfigurationError(
-            "name", f"must be a server this run started (started: {started}), got {name!r}"
+            "name", f"must be a server this run started (started: {started}), got {name!r:.80}"
         )
     return ref
 

@@ -6,32 +6,25 @@ happens; activities find a proxy's API with ``resolve_proxy``. A daemon is
 either a ``chaosagenkit proxy`` child process started here (on an
 ephemeral port, with the run's derived seed, ``--exit-with-parent``) or an
 external Toxiproxy-compatible API (``url``, or ``toxiproxy_url`` in the
-configuration), which may be a real Toxiproxy server.
+configuration), which may be a real Toxiproxy server. Processes are
+started and stopped by ``chaosagenkit.supervisor``, exactly as chaos hosts
+are. Teardown never raises before every daemon this run started is stopped.
 """
 
 from __future__ import annotations
 
-import collections
-import json
 import logging
-import os
-import selectors
 import subprocess
-import sys
-import threading
-import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from chaosagenkit import supervisor
 from chaosagenkit.api import parse_host_port
-from chaosagenkit.exceptions import (
-    ConfigurationError,
-    ControlAPIError,
-    ProcessStartError,
-    TargetError,
-)
-from chaosagenkit.http_client import ControlClient
-from chaosagenkit.lifeline import child_environment
+from chaosagenkit.control_client import ControlClient, check_control_url, path
+from chaosagenkit.credentials import check_token, client_token
+from chaosagenkit.exceptions import ConfigurationError, ControlAPIError, TargetError
+from chaosagenkit.names import check_name
+from chaosagenkit.network import expiry
 from chaosagenkit.network.proxy import format_address
 from chaosagenkit.sandbox import SANDBOX, ProxyDaemonRef, ProxyRef
 
@@ -50,10 +43,9 @@ __all__ = [
     "upstream_address",
 ]
 
-logger = logging.getLogger("chaosagenkit.proxy")
+logger = logging.getLogger("chaostoolkit")
 
 START_TIMEOUT_S = 20.0
-STOP_TIMEOUT_S = 5.0
 
 
 def start_or_register_daemon(spec: dict[str, Any], configuration: dict[str, Any] | None) -> ProxyDaemonRef:
@@ -62,19 +54,19 @@ def start_or_register_daemon(spec: dict[str, Any], configuration: dict[str, Any]
     ``spec``: ``name`` (default "proxy"), ``url`` (an external API; else
     ``configuration["toxiproxy_url"]``; else a child daemon is started),
     ``listen`` (the child's API address, default 127.0.0.1:0), ``token``
-    (else ``configuration["toxiproxy_token"]``). An external chaosagenkit
+    (else ``configuration["toxiproxy_token"]``, else ``$CHAOSAGENKIT_TOKEN``). An external chaosagenkit
     daemon gets the run's derived seed (``POST /seed``, recorded on the
     timeline as a ``seed`` event), as a started one does on its command line.
     """
     configuration = configuration or {}
     spec = spec or {}
-    name = _text(spec, "name", "proxy")
+    name = check_name(_text(spec, "name", "proxy"), "proxy.name")
     if name in SANDBOX.proxy_daemons:
         raise ConfigurationError("proxy.name", f"a proxy daemon named {name!r} is already registered")
-    token = _text(spec, "token") or str(configuration.get("toxiproxy_token") or "") or None
+    token = check_token(_text(spec, "token"), "proxy.token") or client_token(configuration, "toxiproxy_token")
     url = _text(spec, "url") or configuration_url(configuration)
     if url:
-        client = ControlClient(url, token)
+        client = ControlClient(url, token, field="proxy.url" if _text(spec, "url") else "toxiproxy_url")
         try:
             ours = is_chaosagenkit_proxy(client)
         except TargetError as e:
@@ -86,7 +78,9 @@ def start_or_register_daemon(spec: dict[str, Any], configuration: dict[str, Any]
             SANDBOX.record_event("seed", name, api=client.base_url, seed=seed)
     else:
         seed = SANDBOX.component_seed(f"proxy:{name}")
-        process, ready = start_daemon(listen=_text(spec, "listen", "127.0.0.1:0"), seed=seed, token=token)
+        process, ready = start_daemon(
+            listen=_text(spec, "listen", "127.0.0.1:0"), seed=seed, token=token, name=name
+        )
         ref = ProxyDaemonRef(name=name, url=ready["api"], token=token, process=process)
         SANDBOX.record_event("start", name, pid=process.pid, api=ready["api"], seed=ready["seed"])
     SANDBOX.proxy_daemons[name] = ref
@@ -104,6 +98,7 @@ def declare_proxy_from_spec(spec: dict[str, Any]) -> ProxyRef:
     name = _text(spec, "name")
     if not name:
         raise ConfigurationError("proxies.name", "is missing: every proxy needs a name")
+    check_name(name, "proxies.name")
     if name in SANDBOX.proxies:
         raise ConfigurationError("proxies.name", f"proxy {name!r} is declared twice")
     upstream = upstream_address(_text(spec, "upstream"))
@@ -124,39 +119,48 @@ def create_proxy(daemon: ProxyDaemonRef, name: str, upstream: str, listen: str) 
     except ControlAPIError as e:
         if e.status != 409 or "exist" not in e.error:
             raise
-    logger.warning("replacing proxy %r left on %s by an earlier run", name, daemon.url)
-    client.delete(f"/proxies/{name}")
+    logger.warning(f"chaosagenkit: replacing proxy {name!r} left on {daemon.url} by an earlier run")
+    client.delete(path("proxies", name))
     return client.post("/proxies", body)
 
 
 def teardown() -> None:
     """Delete the run's proxies (their toxics go with them) and stop the daemons it started.
 
-    Idempotent and best-effort: every step runs; the first error is raised at the end.
+    Idempotent and best-effort: every step runs, whatever an earlier one
+    raised, and every daemon this run started is stopped; what failed is
+    raised at the end, on one line.
     """
-    from chaosagenkit.network.operations import cancel_timers  # it imports this module
-
-    cancel_timers()
+    expiry.cancel_all()
     errors: list[str] = []
-    for ref in list(SANDBOX.proxies.values()):
-        daemon = SANDBOX.proxy_daemons.get(ref.daemon)
-        if ref.created_by_run and daemon is not None and _reachable(daemon):
+    try:
+        for ref in list(SANDBOX.proxies.values()):
             try:
-                ControlClient(daemon.url, daemon.token, timeout_s=5.0).delete(f"/proxies/{ref.name}")
-            except ControlAPIError as e:
-                if e.status != 404:
-                    errors.append(f"delete proxy {ref.name}: {e}")
-            except TargetError as e:
-                errors.append(f"delete proxy {ref.name}: {e}")
-            SANDBOX.record_event("clear", ref.name)
-        SANDBOX.proxies.pop(ref.name, None)
-    for daemon in list(SANDBOX.proxy_daemons.values()):
-        if daemon.process is not None:
-            stop_daemon(daemon.process)
-            SANDBOX.record_event("stop", daemon.name, pid=daemon.process.pid)
-        SANDBOX.proxy_daemons.pop(daemon.name, None)
+                _delete_declared(ref)
+            except Exception as e:  # whatever it is, the other proxies and the daemons come next
+                errors.append(f"delete proxy {ref.name!r}: {e}")
+            SANDBOX.proxies.pop(ref.name, None)
+    finally:
+        for daemon in list(SANDBOX.proxy_daemons.values()):
+            if daemon.process is not None:
+                supervisor.stop(daemon.process)
+                SANDBOX.record_event("stop", daemon.name, pid=daemon.process.pid)
+            SANDBOX.proxy_daemons.pop(daemon.name, None)
     if errors:
         raise TargetError("; ".join(errors))
+
+
+def _delete_declared(ref: ProxyRef) -> None:
+    daemon = SANDBOX.proxy_daemons.get(ref.daemon)
+    if not ref.created_by_run or daemon is None or not _reachable(daemon):
+        return
+    try:
+        ControlClient(daemon.url, daemon.token, timeout_s=5.0).delete(path("proxies", ref.name))
+    except ControlAPIError as e:
+        if e.status != 404:
+            raise
+    finally:
+        SANDBOX.record_event("clear", ref.name)
 
 
 def resolve_proxy(name: str, configuration: dict[str, Any] | None) -> tuple[ControlClient, str]:
@@ -173,12 +177,12 @@ def resolve_api(configuration: dict[str, Any] | None) -> ControlClient:
     """The proxy API of this run: its only daemon, else ``toxiproxy_url`` from configuration."""
     configuration = configuration or {}
     url = configuration_url(configuration)
-    token = str(configuration.get("toxiproxy_token") or "") or None
+    token = client_token(configuration, "toxiproxy_token")
     daemons = list(SANDBOX.proxy_daemons.values())
     if len(daemons) == 1 and not url:
         return ControlClient(daemons[0].url, daemons[0].token)
     if url:
-        return ControlClient(url, token)
+        return ControlClient(url, token, field="toxiproxy_url")
     if daemons:
         names = ", ".join(sorted(SANDBOX.proxy_daemons))
         raise ConfigurationError("proxy", f"is ambiguous: this run has several proxy daemons ({names})")
@@ -196,7 +200,9 @@ def configuration_url(configuration: dict[str, Any]) -> str:
         return url
     host = str(configuration.get("toxiproxy_host") or "").strip()
     if host:
-        return f"http://{host}:{configuration.get('toxiproxy_port') or 8474}"
+        return check_control_url(
+            f"http://{host}:{configuration.get('toxiproxy_port') or 8474}", "toxiproxy_host"
+        )
     return ""
 
 
@@ -228,89 +234,32 @@ def start_daemon(
     config_path: str | None = None,
     loop: str = "auto",
     timeout_s: float = START_TIMEOUT_S,
+    name: str = "proxy",
 ) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
-    """Start ``chaosagenkit proxy`` as a child; return it and its ready line (a dict)."""
+    """Start ``chaosagenkit proxy`` as a child; return it and its ready line (a dict).
+
+    ``name`` names the daemon in errors. Raises ``ProcessStartError`` (with
+    the child's stderr tail) when it does not come up.
+    """
     parse_host_port(listen, "listen")
-    argv = [
-        sys.executable,
-        "-m",
-        "chaosagenkit",
-        "proxy",
-        "--listen",
-        listen,
-        "--exit-with-parent",
-        "--loop",
-        loop,
-    ]
+    args = ["--listen", listen, "--loop", loop]
     if seed is not None:
-        argv += ["--seed", str(seed)]
+        args += ["--seed", str(seed)]
     if config_path:
-        argv += ["--config", config_path]
-    env = child_environment(dict(os.environ))  # --exit-with-parent even if we die while it starts
-    env.pop("CHAOSAGENKIT_PROXY_TOKEN", None)
-    if token:
-        env["CHAOSAGENKIT_PROXY_TOKEN"] = token  # not on the command line, where ps shows it
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    stderr_tail = _drain(process)
-    try:
-        ready = _read_ready_line(process, timeout_s)
-    except BaseException:
-        stop_daemon(process)
-        raise ProcessStartError(
-            f"chaosagenkit proxy did not start: {' | '.join(stderr_tail) or 'no output'}"
-        ) from None
-    return process, ready
+        args += ["--config", config_path]
+    child = supervisor.start(
+        "proxy",
+        args,
+        label=f"proxy daemon {name!r}",
+        token=check_token(token, "token"),
+        ready_timeout_s=timeout_s,
+    )
+    return child.process, child.ready
 
 
-def stop_daemon(process: subprocess.Popen[bytes], timeout_s: float = STOP_TIMEOUT_S) -> None:
-    """SIGTERM, wait, SIGKILL if needed; always reap."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    process.wait()
-    if process.stdout is not None:
-        process.stdout.close()
-
-
-def _read_ready_line(process: subprocess.Popen[bytes], timeout_s: float) -> dict[str, Any]:
-    assert process.stdout is not None
-    deadline = time.monotonic() + timeout_s
-    buffer = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        while b"\n" not in buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ProcessStartError(f"no ready line within {timeout_s:g} s")
-            if not selector.select(remaining):
-                continue
-            chunk = os.read(process.stdout.fileno(), 4096)
-            if not chunk:
-                raise ProcessStartError(f"exited with status {process.wait()}")
-            buffer += chunk
-    ready = json.loads(buffer.split(b"\n", 1)[0])
-    if ready.get("event") != "ready":
-        raise ProcessStartError(f"unexpected first line {ready!r}")
-    return ready
-
-
-def _drain(process: subprocess.Popen[bytes]) -> collections.deque[str]:
-    """Read the child's stderr in a thread (so it never blocks); keep the last lines."""
-    tail: collections.deque[str] = collections.deque(maxlen=20)
-
-    def pump() -> None:
-        assert process.stderr is not None
-        with process.stderr:
-            for raw in process.stderr:
-                line = raw.decode(errors="replace").rstrip()
-                tail.append(line)
-                logger.debug("proxy[%d]: %s", process.pid, line)
-
-    threading.Thread(target=pump, name=f"proxy-stderr-{process.pid}", daemon=True).start()
-    return tail
+def stop_daemon(process: subprocess.Popen[bytes], timeout_s: float = supervisor.STOP_GRACE_S) -> int:
+    """SIGTERM, wait, SIGKILL if needed; always reap. Returns the exit status."""
+    return supervisor.stop(process, timeout_s)
 
 
 # -- spec helpers ------------------------------------------------------------------------

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import socketserver
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from chaosagenkit.control_client import ControlClient
 from chaosagenkit.exceptions import ConfigurationError, ControlAPIError, TargetError
-from chaosagenkit.http_client import ControlClient
-from chaosagenkit.network import process
+from chaosagenkit.network import daemons
 from chaosagenkit.sandbox import SANDBOX, ServerRef
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_network]
@@ -47,7 +45,7 @@ def sandbox() -> Iterator[None]:
     SANDBOX.reset()
     SANDBOX.seed = 1234
     yield
-    process.teardown()
+    daemons.teardown()
     SANDBOX.reset()
 
 
@@ -67,29 +65,29 @@ def _round_trip(listen: str, payload: bytes) -> bytes:
 def test_control_starts_a_daemon_declares_a_proxy_and_tears_everything_down(sandbox, echo_server):
     host, port = echo_server
     SANDBOX.servers["target"] = ServerRef("target", f"tcp://{host}:{port}", "http://127.0.0.1:1")
-    daemon = process.start_or_register_daemon({}, {})
+    daemon = daemons.start_or_register_daemon({}, {})
     assert daemon.process is not None and daemon.process.poll() is None
-    ref = process.declare_proxy_from_spec({"name": "target_proxy", "upstream": "server:target"})
+    ref = daemons.declare_proxy_from_spec({"name": "target_proxy", "upstream": "server:target"})
     assert ref.upstream == f"{host}:{port}"
     assert not ref.listen.endswith(":0"), "the bound address is recorded, not port 0"
     assert _round_trip(ref.listen, b"through the proxy") == b"through the proxy"
 
-    client, name = process.resolve_proxy("target_proxy", {})
+    client, name = daemons.resolve_proxy("target_proxy", {})
     assert client.get(f"/proxies/{name}")["upstream"] == f"{host}:{port}"
     assert client.get("/seed")["seed"] == SANDBOX.component_seed("proxy:proxy")
 
-    process.teardown()
+    daemons.teardown()
     assert daemon.process.returncode is not None
     assert not SANDBOX.proxies and not SANDBOX.proxy_daemons
     events = [(e["event"], e["target"]) for e in SANDBOX.timeline()]
     assert events == [("start", "proxy"), ("clear", "target_proxy"), ("stop", "proxy")]
-    process.teardown()  # idempotent
+    daemons.teardown()  # idempotent
 
 
 def test_an_external_api_is_registered_not_started_and_its_proxies_are_deleted(sandbox, echo_server):
-    proc, ready = process.start_daemon(seed=3)
+    proc, ready = daemons.start_daemon(seed=3)
     try:
-        daemon = process.start_or_register_daemon({"name": "shared"}, {"toxiproxy_url": ready["api"]})
+        daemon = daemons.start_or_register_daemon({"name": "shared"}, {"toxiproxy_url": ready["api"]})
         assert daemon.process is None and daemon.url == ready["api"]
         api = ControlClient(ready["api"])
         run_seed = SANDBOX.component_seed("proxy:shared")
@@ -99,17 +97,17 @@ def test_an_external_api_is_registered_not_started_and_its_proxies_are_deleted(s
         (seed_event,) = [e for e in SANDBOX.timeline() if e["event"] == "seed"]
         assert (seed_event["target"], seed_event["detail"]["seed"]) == ("shared", run_seed)
         api.post("/proxies", {"name": "leftover", "upstream": "127.0.0.1:9", "listen": "127.0.0.1:0"})
-        ref = process.declare_proxy_from_spec(
+        ref = daemons.declare_proxy_from_spec(
             {"name": "leftover", "upstream": f"{echo_server[0]}:{echo_server[1]}"}
         )
         assert api.get("/proxies/leftover")["upstream"] == ref.upstream, "an old proxy is replaced"
-        process.teardown()
+        daemons.teardown()
         assert proc.poll() is None, "an external daemon is left running"
         with pytest.raises(ControlAPIError) as info:
             api.get("/proxies/leftover")
         assert info.value.status == 404
     finally:
-        process.stop_daemon(proc)
+        daemons.stop_daemon(proc)
 
 
 def test_an_unreachable_external_api_fails_before_the_run(sandbox):
@@ -117,7 +115,7 @@ def test_an_unreachable_external_api_fails_before_the_run(sandbox):
         sock.bind(("127.0.0.1", 0))
         free_port = sock.getsockname()[1]
     with pytest.raises(TargetError, match="cannot reach"):
-        process.start_or_register_daemon({"url": f"http://127.0.0.1:{free_port}"}, {})
+        daemons.start_or_register_daemon({"url": f"http://127.0.0.1:{free_port}"}, {})
     assert not SANDBOX.proxy_daemons
 
 
@@ -133,13 +131,13 @@ def test_an_unreachable_external_api_fails_before_the_run(sandbox):
 )
 def test_bad_proxy_specs_are_refused_with_one_clear_line(sandbox, spec, message):
     with pytest.raises(ConfigurationError, match=message):
-        process.declare_proxy_from_spec(spec)
+        daemons.declare_proxy_from_spec(spec)
 
 
 def test_a_unix_server_cannot_be_proxied(sandbox):
     SANDBOX.servers["u"] = ServerRef("u", "unix:///tmp/agent.sock", "http://127.0.0.1:1")
     with pytest.raises(ConfigurationError, match="no TCP host and port"):
-        process.declare_proxy_from_spec({"name": "p", "upstream": "server:u"})
+        daemons.declare_proxy_from_spec({"name": "p", "upstream": "server:u"})
 
 
 def test_the_cli_refuses_a_public_api_without_a_token():
@@ -157,14 +155,14 @@ def test_the_cli_populates_proxies_from_a_config_file_and_stops_on_sigterm(tmp_p
     config = tmp_path / "proxies.json"
     upstream = f"{echo_server[0]}:{echo_server[1]}"
     config.write_text(json.dumps([{"name": "from_file", "upstream": upstream, "listen": "127.0.0.1:0"}]))
-    proc, ready = process.start_daemon(config_path=str(config), seed=9, loop="asyncio")
+    proc, ready = daemons.start_daemon(config_path=str(config), seed=9, loop="asyncio")
     try:
         assert ready["seed"] == 9 and ready["pid"] == proc.pid and ready["loop"] == "asyncio"
         assert _round_trip(ready["proxies"]["from_file"], b"x" * 1000) == b"x" * 1000
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:
-        process.stop_daemon(proc)
+        daemons.stop_daemon(proc)
 
 
 def test_a_bad_config_file_is_a_one_line_error(tmp_path: Path):
@@ -180,57 +178,5 @@ def test_a_bad_config_file_is_a_one_line_error(tmp_path: Path):
     assert "missing required field: upstream" in result.stderr
 
 
-def test_the_daemon_exits_when_its_parent_dies():
-    # The parent is a throw-away Python process that starts the daemon, reports its pid and
-    # then is killed: nothing of a crashed chaos run may outlive it.
-    script = (
-        "import json, sys\n"
-        "from chaosagenkit.network.process import start_daemon\n"
-        "proc, ready = start_daemon()\n"
-        "print(json.dumps(ready), flush=True)\n"
-        "sys.stdin.read()\n"
-    )
-    parent = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    daemon_pid = -1
-    try:
-        daemon_pid = json.loads(parent.stdout.readline())["pid"]
-        assert _alive(daemon_pid)
-        parent.kill()
-        parent.wait()
-        deadline = time.monotonic() + 15
-        while _alive(daemon_pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _alive(daemon_pid), "the daemon outlived its parent"
-    finally:
-        if parent.poll() is None:
-            parent.kill()
-        parent.wait()
-        parent.stdin.close()
-        parent.stdout.close()
-        if _alive(daemon_pid):
-            os.kill(daemon_pid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
-
-
-def test_a_proxy_started_for_a_parent_that_is_not_its_parent_exits_at_once():
-    import os
-    import subprocess
-    import sys
-
-    env = {**os.environ, "CHAOSAGENKIT_PARENT_PID": "1"}  # pid 1 is never this test's pid
-    done = subprocess.run(
-        [sys.executable, "-m", "chaosagenkit", "proxy", "--listen", "127.0.0.1:0", "--exit-with-parent"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
-    assert done.returncode == 0 and done.stdout == ""
-    assert "parent process 1 is already gone: not starting" in done.stderr
+# Exit-with-parent (also while starting, also with a blocked event loop): tests/integration/
+# test_supervisor.py, for the proxy and the chaos host alike.
