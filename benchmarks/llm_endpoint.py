@@ -13,7 +13,7 @@ concurrent callers. The ratio of a round is proxy req/s / direct req/s; the
 verdict uses the median ratio. A warm-up round is not recorded. Every
 answer is checked (content == the prompt, the built-in model's echo).
 
-Usage: ``python benchmarks/llm_endpoint.py [--rounds 10] [--no-record]``.
+Usage: ``python benchmarks/llm_endpoint.py [--rounds 6] [--no-record]``.
 Results go to ``benchmarks/results/llm_endpoint.json`` and ``llm_endpoint.md``.
 """
 
@@ -178,7 +178,7 @@ def write(record: dict[str, Any]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--no-record", action="store_true", help="print only; do not write results/")
     args = parser.parse_args()
     record = {

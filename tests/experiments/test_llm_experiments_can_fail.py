@@ -32,8 +32,8 @@ WEAKENED = {
         "a-reset-stream-is-an-error",
     ),
     "llm_slow_first_token": (
-        "an SDK timeout longer than the caller's deadline",
-        {"sdk_timeout_ms": 10000},
+        "an SDK timeout and a delay both longer than the caller's deadline",
+        {"sdk_timeout_ms": 10000, "delay_ms": 5000},
         "the-agent-gives-up-before-its-caller",
     ),
     "llm_malformed_tool_call": (
