@@ -19,6 +19,10 @@ __all__ = ["SUBCOMMANDS", "main"]
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("chaosagenkit.service.cli:serve", "Serve an agenkit agent with run-time service faults."),
     "proxy": ("chaosagenkit.network.cli:proxy", "Run the fault proxy (Toxiproxy-compatible API)."),
+    "llm-proxy": (
+        "chaosagenkit.llm.cli:llm_proxy",
+        "Serve the OpenAI and Anthropic APIs with provider faults.",
+    ),
     "run": ("chaosagenkit.suite:run", "Run experiments, write journals, summarise verdicts."),
     "report": ("chaosagenkit.report.cli:report", "Turn journals into JUnit, Markdown and HTML."),
 }

@@ -14,7 +14,8 @@ Declare it once at the top of an experiment::
                 "proxy": {"name": "proxy", "url": "${toxiproxy_url}"},
                 "proxies": [{"name": "target_proxy", "upstream": "server:target"}],
                 "clients": [{"name": "caller", "proxy": "target_proxy",
-                             "middleware": [{"type": "retry", "max_retries": 3}]}]
+                             "middleware": [{"type": "retry", "max_retries": 3}]}],
+                "llm_endpoints": [{"name": "model"}]
             }
         }
     }]
@@ -22,7 +23,8 @@ Declare it once at the top of an experiment::
 Lifecycle (a design rule of this module):
 
 - ``before_experiment_control`` (before the steady-state hypothesis) fixes
-  the run's seed, starts the declared servers (``chaosagenkit serve`` child
+  the run's seed, starts the declared LLM fault endpoints
+  (``chaosagenkit llm-proxy``, see ``chaosagenkit.llm.process``), the declared servers (``chaosagenkit serve`` child
   processes) or registers external ones (``control_url``), starts the fault
   proxy or uses an external Toxiproxy-compatible API (``url``), declares the
   proxies, and creates the clients. If anything fails it tears down what it
@@ -42,7 +44,8 @@ Lifecycle (a design rule of this module):
   run (failed, aborted, interrupted by SIGINT), tears down again. Teardown
   is idempotent: stop traffic, close clients, clear every fault on every
   known server and on every host an action faulted by control URL, remove
-  the run's proxies and toxics, stop every process the run started.
+  the run's proxies and toxics, clear and stop the LLM endpoints, stop every
+  process the run started.
 """
 
 from __future__ import annotations
@@ -96,6 +99,7 @@ def before_experiment_control(
     proxy: dict[str, Any] | None = None,
     proxies: list[dict[str, Any]] | None = None,
     clients: list[dict[str, Any]] | None = None,
+    llm_endpoints: list[dict[str, Any]] | None = None,
     **kwargs: Any,
 ) -> None:
     """Build the sandbox before the steady-state hypothesis; stop the run if it cannot."""
@@ -107,6 +111,7 @@ def before_experiment_control(
             proxies=proxies or [],
             clients=clients or [],
             configuration=configuration or {},
+            llm_endpoints=llm_endpoints or [],
         )
     except Exception as e:
         teardown_sandbox()
@@ -153,11 +158,18 @@ def build_sandbox(
     proxies: list[dict[str, Any]],
     clients: list[dict[str, Any]],
     configuration: dict[str, Any],
+    llm_endpoints: list[dict[str, Any]] | None = None,
 ) -> None:
     """Start or register everything the experiment declares, in dependency order."""
     SANDBOX.seed = _resolve_seed(seed)
     SANDBOX.configuration = dict(configuration)
     logger.info(f"chaosagenkit: run seed {SANDBOX.seed}")
+
+    if llm_endpoints:  # before the servers: their env may say {llm:NAME}
+        from chaosagenkit.llm import process as llm_process
+
+        for spec in llm_endpoints:
+            llm_process.start_or_register(spec)
 
     if servers:
         from chaosagenkit.service import hosts as service_hosts
@@ -201,6 +213,10 @@ def teardown_sandbox() -> list[str]:
             from chaosagenkit.network import daemons as network_daemons
 
             steps.append(("remove proxies", network_daemons.teardown))
+        if SANDBOX.llm_endpoints:
+            from chaosagenkit.llm import process as llm_process
+
+            steps.append(("stop LLM endpoints", llm_process.teardown))
         for what, step in steps:
             try:
                 step()

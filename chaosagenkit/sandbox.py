@@ -92,6 +92,7 @@ class Sandbox:
             self.proxy_daemons: dict[str, ProxyDaemonRef] = {}
             self.proxies: dict[str, ProxyRef] = {}
             self.clients: dict[str, Any] = {}  # name -> chaosagenkit.client harness object
+            self.llm_endpoints: dict[str, Any] = {}  # name -> chaosagenkit.llm.process.LlmEndpointRef
             self.events: list[dict[str, Any]] = []
 
     def record_event(

@@ -1,4 +1,4 @@
-"""The one supervisor of chaosagenkit's child processes, ``chaosagenkit serve`` and ``chaosagenkit proxy``.
+"""The one supervisor of chaosagenkit's child processes: ``chaosagenkit serve``, ``proxy`` and ``llm-proxy``.
 
 Both halves of the contract between a chaos run (the parent) and a daemon
 it starts (the child) are stated here, once, and both children keep it the
@@ -88,7 +88,11 @@ PARENT_PID_ENV = "CHAOSAGENKIT_PARENT_PID"
 EXIT_BAD_ARGUMENTS = 2
 EXIT_START_FAILED = 1
 #: The fields each command's ready line must carry.
-READY_FIELDS: dict[str, tuple[str, ...]] = {"serve": ("endpoint", "control"), "proxy": ("api",)}
+READY_FIELDS: dict[str, tuple[str, ...]] = {
+    "serve": ("endpoint", "control"),
+    "proxy": ("api",),
+    "llm-proxy": ("base_url", "control", "mode"),
+}
 READY_TIMEOUT_S = 30.0
 STOP_GRACE_S = 5.0
 #: How long a child whose parent died may take to stop cleanly before it exits hard.

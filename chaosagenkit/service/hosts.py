@@ -440,7 +440,8 @@ def _flag(value: Any, field_name: str) -> bool:
 
 
 def _expand_env(env: Any) -> dict[str, str]:
-    """Replace ``{server:NAME}`` in values with that started server's agent endpoint."""
+    """Replace ``{server:NAME}`` in values with that started server's agent endpoint, ``{llm:NAME}`` with
+    that LLM endpoint's base URL."""
     if not isinstance(env, dict):
         raise ConfigurationError("env", f"must be an object of NAME: value, got {env!r}")
     expanded = {}
@@ -461,5 +462,13 @@ def _expand_env(env: Any) -> dict[str, str]:
                     f"env.{key}", f"refers to server {target!r}, which is not started yet (started: {known})"
                 )
             text = text[:start] + ref.endpoint + text[end + 1 :]
+        while "{llm:" in text:  # an LLM fault endpoint's base URL (chaosagenkit.llm)
+            start = text.index("{llm:")
+            end = text.find("}", start)
+            if end < 0:
+                raise ConfigurationError(f"env.{key}", f"has an unclosed {{llm:NAME}}: {text!r}")
+            from chaosagenkit.llm.process import base_url_of
+
+            text = text[:start] + base_url_of(text[start + len("{llm:") : end]) + text[end + 1 :]
         expanded[str(key)] = text
     return expanded

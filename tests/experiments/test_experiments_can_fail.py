@@ -59,6 +59,7 @@ WEAKENED = {
         },
     ),
     "two_tier_circuit_breaker": ("tcp", "no circuit breaker inside the relay", {"relay_middleware": "[]"}),
+    "llm_malformed_tool_call": ("tcp", "no retry middleware", {"client_middleware": []}),
 }
 
 
