@@ -26,12 +26,15 @@ from typing import Any
 
 import click
 
-from chaosagenkit.api import ApiError, build_app, check_bind, parse_host_port, start_app
+from chaosagenkit.api import check_bind, parse_host_port, start_app
+from chaosagenkit.control_options import ControlOptions, control_plane_options
 from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.lifeline import expected_parent, parent_is_gone
-from chaosagenkit.network.api import routes
+from chaosagenkit.limits import DEFAULT_TTL_S, MAX_SEED
+from chaosagenkit.log_limit import RepeatLimiter
+from chaosagenkit.network.api import application
 from chaosagenkit.network.proxy import format_address
-from chaosagenkit.network.server import ProxyServer
+from chaosagenkit.network.server import ProxyServer, ProxyServerError
 
 __all__ = ["proxy", "run_daemon"]
 
@@ -54,7 +57,7 @@ PARENT_POLL_S = 0.5
 )
 @click.option(
     "--seed",
-    type=click.IntRange(min=0, max=2**64 - 1),
+    type=click.IntRange(min=0, max=MAX_SEED),
     default=None,
     help="Seed of every random fault decision (default: random, printed).",
 )
@@ -65,6 +68,7 @@ PARENT_POLL_S = 0.5
     default=None,
     help="JSON file of proxies to create (Toxiproxy's populate format).",
 )
+@control_plane_options
 @click.option("--exit-with-parent", is_flag=True, help="Exit when the parent process dies.")
 @click.option(
     "--loop",
@@ -85,6 +89,9 @@ def proxy(
     token: str,
     seed: int | None,
     config_path: Path | None,
+    default_ttl_s: float,
+    allowed_hosts: tuple[str, ...],
+    allow_browsers: bool,
     exit_with_parent: bool,
     loop_name: str,
     log_level: str,
@@ -97,6 +104,8 @@ def proxy(
     logging.basicConfig(
         level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RepeatLimiter())  # fd exhaustion makes asyncio log each failed accept()
     try:
         host, port = parse_host_port(listen, "--listen")
         check_bind(host, token or None, "--listen")
@@ -113,9 +122,12 @@ def proxy(
                 seed=seed,
                 config=config,
                 parent=parent if exit_with_parent else None,
+                default_ttl_s=default_ttl_s,
+                allowed_hosts=allowed_hosts,
+                allow_browsers=allow_browsers,
             )
         )
-    except (ConfigurationError, ApiError) as e:
+    except (ConfigurationError, ProxyServerError) as e:
         raise click.ClickException(f"--config: {e}") from None
     except OSError as e:
         raise click.ClickException(f"cannot listen on {listen}: {e.strerror or e}") from None
@@ -129,19 +141,23 @@ async def run_daemon(
     seed: int | None = None,
     config: list[Any] | None = None,
     parent: int | None = None,
+    default_ttl_s: float = DEFAULT_TTL_S,
+    allowed_hosts: tuple[str, ...] = (),
+    allow_browsers: bool = False,
 ) -> None:
     """Serve the API until a signal (or the death of process ``parent``) asks to stop."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    server = ProxyServer(seed=seed, token=token)
+    server = ProxyServer(seed=seed, token=token, default_ttl_s=default_ttl_s)
+    options = ControlOptions(token=token, allowed_hosts=allowed_hosts, allow_browsers=allow_browsers)
     runner = None
     watchdog = None
     try:
         if config:
             await server.populate(config)
-        runner, bound = await start_app(build_app(routes(server), token=token), host, port)
+        runner, bound = await start_app(application(server, options), host, port)
         if parent is not None:
             watchdog = loop.create_task(_watch_parent(parent, stop))
         ready = {

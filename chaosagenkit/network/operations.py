@@ -25,10 +25,9 @@ import logging
 import threading
 from typing import Any
 
-from chaosagenkit.activity import require, require_choice, require_name, require_number
+from chaosagenkit.activity import require, require_choice, require_name, require_probability, require_ttl
 from chaosagenkit.exceptions import ControlAPIError, TargetError
 from chaosagenkit.faults.toxics import EXTENSION_TYPES, build_toxic
-from chaosagenkit.faults.toxics.base import MAX_DURATION_MS
 from chaosagenkit.http_client import ControlClient
 from chaosagenkit.network import process
 from chaosagenkit.network.proxy import STREAMS
@@ -51,7 +50,6 @@ __all__ = [
 
 logger = logging.getLogger("chaostoolkit")
 
-MAX_DURATION_S = MAX_DURATION_MS / 1000
 #: (API URL, proxy, toxic name or "" for the proxy's re-enable) -> the timer that undoes that fault
 _timers: dict[tuple[str, str, str], threading.Timer] = {}
 _timers_lock = threading.Lock()
@@ -61,8 +59,8 @@ def check_common(proxy: str, stream: str, toxicity: float, duration_s: float, na
     """The arguments every injecting activity shares."""
     require_name(proxy, "proxy")
     require_choice(stream, "stream", STREAMS)
-    require_number(toxicity, "toxicity", minimum=0, maximum=1)
-    require_number(duration_s, "duration_s", minimum=0, exclusive_minimum=True, maximum=MAX_DURATION_S)
+    require_probability(toxicity, "toxicity")
+    require_ttl(duration_s, "duration_s")
     require(isinstance(name, str) and "/" not in name, "name", "a toxic name without '/'", name)
 
 
@@ -164,7 +162,7 @@ def set_enabled(
     """Take a proxy down (or up); a down proxy comes back up by itself after ``duration_s``."""
     require_name(name, "name")
     if not enabled:  # bringing a proxy up has no duration
-        require_number(duration_s, "duration_s", minimum=0, exclusive_minimum=True, maximum=MAX_DURATION_S)
+        require_ttl(duration_s, "duration_s")
     client, proxy_name = process.resolve_proxy(name, configuration)
     key = (client.base_url, proxy_name, "")  # an earlier disable's timer: replaced or cancelled
     if enabled:

@@ -24,7 +24,6 @@ import asyncio
 import json
 import logging
 import os
-import secrets
 import signal
 import sys
 import threading
@@ -33,8 +32,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from chaosagenkit.control_options import control_plane_options
 from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.lifeline import expected_parent, parent_is_gone
+from chaosagenkit.limits import MAX_SEED
+from chaosagenkit.log_limit import RepeatLimiter
+from chaosagenkit.validation import random_seed
 
 if TYPE_CHECKING:
     from chaosagenkit.service.host import HostConfig
@@ -76,7 +79,7 @@ _SHUTDOWN_GRACE_S = 5.0
 )
 @click.option(
     "--seed",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=MAX_SEED),
     default=None,
     help="Seed of the fault RNG (default: a random one, reported on the ready line).",
 )
@@ -86,6 +89,7 @@ _SHUTDOWN_GRACE_S = 5.0
     show_default=True,
     help="http:// only: keep agenkit HTTPAgentServer's default rate limiter and timeout.",
 )
+@control_plane_options
 @click.option("--exit-with-parent", is_flag=True, default=False, help="Exit when the parent process dies.")
 def serve(
     agent: str,
@@ -94,6 +98,9 @@ def serve(
     token: str | None,
     seed: int | None,
     http_default_middleware: bool,
+    default_ttl_s: float,
+    allowed_hosts: tuple[str, ...],
+    allow_browsers: bool,
     exit_with_parent: bool,
 ) -> None:
     """Serve an agenkit agent with service faults controlled at run time."""
@@ -113,8 +120,11 @@ def serve(
             control_host=control_host,
             control_port=control_port,
             token=token or None,
-            seed=secrets.randbelow(2**31) if seed is None else seed,
+            seed=random_seed() if seed is None else seed,
             http_default_middleware=http_default_middleware,
+            default_ttl_s=default_ttl_s,
+            allowed_hosts=allowed_hosts,
+            allow_browsers=allow_browsers,
         )
     except ConfigurationError as e:
         _fail(EXIT_BAD_ARGUMENTS, str(e))
@@ -181,6 +191,7 @@ def _configure_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(_InjectedFaultNoise())
+    handler.addFilter(RepeatLimiter())  # fd exhaustion makes asyncio log each failed accept()
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
 
 
