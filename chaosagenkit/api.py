@@ -46,6 +46,7 @@ from typing import Any
 
 from aiohttp import web
 
+from chaosagenkit import metrics
 from chaosagenkit.control_options import ControlOptions
 from chaosagenkit.exceptions import ConfigurationError
 
@@ -57,6 +58,7 @@ __all__ = [
     "Route",
     "build_app",
     "check_bind",
+    "connection_families",
     "is_loopback",
     "parse_host_port",
     "read_json",
@@ -174,6 +176,11 @@ async def start_app(app: web.Application, host: str, port: int) -> tuple[web.App
         bound = server_socket.getsockname()[1]
         break
     return runner, bound
+
+
+def connection_families(app: web.Application) -> list[metrics.Family]:
+    """The control API's own connections, for its ``GET /metrics``."""
+    return app[_CONNECTIONS].metric_families()
 
 
 def is_loopback(host: str) -> bool:
@@ -355,6 +362,7 @@ class _Connections:
         self.bind_host = "127.0.0.1"
         self._waiting: OrderedDict[Any, asyncio.TimerHandle] = OrderedDict()  # oldest first
         self._busy: dict[Any, int] = {}  # transport -> requests in progress (pipelining)
+        self.closed = 0  # connections closed or refused for being slow, idle or over the limit
         self._closed = _Throttled("control API: %d slow or idle connection(s) closed (%s)")
 
     def watch(self, server: web.Server) -> None:
@@ -383,6 +391,22 @@ class _Connections:
     def held(self) -> int:
         return len(self._waiting) + len(self._busy)
 
+    def metric_families(self) -> list[metrics.Family]:
+        held = metrics.Family(
+            "chaosagenkit_control_connections",
+            "gauge",
+            "Connections the control API holds: waiting for a request, or busy with one.",
+        )
+        held.add(len(self._waiting), {"state": "waiting"})
+        held.add(len(self._busy), {"state": "busy"})
+        closed = metrics.Family(
+            "chaosagenkit_control_connections_closed_total",
+            "counter",
+            "Connections the control API closed or refused for being slow, idle or over its limit.",
+        )
+        closed.add(self.closed)
+        return [held, closed]
+
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         transport = request.transport
@@ -398,9 +422,11 @@ class _Connections:
                 oldest = next(iter(self._waiting))
                 self._forget(oldest)
                 oldest.abort()
+                self.closed += 1
                 self._closed.note("connection limit reached: the longest waiting one closed")
             else:
                 _refuse(transport, "every control connection is busy; try again")
+                self.closed += 1
                 self._closed.note("connection limit reached with every connection busy: newcomer refused")
                 return
         self._wait(transport, self.options.header_timeout_s, "no complete request head in time")
@@ -409,6 +435,7 @@ class _Connections:
         def expire() -> None:
             if self._waiting.pop(transport, None) is not None:
                 transport.abort()  # not close(): a client that does not read would keep the socket
+                self.closed += 1
                 self._closed.note(why)
 
         self._waiting[transport] = asyncio.get_running_loop().call_later(timeout_s, expire)

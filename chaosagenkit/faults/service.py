@@ -410,10 +410,6 @@ class Decision:
     pad_bytes: int = 0
     fault_ids: tuple[str, ...] = ()  # every fault that acted
 
-    @property
-    def is_clean(self) -> bool:
-        return not (self.crash or self.error or self.delay_ms or self.pad_bytes)
-
 
 NO_FAULT = Decision()
 

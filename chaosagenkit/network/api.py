@@ -15,7 +15,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from chaosagenkit import metrics
-from chaosagenkit.api import ErrorTable, Reply, Route, build_app, read_json
+from chaosagenkit.api import ErrorTable, Reply, Route, build_app, connection_families, read_json
 from chaosagenkit.control_options import ControlOptions
 from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.network.server import (
@@ -118,7 +118,7 @@ def routes(server: ProxyServer) -> list[Route]:
         return Reply(204)
 
     async def metrics_text(request: web.Request) -> web.Response:
-        text = metrics.render(metric_families(server))
+        text = metrics.render([*metric_families(server), *connection_families(request.app)])
         return web.Response(body=text.encode(), headers={"Content-Type": metrics.CONTENT_TYPE})
 
     proxy = "/proxies/{proxy}"

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from chaosagenkit import metrics
-from chaosagenkit.api import ErrorTable, Reply, Route, build_app, read_json
+from chaosagenkit.api import ErrorTable, Reply, Route, build_app, connection_families, read_json
 from chaosagenkit.control_options import ControlOptions
 from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.faults.service import Crash, FaultNotFound
@@ -76,7 +76,7 @@ def routes(host: ChaosHost) -> list[Route]:
         return host.stats()
 
     async def metrics_text(request: web.Request) -> web.Response:
-        text = metrics.render(metric_families(host))
+        text = metrics.render([*metric_families(host), *connection_families(request.app)])
         return web.Response(body=text.encode(), headers={"Content-Type": metrics.CONTENT_TYPE})
 
     async def crash(request: web.Request) -> Any:

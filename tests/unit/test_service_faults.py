@@ -174,7 +174,7 @@ def decisions(policy: FaultPolicy, n: int, now: float = 0.0) -> list:
 def test_no_fault_is_the_shared_clean_decision():
     policy = FaultPolicy(seed=1)
     assert decisions(policy, 3) == [NO_FAULT] * 3
-    assert NO_FAULT.is_clean
+    assert not (NO_FAULT.crash or NO_FAULT.error or NO_FAULT.delay_ms or NO_FAULT.pad_bytes)
     assert policy.stats()["requests"] == 3
 
 
@@ -295,7 +295,7 @@ def test_crash_now_and_host_faults_make_no_request_decision():
     policy.add(Crash(when="now"), now=0)
     policy.add(MemoryPressure(mib=1), now=0)
     policy.add(CpuPressure(threads=1, duration_s=1), now=0)
-    assert all(d.is_clean for d in decisions(policy, 5))
+    assert all(not d.fault_ids for d in decisions(policy, 5))
     assert [f.seen for f in policy.active(0)] == [5, 0, 0]
 
 
