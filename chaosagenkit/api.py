@@ -363,7 +363,7 @@ class _Connections:
         self._waiting: OrderedDict[Any, asyncio.TimerHandle] = OrderedDict()  # oldest first
         self._busy: dict[Any, int] = {}  # transport -> requests in progress (pipelining)
         self.closed = 0  # connections closed or refused for being slow, idle or over the limit
-        self._closed = _Throttled("control API: %d slow or idle connection(s) closed (%s)")
+        self._closed = _Throttled("control API: %d slow, idle or excess connection(s) closed (latest: %s)")
 
     def watch(self, server: web.Server) -> None:
         made, lost = server.connection_made, server.connection_lost
