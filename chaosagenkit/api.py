@@ -60,6 +60,7 @@ __all__ = [
     "check_bind",
     "connection_families",
     "is_loopback",
+    "metrics_route",
     "parse_host_port",
     "read_json",
     "start_app",
@@ -178,8 +179,18 @@ async def start_app(app: web.Application, host: str, port: int) -> tuple[web.App
     return runner, bound
 
 
+def metrics_route(families: Callable[[], Iterable[metrics.Family]]) -> Route:
+    """``GET /metrics``: ``families()`` and the API's own connections, in Prometheus text format."""
+
+    async def handler(request: web.Request) -> web.Response:
+        text = metrics.render([*families(), *request.app[_CONNECTIONS].metric_families()])
+        return web.Response(body=text.encode(), headers={"Content-Type": metrics.CONTENT_TYPE})
+
+    return Route("GET", "/metrics", handler)
+
+
 def connection_families(app: web.Application) -> list[metrics.Family]:
-    """The control API's own connections, for its ``GET /metrics``."""
+    """The control API's own connections (what ``GET /metrics`` adds to a plane's families)."""
     return app[_CONNECTIONS].metric_families()
 
 

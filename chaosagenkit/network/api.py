@@ -15,7 +15,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from chaosagenkit import metrics
-from chaosagenkit.api import ErrorTable, Reply, Route, build_app, connection_families, read_json
+from chaosagenkit.api import ErrorTable, Reply, Route, build_app, metrics_route, read_json
 from chaosagenkit.control_options import ControlOptions
 from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.network.server import (
@@ -117,15 +117,11 @@ def routes(server: ProxyServer) -> list[Route]:
         await server.delete_toxic(request.match_info["proxy"], request.match_info["toxic"])
         return Reply(204)
 
-    async def metrics_text(request: web.Request) -> web.Response:
-        text = metrics.render([*metric_families(server), *connection_families(request.app)])
-        return web.Response(body=text.encode(), headers={"Content-Type": metrics.CONTENT_TYPE})
-
     proxy = "/proxies/{proxy}"
     toxic = "/proxies/{proxy}/toxics/{toxic}"
     return [
         Route("GET", "/version", version),
-        Route("GET", "/metrics", metrics_text),
+        metrics_route(lambda: metric_families(server)),
         Route("POST", "/reset", reset),
         Route("GET", "/seed", get_seed),
         Route("POST", "/seed", set_seed),

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from chaosagenkit import metrics
-from chaosagenkit.api import ErrorTable, Reply, Route, build_app, connection_families, read_json
+from chaosagenkit.api import ErrorTable, Reply, Route, build_app, metrics_route, read_json
 from chaosagenkit.control_options import ControlOptions
 from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.faults.service import Crash, FaultNotFound
@@ -75,10 +75,6 @@ def routes(host: ChaosHost) -> list[Route]:
     async def stats(request: web.Request) -> Any:
         return host.stats()
 
-    async def metrics_text(request: web.Request) -> web.Response:
-        text = metrics.render([*metric_families(host), *connection_families(request.app)])
-        return web.Response(body=text.encode(), headers={"Content-Type": metrics.CONTENT_TYPE})
-
     async def crash(request: web.Request) -> Any:
         body = await read_json(request, required=False)
         if body is None:
@@ -107,7 +103,7 @@ def routes(host: ChaosHost) -> list[Route]:
         Route("DELETE", "/faults", clear_faults),
         Route("DELETE", "/faults/{fault_id}", remove_fault),
         Route("GET", "/stats", stats),
-        Route("GET", "/metrics", metrics_text),
+        metrics_route(lambda: metric_families(host)),
         Route("POST", "/crash", crash),
         Route("POST", "/seed", reseed),
         Route("GET", "/middleware", middleware),
