@@ -48,6 +48,7 @@ Lifecycle (a design rule of this module):
 from __future__ import annotations
 
 import secrets as _secrets
+import sys
 import threading
 from typing import Any
 
@@ -96,6 +97,7 @@ def before_experiment_control(
     proxy: dict[str, Any] | None = None,
     proxies: list[dict[str, Any]] | None = None,
     clients: list[dict[str, Any]] | None = None,
+    network: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> None:
     """Build the sandbox before the steady-state hypothesis; stop the run if it cannot."""
@@ -107,6 +109,7 @@ def before_experiment_control(
             proxies=proxies or [],
             clients=clients or [],
             configuration=configuration or {},
+            network=network,
         )
     except Exception as e:
         teardown_sandbox()
@@ -153,11 +156,17 @@ def build_sandbox(
     proxies: list[dict[str, Any]],
     clients: list[dict[str, Any]],
     configuration: dict[str, Any],
+    network: dict[str, Any] | None = None,
 ) -> None:
     """Start or register everything the experiment declares, in dependency order."""
     SANDBOX.seed = _resolve_seed(seed)
     SANDBOX.configuration = dict(configuration)
     logger.info(f"chaosagenkit: run seed {SANDBOX.seed}")
+
+    if network:  # kernel packet faults: namespaces first, servers are placed in them
+        from chaosagenkit.kernel import network as kernel_network
+
+        kernel_network.build_from_spec(network)
 
     if servers:
         from chaosagenkit.service import process as service_process
@@ -201,6 +210,9 @@ def teardown_sandbox() -> list[str]:
             from chaosagenkit.network import process as network_process
 
             steps.append(("remove proxies", network_process.teardown))
+        kernel_network = sys.modules.get("chaosagenkit.kernel.network")  # loaded only if a run used one
+        if kernel_network is not None and kernel_network.NETWORKS:
+            steps.append(("remove kernel networks", kernel_network.teardown_all))
         for what, step in steps:
             try:
                 step()

@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -46,8 +47,10 @@ from chaosagenkit.service.cli import TOKEN_ENV
 from chaosagenkit.service.endpoint import SCHEMES, default_endpoint, parse_endpoint
 
 __all__ = [
+    "PLACEMENTS",
     "SERVER_SPEC_KEYS",
     "TOKEN_CONFIG_KEY",
+    "Placement",
     "clear_all_faults",
     "client_for",
     "forget_server",
@@ -77,6 +80,7 @@ SERVER_SPEC_KEYS = (
     "env",
     "http_default_middleware",
     "control_url",
+    "namespace",
 )
 #: Configuration key holding the token of hosts this run did not start.
 TOKEN_CONFIG_KEY = "chaosagenkit_server_token"
@@ -94,9 +98,29 @@ class _Child:
     unix_dir: str | None = None
     seed: int | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    placement: Placement | None = None
 
 
 _children: dict[str, _Child] = {}
+
+
+# -- placement hook (chaosagenkit.kernel) --------------------------------------
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a host runs when not beside the chaos process: a network namespace of the run.
+
+    Set by ``chaosagenkit.kernel``; a server declaration picks one by name (``"namespace"``).
+    """
+
+    command_prefix: tuple[str, ...]  # prepended to argv, e.g. ("ip", "netns", "exec", NAME)
+    host: str  # the default endpoint's host: an address the callers reach
+    reach_control: Callable[[str], str]  # the ready line's control URL -> one this process reaches
+
+
+#: Placements by the name a server declaration gives as ``namespace``.
+PLACEMENTS: dict[str, Placement] = {}
 
 
 # -- start ---------------------------------------------------------------------
@@ -113,6 +137,7 @@ def start_server(
     env: dict[str, str] | None = None,
     http_default_middleware: bool = True,
     ready_timeout_s: float = 30.0,
+    placement: Placement | None = None,
 ) -> ServerRef:
     """Start ``chaosagenkit serve`` for ``agent`` on ``endpoint``; register it as ``name``.
 
@@ -135,7 +160,7 @@ def start_server(
             if previous.unix_dir:
                 shutil.rmtree(previous.unix_dir, ignore_errors=True)
         argv = _serve_argv(agent, endpoint, control, seed, http_default_middleware)
-        ref = _launch(name, argv, token, dict(env or {}), seed, ready_timeout_s)
+        ref = _launch(name, argv, token, dict(env or {}), seed, ready_timeout_s, placement=placement)
         SANDBOX.record_event(
             "start",
             name,
@@ -163,6 +188,7 @@ def start_or_register(spec: dict[str, Any]) -> ServerRef:
     transport = spec.get("transport") or "tcp"
     if transport not in SCHEMES:
         raise ConfigurationError("transport", f"must be one of {', '.join(SCHEMES)}, got {transport!r}")
+    placement = _placement(spec.get("namespace"))
     seed = _seed(spec.get("seed"), name)
     env = _expand_env(spec.get("env") or {})
     middleware = _flag(spec.get("http_default_middleware", True), "http_default_middleware")
@@ -172,6 +198,8 @@ def start_or_register(spec: dict[str, Any]) -> ServerRef:
         if transport == "unix":
             unix_dir = tempfile.mkdtemp(prefix="chaosagenkit-")
         endpoint = default_endpoint(transport, unix_dir or "")
+        if placement is not None:
+            endpoint = endpoint.replace("127.0.0.1", placement.host, 1)
     try:
         ref = start_server(
             name,
@@ -182,6 +210,7 @@ def start_or_register(spec: dict[str, Any]) -> ServerRef:
             seed=seed,
             env=env,
             http_default_middleware=middleware,
+            placement=placement,
         )
     except BaseException:
         if unix_dir:
@@ -280,7 +309,14 @@ def restart_server(name: str, ready_timeout_s: float = 30.0) -> ServerRef:
         _terminate(ref.process)
         _children[name].stderr.close()
         new = _launch(
-            name, ref.argv, ref.token, child.extra_env, child.seed, ready_timeout_s, unix_dir=child.unix_dir
+            name,
+            ref.argv,
+            ref.token,
+            child.extra_env,
+            child.seed,
+            ready_timeout_s,
+            unix_dir=child.unix_dir,
+            placement=child.placement,
         )
         SANDBOX.record_event(
             "restart",
@@ -401,6 +437,7 @@ def _launch(
     seed: int | None,
     ready_timeout_s: float,
     unix_dir: str | None = None,
+    placement: Placement | None = None,
 ) -> ServerRef:
     # --exit-with-parent watches us even if we die during its start (chaosagenkit.lifeline)
     env = child_environment({**os.environ, **extra_env})
@@ -409,8 +446,9 @@ def _launch(
         env[TOKEN_ENV] = token
     stderr = tempfile.TemporaryFile()  # noqa: SIM115 -- owned by the child, closed on stop
     try:
+        prefix = list(placement.command_prefix) if placement else []
         process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, env=env
+            prefix + argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, env=env
         )
     except OSError as e:
         stderr.close()
@@ -433,13 +471,15 @@ def _launch(
     ref = ServerRef(
         name=name,
         endpoint=ready["endpoint"],
-        control_url=ready["control"],
+        control_url=placement.reach_control(ready["control"]) if placement else ready["control"],
         token=token,
         process=process,
         argv=pinned,
         env=extra_env or None,
     )
-    _children[name] = _Child(stderr=stderr, unix_dir=unix_dir, seed=seed, extra_env=extra_env)
+    _children[name] = _Child(
+        stderr=stderr, unix_dir=unix_dir, seed=seed, extra_env=extra_env, placement=placement
+    )
     SANDBOX.servers[name] = ref
     return ref
 
@@ -515,6 +555,17 @@ def _started(name: str) -> ServerRef:
 def _seed(value: Any, name: str) -> int | None:
     seed = seed_or_none(value)
     return SANDBOX.component_seed(f"server:{name}") if seed is None else seed
+
+
+def _placement(namespace: Any) -> Placement | None:
+    if namespace in (None, ""):
+        return None
+    if namespace not in PLACEMENTS:
+        known = ", ".join(sorted(PLACEMENTS)) or "none: declare a kernel `network` in the control"
+        raise ConfigurationError(
+            "namespace", f"must be a namespace of the run's network ({known}), got {namespace!r}"
+        )
+    return PLACEMENTS[namespace]
 
 
 def _flag(value: Any, field_name: str) -> bool:
