@@ -61,7 +61,16 @@ from chaosagenkit.kernel.system import (
     tun_unavailable_reason,
     unavailable_reason,
 )
-from chaosagenkit.kernel.topology import CALLERS, SIDES, TABLE, TARGET, Command, Topology, new_run_id
+from chaosagenkit.kernel.topology import (
+    CALLERS,
+    QUIET_SYSCTLS,
+    SIDES,
+    TABLE,
+    TARGET,
+    Command,
+    Topology,
+    new_run_id,
+)
 from chaosagenkit.sandbox import SANDBOX, derive_seed
 
 __all__ = [
@@ -217,7 +226,11 @@ class KernelNetwork:
                 [sys.executable, "-m", "chaosagenkit.kernel.guard", "--state", self._state_file],
                 new_session=True,
             )
-            run_all(self.topology.create_commands())
+            run_all(self.topology.namespace_commands())
+            for ns in self.topology.namespaces:
+                for key, value in {**QUIET_SYSCTLS, **self.sysctls}.items():
+                    _write_sysctl(ns, key, value)
+            run_all(self.topology.link_commands())
             if self.topology.link == "relay":
                 callers, target = self.topology.namespaces
                 self._relay = _Child(
@@ -235,9 +248,6 @@ class KernelNetwork:
                     ],
                 )
                 run_all(self.topology.relay_address_commands())
-            for ns in self.topology.namespaces:
-                for key, value in self.sysctls.items():
-                    _write_sysctl(ns, key, value)
             self.netem = netem_available(self.topology.namespace(TARGET))
             self._marks["start"] = self._marks["fault"] = {side: self._counters(side) for side in SIDES}
             self._enter_callers()

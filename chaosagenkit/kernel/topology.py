@@ -37,6 +37,7 @@ __all__ = [
     "CALLERS_ADDRESS",
     "DEVICE",
     "NAMESPACE_PREFIX",
+    "QUIET_SYSCTLS",
     "SIDES",
     "TABLE",
     "TARGET",
@@ -55,6 +56,9 @@ DEVICE = "cak0"
 CALLERS_ADDRESS = "198.18.0.1"
 TARGET_ADDRESS = "198.18.0.2"
 PREFIX_LENGTH = 30
+#: Set in both namespaces before the link exists: no IPv6 neighbour discovery or MLD packet
+#: ever crosses the link, so every packet a fault sees is the run's own traffic.
+QUIET_SYSCTLS = {"net.ipv6.conf.all.disable_ipv6": 1, "net.ipv6.conf.default.disable_ipv6": 1}
 TABLE = "chaosagenkit"
 MTU = 1500
 _RUN_ID = re.compile(r"^[0-9a-f]{8}$")
@@ -129,11 +133,18 @@ class Topology:
         return CALLERS if direction == "to_target" else TARGET
 
     def create_commands(self) -> list[Command]:
-        """Namespaces, loopback, the veth link (``link: veth``) and the base nft table."""
-        callers, target = self.namespaces
+        """Everything ``namespace_commands`` then ``link_commands`` create."""
+        return self.namespace_commands() + self.link_commands()
+
+    def namespace_commands(self) -> list[Command]:
+        """The two namespaces with their loopback up."""
         commands = [Command(("ip", "netns", "add", ns)) for ns in self.namespaces]
-        for ns in self.namespaces:
-            commands.append(Command(("ip", "-n", ns, "link", "set", "lo", "up")))
+        return commands + [Command(("ip", "-n", ns, "link", "set", "lo", "up")) for ns in self.namespaces]
+
+    def link_commands(self) -> list[Command]:
+        """The veth link and its addresses (``link: veth``), and the base nft table of each side."""
+        callers, target = self.namespaces
+        commands = []
         if self.link == "veth":
             commands.append(
                 Command(
