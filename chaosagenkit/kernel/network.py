@@ -382,6 +382,12 @@ class KernelNetwork:
                 raise ConfigurationError("fault", f"must be a fault of network {self.name!r}, got {key!r}")
             return self._describe(self._faults[key])
 
+    def relay_stats(self) -> dict[str, Any]:
+        """The relay's own tallies per direction and its pid (``link: relay`` only)."""
+        if self._relay is None:
+            raise ConfigurationError("network", f"network {self.name!r} has no relay (declare link 'relay')")
+        return {"pid": self._relay.process.pid, **self._relay.request({"op": "stats"})}
+
     # -- the kernel's view ---------------------------------------------------------
 
     def tcp_counters(self, side: str, since: str = "fault") -> dict[str, int]:
