@@ -189,6 +189,10 @@ def start_or_register(spec: dict[str, Any]) -> ServerRef:
     if transport not in SCHEMES:
         raise ConfigurationError("transport", f"must be one of {', '.join(SCHEMES)}, got {transport!r}")
     placement = _placement(spec.get("namespace"))
+    if placement is not None and transport == "unix":
+        raise ConfigurationError(
+            "transport", "unix sockets do not cross a network namespace's link; use tcp or http"
+        )
     seed = _seed(spec.get("seed"), name)
     env = _expand_env(spec.get("env") or {})
     middleware = _flag(spec.get("http_default_middleware", True), "http_default_middleware")

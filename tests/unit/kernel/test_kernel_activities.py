@@ -148,6 +148,14 @@ def test_a_server_in_an_unknown_namespace_is_refused():
         process.start_or_register({"name": "t", "namespace": "target"})
 
 
+def test_a_unix_server_cannot_be_placed_in_a_namespace(monkeypatch):
+    placement = process.Placement(("ip", "netns", "exec", "x"), "198.18.0.2", lambda url: url)
+    monkeypatch.setitem(process.PLACEMENTS, "target", placement)
+    with pytest.raises(Exception, match="unix sockets do not cross a network namespace's link"):
+        process.start_or_register({"name": "t", "namespace": "target", "transport": "unix"})
+    monkeypatch.delitem(process.PLACEMENTS, "target")
+
+
 def test_remove_namespaces_refuses_names_that_are_not_ours():
     with pytest.raises(ValueError, match="not a chaosagenkit namespace: 'kt-a'"):
         system.remove_namespaces(["chaosagenkit-0123abcd-target", "kt-a"])
