@@ -22,7 +22,9 @@ Declare it once at the top of an experiment::
 Lifecycle (a design rule of this module):
 
 - ``before_experiment_control`` (before the steady-state hypothesis) fixes
-  the run's seed, starts the declared servers (``chaosagenkit serve`` child
+  the run's seed, builds the kernel network if one is declared (``network``,
+  see ``chaosagenkit.kernel``: servers declared with ``"namespace"`` run in
+  it, clients call from its callers' side), starts the declared servers (``chaosagenkit serve`` child
   processes) or registers external ones (``control_url``), starts the fault
   proxy or uses an external Toxiproxy-compatible API (``url``), declares the
   proxies, and creates the clients. If anything fails it tears down what it
