@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/proxy_reference.py
 	$(BIN)/python benchmarks/report.py
 	$(BIN)/python benchmarks/llm_endpoint.py
+	$(BIN)/python benchmarks/kernel.py
 
 clean:
 	rm -rf $(VENV) $(ARTIFACTS) .pytest_cache build *.egg-info

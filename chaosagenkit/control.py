@@ -23,8 +23,11 @@ Declare it once at the top of an experiment::
 Lifecycle (a design rule of this module):
 
 - ``before_experiment_control`` (before the steady-state hypothesis) fixes
-  the run's seed, starts the declared LLM fault endpoints
-  (``chaosagenkit llm-proxy``, see ``chaosagenkit.llm.process``), the declared servers (``chaosagenkit serve`` child
+  the run's seed, builds the kernel network if one is declared (``network``,
+  see ``chaosagenkit.kernel``: servers declared with ``"namespace"`` run in
+  it, clients call from its callers' side), starts the declared LLM fault
+  endpoints (``chaosagenkit llm-proxy``, see ``chaosagenkit.llm.process``),
+  the declared servers (``chaosagenkit serve`` child
   processes) or registers external ones (``control_url``), starts the fault
   proxy or uses an external Toxiproxy-compatible API (``url``), declares the
   proxies, and creates the clients. If anything fails it tears down what it
@@ -50,6 +53,7 @@ Lifecycle (a design rule of this module):
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
@@ -100,6 +104,7 @@ def before_experiment_control(
     proxies: list[dict[str, Any]] | None = None,
     clients: list[dict[str, Any]] | None = None,
     llm_endpoints: list[dict[str, Any]] | None = None,
+    network: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> None:
     """Build the sandbox before the steady-state hypothesis; stop the run if it cannot."""
@@ -112,6 +117,7 @@ def before_experiment_control(
             clients=clients or [],
             configuration=configuration or {},
             llm_endpoints=llm_endpoints or [],
+            network=network,
         )
     except Exception as e:
         teardown_sandbox()
@@ -159,11 +165,17 @@ def build_sandbox(
     clients: list[dict[str, Any]],
     configuration: dict[str, Any],
     llm_endpoints: list[dict[str, Any]] | None = None,
+    network: dict[str, Any] | None = None,
 ) -> None:
     """Start or register everything the experiment declares, in dependency order."""
     SANDBOX.seed = _resolve_seed(seed)
     SANDBOX.configuration = dict(configuration)
     logger.info(f"chaosagenkit: run seed {SANDBOX.seed}")
+
+    if network:  # kernel packet faults: namespaces first, servers are placed in them
+        from chaosagenkit.kernel import network as kernel_network
+
+        kernel_network.build_from_spec(network)
 
     if llm_endpoints:  # before the servers: their env may say {llm:NAME}
         from chaosagenkit.llm import process as llm_process
@@ -217,6 +229,9 @@ def teardown_sandbox() -> list[str]:
             from chaosagenkit.llm import process as llm_process
 
             steps.append(("stop LLM endpoints", llm_process.teardown))
+        kernel_network = sys.modules.get("chaosagenkit.kernel.network")  # loaded only if a run used one
+        if kernel_network is not None and kernel_network.NETWORKS:
+            steps.append(("remove kernel networks", kernel_network.teardown_all))
         for what, step in steps:
             try:
                 step()

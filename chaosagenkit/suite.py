@@ -110,11 +110,21 @@ def plan_runs(paths: list[Path], transports: tuple[str, ...] = ()) -> list[RunPl
         for key, value in (("skip", skip), ("verdicts", recorded)):
             if not isinstance(value, dict):
                 _bad_extension(path, key, "an object of TRANSPORT: ...", value)
+        unmet = _unmet_requirement(extension.get("requires") or [])
         for transport in declared:
             if transports and transport not in transports:
                 continue
-            plans.append(RunPlan(path, transport, skip.get(transport), recorded.get(transport)))
+            plans.append(RunPlan(path, transport, skip.get(transport) or unmet, recorded.get(transport)))
     return plans
+
+
+def _unmet_requirement(requires: list[str]) -> str | None:
+    """Why this machine cannot run an experiment that ``requires`` ["kernel"], or None."""
+    if "kernel" in requires:
+        from chaosagenkit.kernel.system import unavailable_reason
+
+        return unavailable_reason()
+    return None
 
 
 def verdict_of(journal: dict[str, Any]) -> str:

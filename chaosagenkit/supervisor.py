@@ -141,11 +141,14 @@ def start(
     token: str | None = None,
     env: dict[str, str] | None = None,
     ready_timeout_s: float = READY_TIMEOUT_S,
+    prefix: tuple[str, ...] = (),
 ) -> Child:
     """Run ``chaosagenkit COMMAND ARGS --exit-with-parent``; return once it is ready.
 
     ``label`` names the child in errors ("server 'target'"); ``token`` goes to
-    the child in ``$CHAOSAGENKIT_TOKEN``; ``env`` adds variables. Raises
+    the child in ``$CHAOSAGENKIT_TOKEN``; ``env`` adds variables; ``prefix`` runs
+    it through a wrapper that execs it in place (``ip netns exec NS``: the pid,
+    and so the exit-with-parent bond, stay the same). Raises
     ``ProcessStartError`` (after stopping and reaping the child) when it
     exits, prints a bad ready line or stays silent for ``ready_timeout_s``.
     """
@@ -158,7 +161,11 @@ def start(
         child_env[TOKEN_ENV] = token
     try:
         process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env
+            [*prefix, *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=child_env,
         )
     except OSError as e:
         raise ProcessStartError(f"{label}: cannot run chaosagenkit {command}: {e}") from e

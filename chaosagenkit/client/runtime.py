@@ -7,12 +7,20 @@ loop in one daemon thread; activities hand it coroutines with ``run`` (wait
 for the result) or ``submit`` (fire and keep the future). agenkit's
 decorators keep asyncio locks, which bind to the loop that first uses
 them, so a client must never be touched from any other loop.
+
+A run with a kernel network (``chaosagenkit.kernel``) puts the loop thread
+in its callers' network namespace (``set_network_namespace``). The thread
+enters it before its loop runs, every time the loop (re)starts, so no
+client of such a run can ever call from the host's namespace, where the
+run's addresses are not routed and would leave the machine by its default
+route; a loop that cannot enter it never runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -32,6 +40,16 @@ class Runtime:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._network_namespace: str | None = None  # a bind mount such as /run/netns/NAME
+
+    def set_network_namespace(self, path: str | None) -> None:
+        """Run the loop in the network namespace at ``path`` (None: this process's own) from now on.
+
+        Restarts the loop thread, so nothing it started earlier stays in the old namespace.
+        """
+        self.stop()
+        with self._lock:
+            self._network_namespace = path
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -89,8 +107,22 @@ class Runtime:
     def _start(self) -> None:
         loop = asyncio.new_event_loop()
         ready = threading.Event()
+        failed: list[BaseException] = []
+        namespace = self._network_namespace
 
         def main() -> None:
+            if namespace is not None:
+                try:
+                    fd = os.open(namespace, os.O_RDONLY | os.O_CLOEXEC)
+                    try:
+                        os.setns(fd, os.CLONE_NEWNET)  # this thread only
+                    finally:
+                        os.close(fd)
+                except OSError as e:
+                    failed.append(e)
+                    loop.close()
+                    ready.set()
+                    return
             asyncio.set_event_loop(loop)
             loop.call_soon(ready.set)
             try:
@@ -102,6 +134,8 @@ class Runtime:
         thread = threading.Thread(target=main, name=self._name, daemon=True)
         thread.start()
         ready.wait()
+        if failed:
+            raise TargetError(f"the client loop cannot enter network namespace {namespace}: {failed[0]}")
         self._loop, self._thread = loop, thread
 
 
