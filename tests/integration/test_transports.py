@@ -26,7 +26,7 @@ from chaosagenkit.sandbox import SANDBOX
 from chaosagenkit.service import probes as service_probes
 from chaosagenkit.service import process
 from chaosagenkit.service.chaos_agent import CRASH_EXIT_CODE, PADDING_KEY
-from tests.integration.test_client_support import clean_clients, clear, inject  # noqa: F401
+from tests.integration.test_client_support import clean_clients, clear, inject
 from tests.integration.test_service_support import call, wait_for
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_service, pytest.mark.slow]
