@@ -72,7 +72,7 @@ def environ(pid: int) -> dict[str, str]:
 # -- start_or_register ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("transport", ["unix", "ws"])
+@pytest.mark.parametrize("transport", ["unix", "ws", "h2c", "grpc"])
 def test_declared_transports_serve_and_unix_dirs_are_removed(run, transport):
     ref = process.start_or_register({"name": "t", "transport": transport})
     assert ref.endpoint.startswith(f"{transport}://")
