@@ -357,7 +357,7 @@ BAD_ACTIVITY_CALLS = [
     (lambda: actions.start_server("svc2", seed=-2), "start_server: 'seed' must be >= -1, got -2"),
     (
         lambda: actions.start_server("svc2", transport="smoke"),
-        "start_server: 'transport' must be one of tcp, unix, ws, http, got 'smoke'",
+        "start_server: 'transport' must be one of tcp, unix, ws, http, h2c, grpc, got 'smoke'",
     ),
 ]
 
