@@ -39,7 +39,7 @@ __all__ = ["EXTENSION", "RunPlan", "RunResult", "plan_runs", "run", "run_suite",
 
 EXTENSION = "chaosagenkit"
 VERDICTS = ("holds", "deviates", "skipped")
-TRANSPORTS = ("tcp", "http", "unix", "ws")
+TRANSPORTS = ("tcp", "http", "unix", "ws", "h2c", "grpc")
 
 
 @dataclass(frozen=True)

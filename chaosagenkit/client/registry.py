@@ -25,6 +25,7 @@ from chaosagenkit.sandbox import SANDBOX
 
 __all__ = [
     "CLIENT_KEYS",
+    "NOT_THROUGH_PROXY",
     "TRANSPORTS",
     "close_all_clients",
     "close_client",
@@ -44,8 +45,12 @@ CLIENT_KEYS = (
     "name", "endpoint", "server", "proxy", "transport", "middleware",
     "timeout_ms", "connections", "answer_check",
 )  # fmt: skip
-#: Schemes a client can use through a proxy (a TCP proxy cannot carry unix sockets).
-TRANSPORTS = ("tcp", "http", "https", "h2c", "ws", "wss", "grpc")
+#: Schemes a client can call with agenkit's RemoteAgent (the chaos host serves the first six).
+TRANSPORTS = ("tcp", "unix", "ws", "http", "h2c", "grpc", "https", "wss")
+#: Why a scheme cannot go through the fault proxy (yet).
+NOT_THROUGH_PROXY = {
+    "unix": "is not yet supported for a client over unix:// (the fault proxy listens on TCP only)",
+}
 MAX_BATCH = 1_000_000
 MAX_TRAFFIC_S = 24 * 3600.0
 
@@ -116,6 +121,8 @@ def resolve_endpoint(endpoint: str = "", server: str = "", proxy: str = "", tran
         if proxy_ref is None:
             raise ConfigurationError("proxy", f"unknown proxy {proxy!r} (known: {_names(SANDBOX.proxies)})")
         scheme = transport or _scheme_of(server_ref) or _scheme_of(_server_at(proxy_ref.upstream)) or "tcp"
+        if scheme in NOT_THROUGH_PROXY:
+            raise ConfigurationError("proxy", NOT_THROUGH_PROXY[scheme])
         return f"{scheme}://{_connectable(proxy_ref.listen)}"
     if server_ref is not None:
         scheme = _scheme_of(server_ref)

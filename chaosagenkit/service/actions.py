@@ -55,16 +55,17 @@ def start_server(
 
     ``name`` is how later activities refer to it. ``agent`` is MODULE:FACTORY,
     a zero-argument callable returning an agenkit Agent. ``endpoint`` is where
-    the agent is served (tcp://HOST:PORT, unix:///PATH, ws://HOST:PORT,
-    http://HOST:PORT; port 0 = any free port); when empty, ``transport``
-    (tcp, http, ws, unix) picks 127.0.0.1 with a free port (unix: a socket in
-    a temporary directory removed when the run ends). ``control`` is the
-    control API's HOST:PORT (default 127.0.0.1, any free port); ``token``
-    its bearer token (required for a non-loopback control address). ``seed``
-    seeds the host's fault RNG; -1 derives it from the run's seed.
-    ``env`` adds environment variables; ``{server:NAME}`` in a value becomes
-    that started server's agent endpoint. ``http_default_middleware`` keeps
-    agenkit HTTPAgentServer's default rate limiter and timeout (http:// only).
+    the agent is served (tcp://HOST:PORT, unix:///PATH, ws://, http://,
+    h2c:// or grpc://HOST:PORT; port 0 = any free port); when empty,
+    ``transport`` (tcp, unix, ws, http, h2c, grpc) picks 127.0.0.1 with a
+    free port (unix: a socket in a temporary directory removed when the run
+    ends). ``control`` is the control API's HOST:PORT (default 127.0.0.1,
+    any free port); ``token`` its bearer token (required for a non-loopback
+    control address). ``seed`` seeds the host's fault RNG; -1 derives it
+    from the run's seed. ``env`` adds environment variables; ``{server:NAME}``
+    in a value becomes that started server's agent endpoint.
+    ``http_default_middleware`` keeps agenkit HTTPAgentServer's default rate
+    limiter and timeout (http:// and h2c:// only).
 
     Waits until the host is ready and returns its name, endpoint, control
     URL and pid. Fails on bad arguments (nothing started) or when the host

@@ -61,7 +61,7 @@ __all__ = ["serve"]
     "--endpoint",
     default="tcp://127.0.0.1:0",
     show_default=True,
-    help="tcp://HOST:PORT, unix:///PATH, ws://HOST:PORT or http://HOST:PORT (port 0 = any free port).",
+    help="tcp://HOST:PORT, unix:///PATH, ws://, http://, h2c:// or grpc://HOST:PORT (port 0 = any free port).",
 )
 @click.option(
     "--control",
@@ -80,7 +80,7 @@ __all__ = ["serve"]
     "--http-default-middleware/--no-http-default-middleware",
     default=True,
     show_default=True,
-    help="http:// only: keep agenkit HTTPAgentServer's default rate limiter and timeout.",
+    help="http:// and h2c:// only: keep agenkit HTTPAgentServer's default rate limiter and timeout.",
 )
 @control_plane_options
 @click.option("--exit-with-parent", is_flag=True, default=False, help="Exit when the parent process dies.")

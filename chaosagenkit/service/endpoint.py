@@ -1,8 +1,9 @@
 """Agent endpoints of the chaos host, parsed without importing agenkit.
 
-``tcp://HOST:PORT``, ``unix:///ABSOLUTE/PATH``, ``ws://HOST:PORT`` and
-``http://HOST:PORT``: the schemes agenkit's ``LocalAgent`` and
-``HTTPAgentServer`` serve. Port 0 asks for any free port.
+``tcp://HOST:PORT``, ``unix:///ABSOLUTE/PATH``, ``ws://HOST:PORT``,
+``http://HOST:PORT``, ``h2c://HOST:PORT`` and ``grpc://HOST:PORT``: the six
+schemes agenkit both serves (``LocalAgent``, ``HTTPAgentServer``,
+``GRPCServer``) and calls (``RemoteAgent``). Port 0 asks for any free port.
 """
 
 from __future__ import annotations
@@ -12,14 +13,22 @@ from urllib.parse import urlsplit
 
 from chaosagenkit.exceptions import ConfigurationError
 
-__all__ = ["SCHEMES", "Endpoint", "default_endpoint", "parse_endpoint"]
+__all__ = ["SCHEMES", "TRANSPORT_LIMITS", "Endpoint", "default_endpoint", "parse_endpoint"]
 
-SCHEMES = ("tcp", "unix", "ws", "http")
+SCHEMES = ("tcp", "unix", "ws", "http", "h2c", "grpc")
+#: What agenkit itself cannot do on a transport, one line each (in the host's ready line
+#: and health as ``transport_limits``; evidence in docs/FINDINGS-transports.md).
+TRANSPORT_LIMITS = {
+    "h2c": "h2c:// is HTTP/1.1 on the wire: agenkit's HTTPAgentServer(enable_http2=True) cannot "
+    "speak HTTP/2 (aiohttp has none) and its h2c:// client (httpx without TLS) sends HTTP/1.1",
+    "grpc": "grpc:// refuses answers above 4 MiB (gRPC's default receive limit, kept by agenkit) "
+    "and turns metadata values into strings and JSON-looking content into JSON values",
+}
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where the agent is served: ``tcp://HOST:PORT``, ``unix:///PATH``, ``ws://``, ``http://``."""
+    """Where the agent is served: ``unix:///PATH`` or ``SCHEME://HOST:PORT`` (tcp, ws, http, h2c, grpc)."""
 
     scheme: str
     host: str = ""

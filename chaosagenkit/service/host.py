@@ -1,10 +1,12 @@
 """The chaos host: one agenkit agent served by agenkit's own server, with faults at run time.
 
 ``chaosagenkit serve`` runs a ``ChaosHost``: the agent made by the user's
-factory is wrapped in ``ChaosAgent`` and served by ``LocalAgent`` (tcp://,
-unix://, ws://) or ``HTTPAgentServer`` (http://, with agenkit's default
-middleware unless turned off), and a control API (``chaosagenkit.service.api``)
-beside it changes the faults. Every change goes through this class, which keeps
+factory is wrapped in ``ChaosAgent`` and served by agenkit's own server for
+the endpoint's transport (``chaosagenkit.service.servers``: ``LocalAgent``
+for tcp://, unix://, ws://; ``HTTPAgentServer`` for http:// and h2c://, with
+agenkit's default middleware unless turned off; ``GRPCServer`` for
+grpc://), and a control API (``chaosagenkit.service.api``) beside it changes
+the faults. Every change goes through this class, which keeps
 three things in step (``_reconcile``): the policy's active faults, the
 delays waiting on them, and the memory and CPU pressure they hold. A timer
 fires at the next expiry so a fault's resources go when its time is up,
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -32,7 +35,7 @@ from chaosagenkit.faults.service import (
 )
 from chaosagenkit.limits import DEFAULT_TTL_S
 from chaosagenkit.service.chaos_agent import ChaosAgent, crash_process
-from chaosagenkit.service.endpoint import Endpoint
+from chaosagenkit.service.endpoint import TRANSPORT_LIMITS, Endpoint
 from chaosagenkit.service.resources import HostResources
 
 __all__ = ["CRASH_DELAY_S", "ChaosHost", "HostConfig", "load_agent"]
@@ -119,6 +122,9 @@ class ChaosHost:
         except BaseException:
             await self._server.stop()
             raise
+        limits = TRANSPORT_LIMITS.get(self.config.endpoint.scheme)
+        if limits:  # one line on stderr: what agenkit cannot do on this transport
+            logging.getLogger("chaosagenkit.serve").warning(limits)
         return {"event": "ready", **self.describe()}
 
     async def stop(self) -> None:
@@ -132,34 +138,13 @@ class ChaosHost:
             await self._server.stop()
 
     async def _start_agent_server(self) -> None:
-        endpoint = self.config.endpoint
-        if endpoint.scheme == "http":
-            from agenkit.adapters.python.http_server import HTTPAgentServer
+        from chaosagenkit.service.servers import start_agent_server
 
-            server = HTTPAgentServer(
-                self.chaos,
-                host=endpoint.host,
-                port=endpoint.port,
-                enable_default_middleware=self.config.http_default_middleware,
-            )
-            await server.start()
-            self._served = server.agent
-            sockets = server.site._server.sockets if server.site and server.site._server else ()
-        else:
-            from agenkit.adapters.python import LocalAgent
-
-            server = LocalAgent(self.chaos, endpoint=endpoint.url())
-            await server.start()
-            self._served = self.chaos
-            listener = server._server or server._ws_server
-            sockets = listener.sockets if listener is not None else ()
-        self._server = server
-        self.agent_port = endpoint.port
-        for bound in sockets or ():
-            name = bound.getsockname()
-            if isinstance(name, tuple):
-                self.agent_port = name[1]
-                break
+        self._server = await start_agent_server(
+            self.chaos, self.config.endpoint, self.config.http_default_middleware
+        )
+        self._served = self._server.served
+        self.agent_port = self._server.port
 
     # -- what the control API shows -----------------------------------------
 
@@ -181,6 +166,7 @@ class ChaosHost:
             "seed": self.chaos.policy.seed,
             "agent": self.chaos.name,
             "transport": self.config.endpoint.scheme,
+            "transport_limits": TRANSPORT_LIMITS.get(self.config.endpoint.scheme),
             "ports": {"agent": self.agent_port, "control": self.control_port},
         }
 
@@ -190,7 +176,7 @@ class ChaosHost:
             **self.describe(),
             "version": __version__,
             "uptime_s": round(time.time() - self.started_at, 3),
-            "http_default_middleware": self.config.endpoint.scheme == "http"
+            "http_default_middleware": self.config.endpoint.scheme in ("http", "h2c")
             and self.config.http_default_middleware,
         }
 

@@ -12,8 +12,8 @@ from tests.integration.test_client_support import clean_clients, clear, inject
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_middleware, pytest.mark.slow]
 
 # What the caller sees when the served agent raises (agenkit 0.92.2): over the framed
-# transports an error envelope -> RemoteExecutionError (agenkit wraps it a second time:
-# its generic handler catches its own RemoteExecutionError); over http HTTPAgentServer
+# transports and grpc an error envelope -> RemoteExecutionError (agenkit wraps it a second time:
+# its generic handler catches its own RemoteExecutionError); over http and h2c HTTPAgentServer
 # answers 500 and agenkit's HTTPTransport raises its ConnectionError.
 TRANSPORTS = [
     ("tcp", "tcp://127.0.0.1:0", "RemoteExecutionError", ("RemoteExecutionError", "RemoteExecutionError")),
@@ -25,6 +25,9 @@ TRANSPORTS = [
         "RemoteExecutionError",
         ("RemoteExecutionError", "RemoteExecutionError"),
     ),
+    ("h2c", "h2c://127.0.0.1:0", "ConnectionError", ("ConnectionError",)),
+    # GRPCServer answers an error Response; GRPCTransport hands RemoteAgent an error envelope.
+    ("grpc", "grpc://127.0.0.1:0", "RemoteExecutionError", ("RemoteExecutionError", "RemoteExecutionError")),
 ]
 
 

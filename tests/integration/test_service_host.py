@@ -1,7 +1,10 @@
-"""A real ``chaosagenkit serve`` child called by a real agenkit RemoteAgent over tcp:// and http://.
+"""A real ``chaosagenkit serve`` child called by a real agenkit RemoteAgent over every transport.
 
-One host per transport serves the whole module (faults cleared and the RNG
-reseeded before each test); tests that end the process start their own.
+One host per transport (tcp, unix, ws, http, h2c, grpc) serves the whole
+module (faults cleared and the RNG reseeded before each test); tests of the
+control API itself, which no transport changes, use the tcp host only
+(``CONTROL_ONLY``). Tests that end the process start their own
+(tests/integration/test_transports.py crashes and restarts every transport).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import socket
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 from agenkit.adapters.python.errors import (
@@ -25,7 +29,7 @@ from agenkit.adapters.python.errors import ConnectionError as AgenkitConnectionE
 from chaosagenkit.faults.service import FaultPolicy, parse_fault
 from chaosagenkit.service import hosts
 from chaosagenkit.service.chaos_agent import CRASH_EXIT_CODE, PADDING_KEY
-from chaosagenkit.service.endpoint import default_endpoint
+from chaosagenkit.service.endpoint import TRANSPORT_LIMITS, default_endpoint
 from tests.integration.test_service_support import (
     REPO,
     call,
@@ -38,13 +42,16 @@ from tests.integration.test_service_support import (
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_service]
 
-TRANSPORTS = ["tcp", "http"]
+TRANSPORTS = ["tcp", "unix", "ws", "http", "h2c", "grpc"]
+HTTP_SERVED = ("http", "h2c")  # HTTPAgentServer, with its default middleware
+#: A test of the control API or of host resources, the same whatever the agent's transport.
+CONTROL_ONLY = pytest.mark.parametrize("served", ["tcp"], indirect=True)
 
 
 @pytest.fixture(scope="module", params=TRANSPORTS)
 def served(request):
     name = f"svc-host-{request.param}"
-    ref = hosts.start_server(name, endpoint=default_endpoint(request.param), seed=5)
+    ref = hosts.start_or_register({"name": name, "transport": request.param, "seed": 5})
     yield ref
     hosts.forget_server(name)
 
@@ -75,8 +82,13 @@ def test_health_reports_the_bound_ports_and_the_answers_match(host):
     assert health["status"] == "ok" and health["agent"] == "echo"
     assert health["endpoint"] == host.endpoint and health["control"] == host.control_url
     assert health["pid"] == host.process.pid
-    assert health["ports"]["agent"] > 0 and health["ports"]["control"] > 0
-    assert host.endpoint.endswith(f":{health['ports']['agent']}")
+    assert health["transport"] == transport_of(host) and health["ports"]["control"] > 0
+    if transport_of(host) == "unix":
+        assert health["ports"]["agent"] == 0 and Path(host.endpoint.removeprefix("unix://")).is_socket()
+    else:
+        assert health["ports"]["agent"] > 0 and host.endpoint.endswith(f":{health['ports']['agent']}")
+    assert health["http_default_middleware"] is (transport_of(host) in HTTP_SERVED)
+    assert health["transport_limits"] == TRANSPORT_LIMITS.get(transport_of(host))
     outcomes = call(host.endpoint, 5)
     assert all(o.ok and o.matches for o in outcomes)
     stats = control(host).get("/stats")
@@ -107,14 +119,15 @@ def test_fail_first_fails_exactly_n_and_each_error_kind_reaches_the_caller(host,
     outcomes = call(host.endpoint, 6)
     assert [o.ok for o in outcomes] == [False] * 3 + [True] * 3
     for o in outcomes[:3]:
-        if transport_of(host) == "http":
+        if transport_of(host) in HTTP_SERVED:
             # Observed: HTTPAgentServer answers 500 EXECUTION_ERROR with a sanitised message,
             # which agenkit's HTTP transport raises as its ConnectionError whatever the kind.
             assert isinstance(o.error, AgenkitConnectionError)
             assert "HTTP error 500" in str(o.error) and "EXECUTION_ERROR" in str(o.error)
         else:
-            # Observed: LocalAgent sends an error envelope; RemoteAgent raises
-            # RemoteExecutionError (wrapped twice) with our message, code and details dropped.
+            # Observed: LocalAgent sends an error envelope, GRPCServer an error Response;
+            # RemoteAgent raises RemoteExecutionError (wrapped twice) with our message
+            # (gRPC's keeps the code in front of it), the details dropped.
             assert isinstance(o.error, RemoteExecutionError)
             assert f"chaosagenkit injected {error} failure" in str(o.error)
     assert control(host).get("/faults")[0]["injected"] == 3
@@ -159,11 +172,39 @@ def test_large_responses_carry_the_padding_and_keep_the_answer(host):
     assert len(outcome.reply.metadata[PADDING_KEY]) == 300_000
 
 
+def test_answers_above_grpcs_4_mib_message_limit(host):
+    control(host).post("/faults", {"kind": "large_response", "size_bytes": 5 * 1024 * 1024})
+    first, second = call(host.endpoint, 2)
+    if transport_of(host) != "grpc":
+        assert first.ok and first.matches and len(first.reply.metadata[PADDING_KEY]) == 5 * 1024 * 1024
+        assert second.ok and second.matches
+        return
+    # Observed: gRPC's default 4 MiB receive limit (agenkit sets none) refuses the answer
+    # (RESOURCE_EXHAUSTED), which GRPCTransport turns into an error envelope; the
+    # channel stays usable.
+    for outcome in (first, second):
+        assert isinstance(outcome.error, RemoteExecutionError)
+        assert "larger than max" in str(outcome.error)
+    control(host).delete("/faults")
+    assert all(o.ok and o.matches for o in call(host.endpoint, 2))
+
+
 def test_answers_above_agenkits_10_mib_frame_limit(host):
     control(host).post("/faults", {"kind": "large_response", "size_bytes": 11 * 1024 * 1024})
     first, second = call(host.endpoint, 2)
-    if transport_of(host) == "http":  # no frame limit on agenkit's HTTP transport
+    if transport_of(host) in HTTP_SERVED:  # no frame limit on agenkit's HTTP transport
         assert first.ok and second.ok and len(first.reply.metadata[PADDING_KEY]) == 11 * 1024 * 1024
+        return
+    if transport_of(host) == "grpc":  # refused above 4 MiB already (test above)
+        assert isinstance(first.error, RemoteExecutionError) and isinstance(
+            second.error, RemoteExecutionError
+        )
+        return
+    if transport_of(host) == "ws":
+        # Observed: the websockets library closes the connection (1009, message too big);
+        # WebSocketTransport reconnects for the next request, which is refused the same way.
+        for outcome in (first, second):
+            assert isinstance(outcome.error, ConnectionClosedError) and "1009" in str(outcome.error)
         return
     # Observed finding: RemoteAgent refuses the oversized frame but leaves its body
     # in the stream, so the NEXT request reads padding bytes as a length prefix.
@@ -173,6 +214,7 @@ def test_answers_above_agenkits_10_mib_frame_limit(host):
     assert first_size > 11 * 1024 * 1024 and second_size != first_size
 
 
+@CONTROL_ONLY
 def test_memory_pressure_is_held_until_cleared(host):
     pid = host.process.pid
     before_kib = proc_status(pid, "VmRSS")
@@ -185,6 +227,7 @@ def test_memory_pressure_is_held_until_cleared(host):
     wait_for(lambda: proc_status(pid, "VmRSS") - before_kib < 48 * 1024, what="RSS to fall back")
 
 
+@CONTROL_ONLY
 def test_cpu_pressure_burns_cpu_in_the_host_until_removed(host):
     pid = host.process.pid
     threads_before = proc_status(pid, "Threads")
@@ -202,6 +245,7 @@ def test_cpu_pressure_burns_cpu_in_the_host_until_removed(host):
 # -- expiry ------------------------------------------------------------------
 
 
+@CONTROL_ONLY
 def test_faults_expire_by_themselves(host):
     control(host).post(
         "/faults",
@@ -266,6 +310,7 @@ BAD_INPUT = [
 ]
 
 
+@CONTROL_ONLY
 @pytest.mark.parametrize("method,path,body,status,words", BAD_INPUT)
 def test_bad_input_is_a_4xx_naming_the_field_and_changes_nothing(host, method, path, body, status, words):
     client = control(host)
@@ -281,6 +326,7 @@ def test_bad_input_is_a_4xx_naming_the_field_and_changes_nothing(host, method, p
     assert client.get("/stats")["requests"] == seen_before
 
 
+@CONTROL_ONLY
 def test_a_list_of_faults_is_added_all_at_once(host):
     created = control(host).post(
         "/faults", [{"kind": "fail_every", "nth": 2}, {"kind": "delay", "delay_ms": 1}]
@@ -293,7 +339,7 @@ def test_a_list_of_faults_is_added_all_at_once(host):
 
 def test_middleware_shows_agenkits_server_decorators(host):
     chain = control(host).get("/middleware")["middleware"]
-    if transport_of(host) == "http":  # HTTPAgentServer's defaults, outermost first
+    if transport_of(host) in HTTP_SERVED:  # HTTPAgentServer's defaults, outermost first
         assert [d["kind"] for d in chain] == ["rate_limiter", "timeout"]
         assert chain[0]["metrics"]["total_requests"] >= 0
     else:
@@ -314,7 +360,7 @@ def lone_host(request):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("lone_host", TRANSPORTS, indirect=True)
+@pytest.mark.parametrize("lone_host", ["tcp", "http"], indirect=True)
 def test_crash_now_exits_the_process_after_answering(lone_host):
     status, answer = raw_request("POST", lone_host.control_url + "/crash", b'{"when": "now"}')
     assert status == 202 and answer["crash"] == "now"
@@ -324,7 +370,7 @@ def test_crash_now_exits_the_process_after_answering(lone_host):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("lone_host", TRANSPORTS, indirect=True)
+@pytest.mark.parametrize("lone_host", ["tcp", "http"], indirect=True)
 def test_crash_on_next_request_drops_the_request_in_flight(lone_host):
     control(lone_host).post("/crash", {"when": "next_request"})
     outcomes = call(lone_host.endpoint, 2, timeout_ms=10_000)
@@ -428,6 +474,7 @@ def test_bad_arguments_exit_2_with_one_line(args, words):
     assert words in lines[0]
 
 
+@CONTROL_ONLY
 def test_a_port_in_use_exits_1(host):
     port = control(host).get("/health")["ports"]["control"]
     done = serve("--control", f"127.0.0.1:{port}")

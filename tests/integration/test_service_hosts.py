@@ -69,7 +69,7 @@ def environ(pid: int) -> dict[str, str]:
 # -- start_or_register ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("transport", ["unix", "ws"])
+@pytest.mark.parametrize("transport", ["unix", "ws", "h2c", "grpc"])
 def test_declared_transports_serve_and_unix_dirs_are_removed(run, transport):
     ref = hosts.start_or_register({"name": "t", "transport": transport})
     assert ref.endpoint.startswith(f"{transport}://")
@@ -313,7 +313,7 @@ BAD_ACTIVITY_CALLS = [
     (lambda: actions.start_server("svc2", seed=-2), "start_server: 'seed' must be >= -1, got -2"),
     (
         lambda: actions.start_server("svc2", transport="smoke"),
-        "start_server: 'transport' must be one of tcp, unix, ws, http, got 'smoke'",
+        "start_server: 'transport' must be one of tcp, unix, ws, http, h2c, grpc, got 'smoke'",
     ),
 ]
 

@@ -27,6 +27,7 @@ def declare_topology() -> None:
     SANDBOX.servers["other"] = ServerRef("other", "tcp://127.0.0.1:4200", "http://127.0.0.1:4201")
     SANDBOX.proxies["target_proxy"] = ProxyRef("target_proxy", "proxy", "127.0.0.1:4300", "127.0.0.1:4100")
     SANDBOX.proxies["loose"] = ProxyRef("loose", "proxy", "0.0.0.0:4400", "127.0.0.1:4999")
+    SANDBOX.servers["socket"] = ServerRef("socket", "unix:///tmp/x/agent.sock", "http://127.0.0.1:4501")
 
 
 @pytest.mark.parametrize(
@@ -40,6 +41,9 @@ def declare_topology() -> None:
         ({"proxy": "target_proxy", "server": "other"}, "tcp://127.0.0.1:4300"),
         ({"proxy": "loose"}, "tcp://127.0.0.1:4400"),  # unknown upstream: tcp; wildcard -> loopback
         ({"server": "other", "transport": "tcp"}, "tcp://127.0.0.1:4200"),
+        ({"proxy": "target_proxy", "transport": "h2c"}, "h2c://127.0.0.1:4300"),
+        ({"proxy": "target_proxy", "transport": "grpc"}, "grpc://127.0.0.1:4300"),
+        ({"server": "socket", "transport": "unix"}, "unix:///tmp/x/agent.sock"),
     ],
 )
 def test_endpoint_resolution(kwargs, expected):
@@ -51,9 +55,17 @@ def test_endpoint_resolution(kwargs, expected):
     "kwargs,message",
     [
         ({}, "'endpoint' is missing: give an endpoint, a server or a proxy"),
-        ({"server": "nope"}, "'server' unknown server 'nope' (known: other, target)"),
+        ({"server": "nope"}, "'server' unknown server 'nope' (known: other, socket, target)"),
         ({"proxy": "nope"}, "'proxy' unknown proxy 'nope' (known: loose, target_proxy)"),
-        ({"proxy": "loose", "transport": "unix"}, "'transport' must be one of tcp, http"),
+        (
+            {"proxy": "loose", "transport": "smtp"},
+            "'transport' must be one of tcp, unix, ws, http, h2c, grpc",
+        ),
+        ({"proxy": "loose", "transport": "unix"}, "'proxy' is not yet supported for a client over unix://"),
+        (
+            {"proxy": "target_proxy", "server": "socket"},
+            "'proxy' is not yet supported for a client over unix://",
+        ),
         ({"server": "target", "transport": "tcp"}, "'transport' is 'tcp' but server 'target' serves http://"),
     ],
 )

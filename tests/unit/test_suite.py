@@ -103,10 +103,13 @@ def test_a_broken_folder_file_stops_chaosagenkit_run_with_exit_2(tmp_path):
 @pytest.mark.parametrize(
     "extension,words",
     [
-        ({"transports": "http"}, "'transports' must be a list of tcp, http, unix, ws, got \"http\""),
+        (
+            {"transports": "http"},
+            "'transports' must be a list of tcp, http, unix, ws, h2c, grpc, got \"http\"",
+        ),
         (
             {"transports": ["tcp", "smtp"]},
-            '\'transports\' must be a list of tcp, http, unix, ws, got ["tcp", "smtp"]',
+            '\'transports\' must be a list of tcp, http, unix, ws, h2c, grpc, got ["tcp", "smtp"]',
         ),
         ({"skip": ["http"]}, "'skip' must be an object of TRANSPORT: ..., got [\"http\"]"),
         ({"verdicts": "holds"}, "'verdicts' must be an object of TRANSPORT: ..., got \"holds\""),
