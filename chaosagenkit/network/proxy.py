@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from chaosagenkit.faults.toxics.base import ConnectionContext, Toxic, ToxicTally
 from chaosagenkit.faults.toxics.framing import FrameReader
-from chaosagenkit.network.link import Link, LinkStats
+from chaosagenkit.network.link import PROCESS_BUDGET, BufferBudget, Link, LinkStats
 from chaosagenkit.sandbox import derive_seed
 
 __all__ = ["STREAMS", "Proxy", "ProxyConnection", "ToxicSpec", "format_address"]
@@ -71,8 +71,10 @@ class Proxy:
         listen: tuple[str, int],
         upstream: tuple[str, int],
         seed: Callable[[], int],
+        budget: BufferBudget = PROCESS_BUDGET,
     ) -> None:
         self.name = name
+        self.budget = budget  # what all links together may hold
         self.listen_host, self.listen_port = listen
         self.upstream_host, self.upstream_port = upstream
         self.enabled = False
@@ -249,14 +251,20 @@ class ProxyConnection:
             self.close()
             return
         client_transport = self.client.transport
-        self.upstream = Link(self, "upstream", client_transport, server_transport, proxy.upstream_stats)
-        self.downstream = Link(self, "downstream", server_transport, client_transport, proxy.downstream_stats)
+        self.upstream = Link(
+            self, "upstream", client_transport, server_transport, proxy.upstream_stats, proxy.budget
+        )
+        self.downstream = Link(
+            self, "downstream", server_transport, client_transport, proxy.downstream_stats, proxy.budget
+        )
         for spec in list(proxy.toxics.values()):
             self.add_toxic(spec)
         self.client.attach(self.upstream, self.downstream)
         server.attach(self.downstream, self.upstream)
-        client_transport.resume_reading()
-        server_transport.resume_reading()
+        # each link owns its source's reading from now on: it resumes it unless its
+        # destination or its memory limits say otherwise (never unconditionally)
+        self.upstream.start_reading()
+        self.downstream.start_reading()
 
     def add_toxic(self, spec: ToxicSpec) -> None:
         if self.upstream is None or self.downstream is None:
@@ -353,10 +361,13 @@ class _Side(asyncio.Protocol):
         transport.pause_reading()  # type: ignore[attr-defined]  # until both links exist
 
     def data_received(self, data: bytes) -> None:
-        # Reading is paused until both links exist, but an event loop may deliver
-        # what it already read (uvloop does): keep it for the link.
+        # Reading is paused until both links exist, but uvloop starts reading only
+        # after connection_made (so the pause there does nothing): keep the first
+        # chunk for the link and pause now, or a client could fill memory while
+        # the upstream connection is being opened.
         if self.out_link is None:
             self.early.append(data)
+            self.transport.pause_reading()  # type: ignore[union-attr]
         else:
             self.out_link.feed(data)
 

@@ -20,26 +20,16 @@ from chaosagenkit.exceptions import ConfigurationError, ControlAPIError, TargetE
 from chaosagenkit.http_client import ControlClient
 from chaosagenkit.network import process
 from chaosagenkit.sandbox import SANDBOX, ServerRef
+from tests.integration.proxy_support import threaded_echo_server
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_network]
-
-
-class _Echo(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        while data := self.request.recv(65536):
-            self.request.sendall(data)
 
 
 @pytest.fixture
 def echo_server() -> Iterator[tuple[str, int]]:
     """A plain TCP echo server (threads: the test itself is synchronous)."""
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Echo)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address
-    server.shutdown()
-    server.server_close()
+    with threaded_echo_server() as address:
+        yield address
 
 
 @pytest.fixture

@@ -33,7 +33,14 @@ Hooks, each returning a list of instructions:
   removed from a live connection, whether its toxicity drew it active there
   or not (Toxiproxy calls ``Cleanup`` on every link); a ``timeout`` toxic
   closes the connection here, as Toxiproxy does;
-- ``updated(state, now)``: its attributes changed on a live connection.
+- ``updated(state, now)``: its attributes changed on a live connection;
+- ``shed(state, now)``: the link must stop reading to keep memory bounded:
+  release, unchanged, what only more input would release (an incomplete
+  message a frame toxic is assembling), so the pause cannot wait on itself.
+
+``held_bytes(state)`` says how many bytes the toxic keeps in its state (not
+yet emitted); the link counts them against its memory limits, so a toxic
+that holds data must report it.
 
 Per-connection state comes from ``new_state(rng, context)``; the link calls
 it once per toxic per connection with a ``random.Random`` derived from the
@@ -326,3 +333,9 @@ class Toxic:
 
     def updated(self, state: ToxicState, now: float) -> list[Instruction]:
         return []
+
+    def shed(self, state: ToxicState, now: float) -> list[Instruction]:
+        return []
+
+    def held_bytes(self, state: ToxicState) -> int:
+        return 0

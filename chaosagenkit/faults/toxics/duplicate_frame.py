@@ -36,4 +36,6 @@ class DuplicateFrameToxic(FrameToxic):
 
     def on_frame(self, state: FrameState, frame: Frame, now: float) -> list[Instruction]:
         state.act()
-        return [Deliver(now, frame.raw * (1 + self.config.copies))]
+        # one instruction per copy, sharing one bytes object: a 10 MiB message sent
+        # 100 times more is 101 writes the link can pause between, not 1 GiB at once
+        return [Deliver(now, frame.raw)] * (1 + self.config.copies)

@@ -9,7 +9,10 @@ understand) passes untouched and in order. Toxicity is drawn per frame, so
 ``toxicity`` 0.3 faults about 30 % of the messages of every connection.
 An incomplete frame is held until it is complete (at most one frame, at
 most 10 MiB), which is the only delay a frame toxic adds to what it lets
-through.
+through; when the proxy must stop reading to bound its memory, the toxic
+lets that frame pass untouched instead (``shed``). Bytes that might still
+begin a frame are held at most ``DETECT_WINDOW_S``: then the stream is
+passed on untouched for good.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from chaosagenkit.faults.toxics.base import (
     Toxic,
     ToxicConfig,
     ToxicState,
+    Wake,
 )
-from chaosagenkit.faults.toxics.framing import PROTOCOLS, Frame, FrameReader
+from chaosagenkit.faults.toxics.framing import DETECT_WINDOW_S, PROTOCOLS, Frame, FrameReader
 
 __all__ = ["FrameState", "FrameToxic", "FrameToxicConfig"]
 
@@ -44,10 +48,11 @@ class FrameToxicConfig(ToxicConfig):
 
 
 class FrameState(ToxicState):
-    __slots__ = ("closed", "reader")
+    __slots__ = ("closed", "detect_until", "reader")
 
     reader: FrameReader
     closed: bool  # the toxic cut the stream: what comes after is not delivered
+    detect_until: float | None  # when detection gives up on the bytes it holds
 
 
 class FrameToxic(Toxic):
@@ -63,11 +68,36 @@ class FrameToxic(Toxic):
         context.wants_request_methods = True  # responses to HEAD have no body
         state.reader = FrameReader(self.config.protocol, request_methods=context.request_methods)
         state.closed = False
+        state.detect_until = None
         return state
 
     def feed(self, state: FrameState, data: bytes, now: float) -> list[Instruction]:
+        out = self._items(state, state.reader.feed(data), now)
+        if state.detect_until is None and state.reader.mode == "detect" and state.reader.buffered:
+            state.detect_until = now + DETECT_WINDOW_S
+            out.append(Wake(state.detect_until))
+        return out
+
+    def tick(self, state: FrameState, now: float) -> list[Instruction]:
+        if state.detect_until is not None and now >= state.detect_until:
+            state.detect_until = None
+            undecided = state.reader.give_up()
+            if undecided and not state.closed:
+                return self.pass_on(state, undecided, now)
+        return []
+
+    def held_bytes(self, state: FrameState) -> int:
+        return state.reader.buffered
+
+    def shed(self, state: FrameState, now: float) -> list[Instruction]:
+        partial = state.reader.release_partial()
+        if not partial or state.closed:
+            return []
+        return self.pass_on(state, partial, now)
+
+    def _items(self, state: FrameState, items: list[Frame | bytes], now: float) -> list[Instruction]:
         out: list[Instruction] = []
-        for item in state.reader.feed(data):
+        for item in items:
             if state.closed:
                 break
             if isinstance(item, Frame) and item.envelope is not None and self._draw(state):

@@ -13,6 +13,14 @@ returns, in stream order, complete ``Frame`` objects and plain ``bytes``
 untouched). It never holds more than one incomplete frame. The protocol is
 detected from the first bytes unless fixed; anything else (TLS, websockets,
 garbage) makes the reader opaque for the rest of the stream.
+
+Detection decides within a bounded number of bytes: each byte is checked
+against what an agenkit frame or an HTTP/1.1 start line may begin with, so
+``HELLO world\n`` is opaque at its line feed and binary at its first byte
+that cannot start a frame; an HTTP start line longer than
+``MAX_START_LINE`` is not one. Its user bounds the time as well (the frame
+toxics give up after ``DETECT_WINDOW_S`` with ``give_up``), so bytes that
+might still begin a frame are never held for long.
 """
 
 from __future__ import annotations
@@ -25,7 +33,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "DETECT_WINDOW_S",
     "MAX_MESSAGE_SIZE",
+    "MAX_START_LINE",
     "PROTOCOLS",
     "Frame",
     "FrameReader",
@@ -36,9 +46,19 @@ __all__ = [
 MAX_MESSAGE_SIZE = 10 * 1024 * 1024
 PROTOCOLS = ("auto", "agenkit", "http")
 
+#: Longest HTTP/1.1 start line detection waits for (then the stream is not HTTP).
+MAX_START_LINE = 8 * 1024
+#: How long a frame toxic waits for bytes that might still begin a frame.
+DETECT_WINDOW_S = 0.2
 _MAX_HEAD = 64 * 1024  # an HTTP head larger than this is not agenkit's
 _REQUEST_LINE = re.compile(rb"^[A-Z]{3,10} \S+ HTTP/1\.[01]$")
 _STATUS_LINE = re.compile(rb"^HTTP/1\.[01] (\d{3})(?: .*)?$")
+# what the first bytes of a start line may be before its CRLF has arrived
+_VERSION_PREFIX = rb"(?:H|HT|HTT|HTTP|HTTP/|HTTP/1|HTTP/1\.|HTTP/1\.[01]\r?)"
+_START_LINE_PREFIX = re.compile(
+    rb"[A-Z]{0,10}|[A-Z]{3,10} \S*|[A-Z]{3,10} \S+ " + _VERSION_PREFIX + rb"?"
+    rb"|" + _VERSION_PREFIX + rb"|HTTP/1\.[01] (?:\d{0,3}|\d{3}\r|\d{3} [^\r\n]*\r?)"
+)
 
 
 @dataclass(slots=True)
@@ -95,11 +115,45 @@ class FrameReader:
         self._buffer = bytearray()
         self._mode = "detect" if protocol == "auto" else protocol
         self._http = _HttpParser(request_methods, on_request)
+        self._skip = 0  # bytes of a released agenkit frame still to pass untouched
 
     @property
     def mode(self) -> str:
         """detect, agenkit, http or opaque."""
         return self._mode
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held: the start of a frame, or bytes detection has not decided on yet."""
+        return len(self._buffer)
+
+    def give_up(self) -> bytes:
+        """Stop detecting (too long without deciding): the bytes held, to pass on; opaque."""
+        if self._mode != "detect":
+            return b""
+        return self.flush()
+
+    def release_partial(self) -> bytes:
+        """Let go of an incomplete frame: its bytes so far, to pass on unchanged.
+
+        The rest of that frame will pass untouched too, then framing goes on
+        (the stream stays in step). A start too short to say how long its
+        frame is (an agenkit length prefix, an HTTP head, bytes detection has
+        not decided on: all small) is kept.
+        """
+        buffer = self._buffer
+        if self._mode == "agenkit":
+            if len(buffer) < 4:
+                return b""
+            self._skip = 4 + int.from_bytes(buffer[:4], "big") - len(buffer)
+        elif self._mode == "http":
+            if not self._http.release_partial(buffer):
+                return b""
+        else:
+            return b""
+        held = bytes(buffer)
+        buffer.clear()
+        return held
 
     def feed(self, data: bytes) -> list[Frame | bytes]:
         if self._mode == "opaque":
@@ -128,6 +182,11 @@ class FrameReader:
 
     def _agenkit_frames(self, out: list[Frame | bytes]) -> None:
         buffer = self._buffer
+        if self._skip:
+            taken = min(self._skip, len(buffer))
+            out.append(bytes(buffer[:taken]))
+            del buffer[:taken]
+            self._skip -= taken
         while len(buffer) >= 4:
             length = int.from_bytes(buffer[:4], "big")
             if length > MAX_MESSAGE_SIZE:
@@ -142,23 +201,23 @@ class FrameReader:
 
 
 def _detect(buffer: bytearray) -> str:
-    """agenkit, http, opaque, or detect (need more bytes)."""
+    """agenkit, http, opaque, or detect (these bytes may still begin a frame)."""
     first = buffer[:1]
     if not first:
         return "detect"
     if first == b"\x00":  # a length below 16 MiB: agenkit's frames always start so
+        if len(buffer) >= 4 and not 0 < int.from_bytes(buffer[:4], "big") <= MAX_MESSAGE_SIZE:
+            return "opaque"
         if len(buffer) < 5:
             return "detect"
-        length = int.from_bytes(buffer[:4], "big")
-        ok = 0 < length <= MAX_MESSAGE_SIZE and buffer[4:5] == b"{"
-        return "agenkit" if ok else "opaque"
+        return "agenkit" if buffer[4:5] == b"{" else "opaque"
     if b"A" <= first <= b"Z":
-        line_end = buffer.find(b"\r\n")
-        if line_end < 0:
-            return "detect" if len(buffer) < 8 * 1024 else "opaque"
-        line = bytes(buffer[:line_end])
-        if _REQUEST_LINE.match(line) or _STATUS_LINE.match(line):
-            return "http"
+        line_end = buffer.find(b"\r\n", 0, MAX_START_LINE + 2)
+        if line_end >= 0:
+            line = bytes(buffer[:line_end])
+            return "http" if _REQUEST_LINE.match(line) or _STATUS_LINE.match(line) else "opaque"
+        if len(buffer) <= MAX_START_LINE and _START_LINE_PREFIX.fullmatch(buffer):
+            return "detect"
     return "opaque"
 
 
@@ -175,6 +234,19 @@ class _HttpParser:
         self._skip = 0  # body bytes still to pass through untouched
         self._chunked: _ChunkedTracker | None = None
         self._scanned = 0
+        # (head length, body length) of a message whose body is still arriving: its
+        # head is read once (reading it pops a request method or reports one)
+        self._holding: tuple[int, int] | None = None
+
+    def release_partial(self, buffer: bytearray) -> bool:
+        """``buffer`` holds a complete head and part of its body: pass it all untouched,
+        and the rest of the body after it. False when the head is not complete."""
+        if self._holding is None:
+            return False
+        head_length, length = self._holding
+        self._holding = None
+        self._skip = head_length + length - len(buffer)
+        return True
 
     def parse(self, buffer: bytearray, out: list[Frame | bytes]) -> bool:
         """Move complete frames and passed-through bytes from ``buffer`` to ``out``.
@@ -199,19 +271,25 @@ class _HttpParser:
                     self._chunked = None
                     continue
                 return True
-            head_end = buffer.find(b"\r\n\r\n", max(0, self._scanned - 3))
-            if head_end < 0:
-                self._scanned = len(buffer)
-                return len(buffer) <= _MAX_HEAD
-            self._scanned = 0
-            head_length = head_end + 4
-            framing = self._framing(bytes(buffer[:head_length]))
-            if framing is None:
-                return False
-            kind, length = framing
+            if self._holding is not None:
+                head_length, length = self._holding
+                kind = "length"
+            else:
+                head_end = buffer.find(b"\r\n\r\n", max(0, self._scanned - 3))
+                if head_end < 0:
+                    self._scanned = len(buffer)
+                    return len(buffer) <= _MAX_HEAD
+                self._scanned = 0
+                head_length = head_end + 4
+                framing = self._framing(bytes(buffer[:head_length]))
+                if framing is None:
+                    return False
+                kind, length = framing
             if kind == "length" and length <= MAX_MESSAGE_SIZE:
                 if len(buffer) < head_length + length:
+                    self._holding = (head_length, length)
                     return True  # hold until the body is complete
+                self._holding = None
                 head, body = bytes(buffer[:head_length]), bytes(buffer[head_length : head_length + length])
                 del buffer[: head_length + length]
                 out.append(Frame("http", head, body, decode_envelope(body)))

@@ -64,9 +64,13 @@ class ReorderFramesToxic(FrameToxic):
         return [*self.release(state, now), Deliver(now, item)]
 
     def tick(self, state: ReorderState, now: float) -> list[Instruction]:
+        out = super().tick(state, now)
         if state.held is None or now < state.held_until:
-            return []
-        return self.release(state, now)
+            return out
+        return [*self.release(state, now), *out]
+
+    def held_bytes(self, state: ReorderState) -> int:
+        return super().held_bytes(state) + (len(state.held) if state.held is not None else 0)
 
     def release(self, state: ReorderState, now: float) -> list[Instruction]:
         if state.held is None:
