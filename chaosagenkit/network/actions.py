@@ -56,8 +56,9 @@ def create_proxy(
 ) -> dict[str, Any]:
     """Create a named proxy from ``listen`` to ``upstream`` on the run's proxy API.
 
-    ``upstream`` is "HOST:PORT" or "server:NAME" (a server the control
-    started); ``listen`` is "HOST:PORT" (port 0: any free port). A proxy of
+    ``upstream`` is "HOST:PORT", "unix:/PATH" (a unix socket) or
+    "server:NAME" (a server the control started, unix:// ones included);
+    ``listen`` is "HOST:PORT" (port 0: any free port) or "unix:/PATH". A proxy of
     the same name left by an earlier run is replaced; the run deletes the
     proxy when it ends. Returns the proxy JSON, whose ``listen`` is the
     bound address. Fails if the address is taken or the API is unreachable.

@@ -7,6 +7,8 @@ updating or removing a toxic applies to live connections at once, as in
 Toxiproxy. Disabling the proxy closes its listener and every connection;
 enabling it listens again on the same address. A connection is forgotten
 (and its sockets and timers released) once both of its sockets are closed.
+Either side may be a unix socket (``address``): toxics are bytes and apply
+the same.
 """
 
 from __future__ import annotations
@@ -21,6 +23,13 @@ from dataclasses import dataclass, field
 
 from chaosagenkit.faults.toxics.base import ConnectionContext, Toxic, ToxicTally
 from chaosagenkit.faults.toxics.framing import FrameReader
+from chaosagenkit.network.address import (
+    Address,
+    TcpAddress,
+    UnixAddress,
+    check_unix_listen_path,
+    format_address,
+)
 from chaosagenkit.network.link import PROCESS_BUDGET, BufferBudget, Link, LinkStats
 from chaosagenkit.sandbox import derive_seed
 
@@ -30,11 +39,6 @@ logger = logging.getLogger("chaosagenkit.proxy")
 
 STREAMS = ("upstream", "downstream")
 _LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
-
-
-def format_address(host: str, port: int) -> str:
-    """``host:port``, with brackets around an IPv6 address."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 @dataclass
@@ -68,15 +72,15 @@ class Proxy:
     def __init__(
         self,
         name: str,
-        listen: tuple[str, int],
-        upstream: tuple[str, int],
+        listen: Address,
+        upstream: Address,
         seed: Callable[[], int],
         budget: BufferBudget = PROCESS_BUDGET,
     ) -> None:
         self.name = name
         self.budget = budget  # what all links together may hold
-        self.listen_host, self.listen_port = listen
-        self.upstream_host, self.upstream_port = upstream
+        self.listen_address = listen  # a TCP port 0 becomes the bound port, kept for restarts
+        self.upstream_address = upstream
         self.enabled = False
         self.toxics: dict[str, ToxicSpec] = {}
         self.toxic_history: dict[str, ToxicTally] = {}  # counters outlive removed toxics
@@ -91,45 +95,58 @@ class Proxy:
 
     @property
     def listen(self) -> str:
-        return format_address(self.listen_host, self.listen_port)
+        return str(self.listen_address)
 
     @property
     def upstream(self) -> str:
-        return format_address(self.upstream_host, self.upstream_port)
+        return str(self.upstream_address)
+
+    # TCP views of the addresses (None for a unix socket)
+    @property
+    def listen_host(self) -> str | None:
+        return self.listen_address.host if isinstance(self.listen_address, TcpAddress) else None
+
+    @property
+    def listen_port(self) -> int | None:
+        return self.listen_address.port if isinstance(self.listen_address, TcpAddress) else None
 
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
         """Listen (port 0 binds an ephemeral port, kept for later restarts)."""
         if self._server is None:
-            self._server = await self._listen(self.listen_host, self.listen_port)
+            self._server = await self._listen(self.listen_address)
         self.enabled = True
 
-    async def move(self, listen: tuple[str, int], upstream: tuple[str, int]) -> None:
+    async def move(self, listen: Address, upstream: Address) -> None:
         """New addresses; live connections are closed (as Toxiproxy restarts the proxy).
 
         A new listener is bound before the old one closes, so an address that
         is taken raises ``OSError`` with nothing changed.
         """
         new_server = None
-        if self._server is not None and listen != (self.listen_host, self.listen_port):
-            new_server = await self._listen(*listen)
-        self.upstream_host, self.upstream_port = upstream
+        if self._server is not None and listen != self.listen_address:
+            new_server = await self._listen(listen)
+        self.upstream_address = upstream
         for connection in list(self.connections):
             connection.close()
         if new_server is not None:
             old, self._server = self._server, new_server
             old.close()
             await old.wait_closed()
-            self.listen_host = listen[0]
         elif self._server is None:
-            self.listen_host, self.listen_port = listen
+            self.listen_address = listen
 
-    async def _listen(self, host: str, port: int) -> asyncio.Server:
-        server = await asyncio.get_running_loop().create_server(
-            lambda: _ClientSide(self), host, port, reuse_address=True, backlog=1024
+    async def _listen(self, address: Address) -> asyncio.Server:
+        loop = asyncio.get_running_loop()
+        if isinstance(address, UnixAddress):
+            check_unix_listen_path(address.path)
+            server = await loop.create_unix_server(lambda: _ClientSide(self), address.path, backlog=1024)
+            self.listen_address = address
+            return server
+        server = await loop.create_server(
+            lambda: _ClientSide(self), address.host, address.port, reuse_address=True, backlog=1024
         )
-        self.listen_host = host
-        self.listen_port = server.sockets[0].getsockname()[1]
+        self.listen_address = TcpAddress(address.host, server.sockets[0].getsockname()[1])
         return server
 
     async def stop(self) -> None:
@@ -238,10 +255,16 @@ class ProxyConnection:
     async def open(self) -> None:
         proxy = self.proxy
         loop = asyncio.get_running_loop()
+        upstream = proxy.upstream_address
         try:
-            server_transport, server = await loop.create_connection(
-                lambda: _ServerSide(self), proxy.upstream_host, proxy.upstream_port
-            )
+            if isinstance(upstream, UnixAddress):
+                server_transport, server = await loop.create_unix_connection(
+                    lambda: _ServerSide(self), upstream.path
+                )
+            else:
+                server_transport, server = await loop.create_connection(
+                    lambda: _ServerSide(self), upstream.host, upstream.port
+                )
         except OSError as e:
             logger.info("proxy %s: cannot reach upstream %s: %s", proxy.name, proxy.upstream, e)
             self.close()

@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaosagenkit import __version__
-from chaosagenkit.api import ApiError, is_loopback, parse_host_port
+from chaosagenkit.api import ApiError, is_loopback
 from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.faults.toxics import build_toxic
 from chaosagenkit.faults.toxics.base import MAX_DURATION_MS, shown
-from chaosagenkit.network.proxy import STREAMS, Proxy, ToxicSpec, format_address
+from chaosagenkit.network.address import Address, TcpAddress, UnixAddress, parse_address
+from chaosagenkit.network.proxy import STREAMS, Proxy, ToxicSpec
 
 __all__ = ["IMPLEMENTATION", "ProxyRequest", "ProxyServer"]
 
@@ -42,11 +43,11 @@ IMPLEMENTATION = "chaosagenkit"
 
 @dataclass(frozen=True)
 class ProxyRequest:
-    """A checked proxy definition from the API (``listen`` may have port 0)."""
+    """A checked proxy definition from the API (a TCP ``listen`` may have port 0)."""
 
     name: str
-    listen: tuple[str, int]
-    upstream: tuple[str, int]
+    listen: Address
+    upstream: Address
     enabled: bool
 
 
@@ -89,9 +90,9 @@ class ProxyServer:
         name = _check_name(body.get("name"), f"name{where}")
         upstream_text = body.get("upstream")
         if not isinstance(upstream_text, str) or not upstream_text.strip():
-            raise ApiError(400, f"missing required field: upstream{where} (HOST:PORT)")
-        upstream = parse_host_port(upstream_text, f"upstream{where}")
-        if upstream[1] == 0:
+            raise ApiError(400, f"missing required field: upstream{where} (HOST:PORT or unix:/PATH)")
+        upstream = parse_address(upstream_text, f"upstream{where}")
+        if isinstance(upstream, TcpAddress) and upstream.port == 0:
             raise ConfigurationError(f"upstream{where}", "port must be between 1 and 65535, got 0")
         listen = self._check_listen(body.get("listen", "127.0.0.1:0"), f"listen{where}")
         enabled = body.get("enabled", True)
@@ -135,9 +136,9 @@ class ProxyServer:
                 raise ConfigurationError(
                     "duration_s", 'applies only with "enabled": false (how long the proxy stays down)'
                 )
-            before = ((proxy.listen_host, proxy.listen_port), (proxy.upstream_host, proxy.upstream_port))
+            before = (proxy.listen_address, proxy.upstream_address)
             if (request.listen, request.upstream) != before:
-                await _guard(format_address(*request.listen), proxy.move(request.listen, request.upstream))
+                await _guard(str(request.listen), proxy.move(request.listen, request.upstream))
             if request.enabled and not proxy.enabled:
                 try:
                     await _bind(proxy)
@@ -181,7 +182,7 @@ class ProxyServer:
                 for request, current in plan:
                     proxy = fresh[request.name] = self._new_proxy(request)
                     if current is not None and _listen_matches(current, request):
-                        proxy.listen_port = current.listen_port  # freed below, then bound again
+                        proxy.listen_address = current.listen_address  # freed below, then bound again
                     elif request.enabled:
                         await _bind(proxy)
             except BaseException:
@@ -327,17 +328,17 @@ class ProxyServer:
         proxy.enabled = False
         return proxy
 
-    def _check_listen(self, value: Any, field: str) -> tuple[str, int]:
+    def _check_listen(self, value: Any, field: str) -> Address:
         if not isinstance(value, str):
-            raise ConfigurationError(field, f"must be HOST:PORT, got {value!r}")
-        host, port = parse_host_port(value, field)
-        if not is_loopback(host) and not self.token:
+            raise ConfigurationError(field, f"must be HOST:PORT or unix:/PATH, got {value!r}")
+        address = parse_address(value, field)
+        if isinstance(address, TcpAddress) and not is_loopback(address.host) and not self.token:
             raise ConfigurationError(
                 field,
-                f"is {host}, which is not a loopback address: start the proxy with --token "
+                f"is {address.host}, which is not a loopback address: start the proxy with --token "
                 "to accept connections from other hosts",
             )
-        return host, port
+        return address
 
 
 def _check_name(value: Any, field: str) -> str:
@@ -400,11 +401,13 @@ async def _guard(listen: str, change) -> None:
 def _same(proxy: Proxy, request: ProxyRequest) -> bool:
     return (
         _listen_matches(proxy, request)
-        and request.upstream == (proxy.upstream_host, proxy.upstream_port)
+        and request.upstream == proxy.upstream_address
         and request.enabled == proxy.enabled
     )
 
 
 def _listen_matches(proxy: Proxy, request: ProxyRequest) -> bool:
-    host, port = request.listen
-    return host == proxy.listen_host and port in (0, proxy.listen_port)
+    wanted, bound = request.listen, proxy.listen_address
+    if isinstance(wanted, UnixAddress) or isinstance(bound, UnixAddress):
+        return wanted == bound
+    return wanted.host == bound.host and wanted.port in (0, bound.port)
