@@ -21,8 +21,8 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from chaosagenkit.faults.framing import FrameReader
 from chaosagenkit.faults.toxics.base import ConnectionContext, Toxic, ToxicTally
-from chaosagenkit.faults.toxics.framing import FrameReader
 from chaosagenkit.network.address import (
     Address,
     TcpAddress,
@@ -300,10 +300,13 @@ class ProxyConnection:
             spec.tally,
             self.context,
         )
-        if self.context.wants_request_methods and self.upstream.tap is None:
-            reader = FrameReader(on_request=self.context.request_methods.append)
-            self.upstream.tap = reader.feed
-            self.upstream.refresh()
+        if self.context.wants_framing:
+            # one observer per direction records, from what is really sent, the facts a
+            # frame toxic on the other direction needs (HEAD requests, upgrades, gRPC paths)
+            for link in (self.upstream, self.downstream):
+                if link.tap is None:
+                    link.tap = FrameReader(context=self.context.framing, record=True).feed
+                    link.refresh()
 
     # A connection still opening its upstream has no links yet; open() applies the
     # toxics current when it finishes, so updates and removals skip it.

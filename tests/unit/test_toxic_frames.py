@@ -9,8 +9,8 @@ import pytest
 from agenkit.adapters.python.codec import decode_bytes
 from agenkit.adapters.python.errors import InvalidMessageError, MalformedPayloadError
 
+from chaosagenkit.faults.framing import DETECT_WINDOW_S, MAX_MESSAGE_SIZE
 from chaosagenkit.faults.toxics import build_toxic
-from chaosagenkit.faults.toxics.framing import DETECT_WINDOW_S, MAX_MESSAGE_SIZE
 from tests.unit.network.driver import Run, delivered, run
 from tests.unit.network.frames import (
     HEAD_RESPONSE,
@@ -88,7 +88,7 @@ HTTP = [("POST", http_response(response_envelope("over http")))]
 @pytest.mark.parametrize("kind,error,message", DECODE_ERRORS)
 def test_over_http_the_body_is_corrupted_and_content_length_fixed(kind, error, message):
     driver = Run(build_toxic("malformed_frame", {"kind": kind}))
-    driver.context.request_methods.extend(["POST"])
+    driver.context.framing.record_request("POST")
     driver.feed(0.0, HTTP[0][1])
     data = delivered(driver.finish())
     head, body = data.split(b"\r\n\r\n", 1)
@@ -100,7 +100,7 @@ def test_over_http_the_body_is_corrupted_and_content_length_fixed(kind, error, m
 @pytest.mark.parametrize("kind", ["truncated", "oversized_length"])
 def test_over_http_length_faults_announce_a_length_then_close(kind):
     driver = Run(build_toxic("malformed_frame", {"kind": kind}))
-    driver.context.request_methods.append("POST")
+    driver.context.framing.record_request("POST")
     original = HTTP[0][1]
     driver.feed(0.0, original)
     out = driver.finish()
@@ -114,7 +114,8 @@ def test_over_http_length_faults_announce_a_length_then_close(kind):
 
 def test_http_traffic_without_envelopes_passes_untouched():
     driver = Run(build_toxic("malformed_frame", {"kind": "invalid_json"}))
-    driver.context.request_methods.extend(["HEAD", "GET"])
+    driver.context.framing.record_request("HEAD")
+    driver.context.framing.record_request("GET")
     stream = HEAD_RESPONSE + http_response(body=b'{"status": "healthy"}')
     driver.feed(0.0, stream)
     assert delivered(driver.finish()) == stream
@@ -214,10 +215,9 @@ def test_envelopes_stay_json_for_wrong_type_and_missing_fields():
         json.loads(data[4:])
 
 
-def test_frame_toxics_ask_for_request_methods():
+def test_frame_toxics_ask_for_the_facts_of_the_other_direction():
     driver = Run(build_toxic("drop_frame", {}))
-    assert driver.context.wants_request_methods
-    assert isinstance(driver.context.request_methods, deque)
+    assert driver.context.wants_framing
 
 
 FRAME_TOXICS = [
@@ -268,4 +268,4 @@ def test_shed_lets_an_incomplete_frame_go_untouched_and_the_stream_stays_in_step
 def test_a_reorder_toxic_counts_the_frame_it_holds():
     driver = Run(build_toxic("reorder_frames", {"window": 100}))
     driver.feed(0.0, RESPONSE + NEXT[:10])
-    assert driver.toxic.held_bytes(driver.state) == len(RESPONSE) + 10
+    assert driver.toxic.held_bytes(driver.state) == len(RESPONSE) - 4 + 10  # its payload, the partial frame

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections import deque
-
 import pytest
 
-from chaosagenkit.faults.toxics.framing import MAX_MESSAGE_SIZE, MAX_START_LINE, Frame, FrameReader
+from chaosagenkit.faults.framing import MAX_MESSAGE_SIZE, MAX_START_LINE, Frame, FrameReader, FramingContext
+from chaosagenkit.faults.framing.agenkit import encode_frame
 from tests.unit.network.frames import (
     HEAD_HEALTH,
     HEAD_RESPONSE,
@@ -21,6 +20,14 @@ from tests.unit.network.frames import (
 pytestmark = [pytest.mark.chaos_network]
 
 
+def answering(*methods: str) -> FramingContext:
+    """A context in which the other direction recorded requests with these methods."""
+    context = FramingContext()
+    for method in methods:
+        context.record_request(method)
+    return context
+
+
 def read_all(reader: FrameReader, stream: bytes, piece: int) -> list:
     items = []
     for offset in range(0, len(stream), piece):
@@ -33,7 +40,7 @@ def summary(items: list) -> list:
     out = []
     for item in items:
         if isinstance(item, Frame):
-            out.append((item.protocol, (item.envelope or {}).get("type"), item.raw))
+            out.append((item.framing, (item.envelope or {}).get("type"), item.raw))
         elif out and isinstance(out[-1], bytes):
             out[-1] += item
         else:
@@ -55,25 +62,26 @@ def test_agenkit_frames_come_out_whole_whatever_the_chunking(piece):
 
 @pytest.mark.parametrize("piece", [1, 7, 100, 10_000])
 def test_http_responses_are_framed_and_head_responses_have_no_body(piece):
-    methods = deque(["HEAD", "POST"])
     stream = HEAD_RESPONSE + http_response(response_envelope("x"))
-    items = summary(read_all(FrameReader(request_methods=methods), stream, piece))
+    items = summary(read_all(FrameReader(context=answering("HEAD", "POST")), stream, piece))
     assert [(p, t) for p, t, _ in items] == [("http", None), ("http", "response")]
     assert items[0][2] == HEAD_RESPONSE
     assert b"".join(raw for _, _, raw in items) == stream
 
 
-def test_request_methods_are_reported_to_the_other_direction():
-    seen: list[str] = []
-    reader = FrameReader(on_request=seen.append)
-    items = reader.feed(HEAD_HEALTH + http_request(request_envelope()))
-    assert seen == ["HEAD", "POST"]
-    assert [type(i) for i in items] == [Frame, Frame]
+def test_an_observer_records_requests_for_the_other_direction_and_a_toxic_reader_does_not():
+    observed, read = FramingContext(), FramingContext()
+    stream = HEAD_HEALTH + http_request(request_envelope())
+    items = FrameReader(context=observed, record=True).feed(stream)
+    FrameReader(context=read).feed(stream)
+    assert observed.requests == 2 and observed.method_of(0) == "HEAD" and observed.method_of(1) == ""
+    assert read.requests == 0
+    assert [isinstance(i, Frame) for i in items] == [True, True]
     assert items[1].envelope["type"] == "request"
 
 
 def test_chunked_bodies_pass_as_they_come_and_the_parser_stays_in_step():
-    reader = FrameReader(request_methods=deque(["POST", "POST"]))
+    reader = FrameReader(context=answering("POST", "POST"))
     stream = chunked_response([b"data: {}\n\n", b"data: end\n\n"]) + http_response(response_envelope())
     first = reader.feed(stream[:60])
     assert all(isinstance(item, bytes) for item in first), "a streaming body is not held back"
@@ -108,7 +116,7 @@ def test_an_oversized_prefix_in_mid_stream_stops_parsing_without_losing_bytes():
 
 
 def test_non_envelope_bodies_are_frames_without_an_envelope():
-    reader = FrameReader(request_methods=deque(["GET"]))
+    reader = FrameReader(context=answering("GET"))
     (frame,) = reader.feed(http_response(body=b'{"status": "healthy"}'))
     assert frame.envelope is None
 
@@ -122,13 +130,12 @@ def test_flush_returns_an_incomplete_frame_and_goes_opaque():
 
 
 def test_rewriting_fixes_the_length_for_both_protocols():
-    reader = FrameReader(request_methods=deque(["POST"]))
+    reader = FrameReader(context=answering("POST"))
     (http,) = reader.feed(http_response(response_envelope()))
     rewritten = http.with_body(b'{"a": 1}')
     assert b"Content-Length: 8\r\n" in rewritten and rewritten.endswith(b'\r\n\r\n{"a": 1}')
-    (tcp,) = FrameReader().feed(tcp_frame(response_envelope()))
-    assert tcp.with_body(b"xyz") == b"\x00\x00\x00\x03xyz"
-    assert tcp.with_body(b"xyz", declared_length=99)[:4] == (99).to_bytes(4, "big")
+    assert encode_frame(b"xyz") == b"\x00\x00\x00\x03xyz"
+    assert encode_frame(b"xyz", declared_length=99)[:4] == (99).to_bytes(4, "big")
 
 
 # Bytes that are no frame: the reader must say so by the byte that rules a frame out,
@@ -173,10 +180,10 @@ def test_bytes_that_are_no_frame_pass_by_the_byte_that_rules_a_frame_out(stream)
     ],
 )
 def test_every_framing_is_recognised_when_fed_one_byte_at_a_time(stream, mode):
-    reader = FrameReader(request_methods=deque(["POST"]))
+    reader = FrameReader(context=answering("POST"))
     items = read_all(reader, stream, 1)
     assert reader.mode == mode
-    assert [type(item) for item in items] == [Frame]
+    assert [isinstance(item, Frame) for item in items] == [True]
 
 
 def test_a_start_line_longer_than_the_limit_is_not_http():
@@ -216,7 +223,7 @@ def test_a_start_too_short_to_say_its_length_is_kept(protocol):
 
 def test_a_released_http_message_passes_untouched_and_framing_goes_on():
     first, second = http_response(response_envelope("a" * 500)), http_response(response_envelope("b"))
-    reader = FrameReader(request_methods=deque(["POST", "POST"]))
+    reader = FrameReader(context=answering("POST", "POST"))
     head_end = first.index(b"\r\n\r\n") + 4
     assert reader.feed(first[:head_end]) == [] and reader.feed(first[head_end : head_end + 10]) == []
     assert reader.release_partial() == first[: head_end + 10]
@@ -226,11 +233,9 @@ def test_a_released_http_message_passes_untouched_and_framing_goes_on():
 
 
 def test_an_http_head_is_read_once_however_its_body_arrives():
-    # each read of a head pops a request method: reading it again per piece of the
-    # body would misalign the responses to HEAD requests that follow
-    methods = deque(["POST", "HEAD"])
-    reader = FrameReader(request_methods=methods)
-    stream = http_response(response_envelope("x" * 300)) + HEAD_RESPONSE
+    # each read of a head counts a response: reading it again per piece of the body
+    # would misalign the responses to HEAD requests that follow
+    reader = FrameReader(context=answering("POST", "HEAD"))
+    stream = http_response(response_envelope("x" * 300)) + HEAD_RESPONSE + http_response(response_envelope())
     items = summary(read_all(reader, stream, 50))
-    assert [t for _, t, _ in items] == ["response", None]
-    assert not methods
+    assert [t for _, t, _ in items] == ["response", None, "response"]

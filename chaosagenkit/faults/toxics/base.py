@@ -61,11 +61,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
-from collections import deque
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.faults.framing.base import FramingContext
 
 __all__ = [
     "MAX_DURATION_MS",
@@ -135,19 +135,18 @@ class ToxicTally:
 class ConnectionContext:
     """What the two directions of one connection may share.
 
-    A response parser must know which requests were HEAD (their responses
-    announce a Content-Length but carry no body), and only the other
-    direction sees requests; a toxic that needs them sets
-    ``wants_request_methods`` and the proxy appends each request method sent
-    upstream to ``request_methods``.
+    Frame toxics need facts only the other direction sees (which requests
+    were HEAD, what a WebSocket upgrade negotiated, the path of each gRPC
+    call): a toxic that needs them sets ``wants_framing`` and the proxy
+    runs an observer on each direction that records them in ``framing``.
     """
 
-    __slots__ = ("number", "request_methods", "wants_request_methods")
+    __slots__ = ("framing", "number", "wants_framing")
 
     def __init__(self, number: int = 0) -> None:
         self.number = number
-        self.wants_request_methods = False
-        self.request_methods: deque[str] = deque(maxlen=1024)
+        self.wants_framing = False
+        self.framing = FramingContext()
 
 
 class ToxicState:
