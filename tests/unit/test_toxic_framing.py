@@ -72,12 +72,16 @@ def test_http_responses_are_framed_and_head_responses_have_no_body(piece):
 def test_an_observer_records_requests_for_the_other_direction_and_a_toxic_reader_does_not():
     observed, read = FramingContext(), FramingContext()
     stream = HEAD_HEALTH + http_request(request_envelope())
-    items = FrameReader(context=observed, record=True).feed(stream)
-    FrameReader(context=read).feed(stream)
+    observer = FrameReader(context=observed, record=True)
+    assert b"".join(observer.feed(stream)) == stream, "an observer holds and assembles nothing"
+    items = FrameReader(context=read).feed(stream)
     assert observed.requests == 2 and observed.method_of(0) == "HEAD" and observed.method_of(1) == ""
     assert read.requests == 0
     assert [isinstance(i, Frame) for i in items] == [True, True]
     assert items[1].envelope["type"] == "request"
+    frame = tcp_frame(request_envelope())
+    tcp_observer = FrameReader(record=True)
+    assert tcp_observer.feed(frame[:10]) == [frame[:10]] and tcp_observer.mode == "opaque"
 
 
 def test_chunked_bodies_pass_as_they_come_and_the_parser_stays_in_step():
@@ -239,3 +243,12 @@ def test_an_http_head_is_read_once_however_its_body_arrives():
     stream = http_response(response_envelope("x" * 300)) + HEAD_RESPONSE + http_response(response_envelope())
     items = summary(read_all(reader, stream, 50))
     assert [t for _, t, _ in items] == ["response", None, "response"]
+
+
+def test_a_parser_that_fails_steps_aside_and_the_bytes_pass(caplog):
+    reader = FrameReader()
+    reader.feed(b"\x00\x00\x00\x10{")
+    assert reader.mode == "agenkit"
+    reader._parser.parse = lambda buffer, out: 1 / 0  # a bug, simulated: no input provokes one
+    assert b"".join(reader.feed(b"rest")) == b"\x00\x00\x00\x10{rest"
+    assert reader.mode == "opaque" and "parser failed" in caplog.text

@@ -185,7 +185,7 @@ class HttpParser:
                 self._scanned = 0
                 head_length = head_end + 4
                 kind, length = self._framing(bytes(buffer[:head_length]))
-                if kind != "length" or length > MAX_MESSAGE_SIZE:
+                if kind != "length" or length > MAX_MESSAGE_SIZE or self._record:  # an observer holds no body
                     out.append(bytes(buffer[:head_length]))
                     del buffer[:head_length]
                     if kind == "length":

@@ -24,6 +24,7 @@ frame are never held for long.
 
 from __future__ import annotations
 
+import logging
 import re
 
 from chaosagenkit.faults.framing.agenkit import AgenkitParser
@@ -32,6 +33,8 @@ from chaosagenkit.faults.framing.http1 import REQUEST_LINE, STATUS_LINE, HttpPar
 from chaosagenkit.faults.framing.http2 import PREFACE, SETTINGS, Http2Parser
 
 __all__ = ["DETECT_WINDOW_S", "MAX_START_LINE", "PROTOCOLS", "FrameReader"]
+
+logger = logging.getLogger("chaosagenkit.framing")
 
 #: ``protocol`` values: detect, or fix the framing (websocket starts as HTTP/1.1, its upgrade).
 PROTOCOLS = ("auto", "agenkit", "http", "websocket", "grpc")
@@ -108,6 +111,11 @@ class FrameReader:
                     raise NotFraming("an observer has nothing to learn after an upgrade")
                 self._parser, self._mode = switched, "websocket"
         except NotFraming:
+            self._go_opaque(out)
+        except Exception:  # a parser bug must not break the traffic it reads: say so, step aside
+            logger.exception(
+                "framing: the %s parser failed; the rest of this stream passes untouched", self._mode
+            )
             self._go_opaque(out)
         if self._mode == "opaque" and buffer:
             out.append(bytes(buffer))
@@ -197,6 +205,9 @@ class FrameReader:
 
     def _start(self, framing: str) -> None:
         if framing == "agenkit":
+            if self._record:  # nothing for an observer to learn there
+                self._mode = "opaque"
+                return
             self._parser, self._mode = AgenkitParser(), "agenkit"
         elif framing == "http":
             self._parser, self._mode = HttpParser(self.context, record=self._record), "http"
