@@ -21,7 +21,7 @@ the API shows it and records it on the run's fault timeline.
 from typing import Any
 
 from chaosagenkit.activity import activity, require_choice, require_number
-from chaosagenkit.faults.toxics.malformed_frame import MALFORMED_KINDS
+from chaosagenkit.faults.framing import MALFORMED_KINDS, PROTOCOLS
 from chaosagenkit.limits import DEFAULT_TTL_S
 from chaosagenkit.network import operations
 
@@ -54,8 +54,9 @@ def create_proxy(
 ) -> dict[str, Any]:
     """Create a named proxy from ``listen`` to ``upstream`` on the run's proxy API.
 
-    ``upstream`` is "HOST:PORT" or "server:NAME" (a server the control
-    started); ``listen`` is "HOST:PORT" (port 0: any free port). A proxy of
+    ``upstream`` is "HOST:PORT", "unix:/PATH" (a unix socket) or
+    "server:NAME" (a server the control started, unix:// ones included);
+    ``listen`` is "HOST:PORT" (port 0: any free port) or "unix:/PATH". A proxy of
     the same name left by an earlier run is replaced; the run deletes the
     proxy when it ends. Returns the proxy JSON, whose ``listen`` is the
     bound address. Fails if the address is taken or the API is unreachable.
@@ -277,13 +278,17 @@ def inject_malformed_payload(
 ) -> dict[str, Any]:
     """Corrupt agenkit messages through ``proxy``: a fraction ``rate`` (0..1) of them, of ``kind``.
 
-    ``kind``: invalid_json, invalid_utf8, truncated, oversized_length,
-    wrong_type or missing_fields. Works on agenkit tcp:// framing and on
-    http:// bodies (``protocol`` auto-detects; "agenkit" or "http" forces
-    one); other traffic passes untouched. Needs chaosagenkit's proxy.
+    ``kind``: invalid_json, invalid_utf8, wrong_type, missing_fields (JSON
+    envelopes: tcp, unix, ws, http, h2c), truncated, oversized_length,
+    wrong_length, broken_header (every framing where it applies),
+    invalid_protobuf (grpc), wrong_compressed_flag (grpc, ws). Works on every
+    agenkit transport (``protocol`` auto-detects; "agenkit", "http",
+    "websocket" or "grpc" forces one, and then a kind that does not apply is
+    refused); other traffic, and messages of a framing the kind does not
+    apply to, pass untouched. Needs chaosagenkit's proxy.
     """
     require_choice(kind, "kind", MALFORMED_KINDS)
-    require_choice(protocol, "protocol", ("auto", "agenkit", "http"))
+    require_choice(protocol, "protocol", PROTOCOLS)
     require_number(rate, "rate", minimum=0, maximum=1)
     return operations.inject_toxic(
         proxy,

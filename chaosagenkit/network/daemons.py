@@ -25,6 +25,7 @@ from chaosagenkit.credentials import check_token, client_token
 from chaosagenkit.exceptions import ConfigurationError, ControlAPIError, TargetError
 from chaosagenkit.names import check_name
 from chaosagenkit.network import expiry
+from chaosagenkit.network.address import TcpAddress, parse_address
 from chaosagenkit.network.proxy import format_address
 from chaosagenkit.sandbox import SANDBOX, ProxyDaemonRef, ProxyRef
 
@@ -216,9 +217,12 @@ def is_chaosagenkit_proxy(client: ControlClient) -> bool:
 
 
 def endpoint_address(endpoint: str) -> str:
-    """``HOST:PORT`` of an agenkit endpoint (tcp://, http://, ws://, h2c://...)."""
+    """The proxy address of an agenkit endpoint: ``HOST:PORT`` (tcp://, http://, ws://,
+    h2c://, grpc://...) or ``unix:/PATH`` (unix:///PATH)."""
     parts = urlsplit(endpoint)
-    if parts.scheme == "unix" or not parts.hostname or parts.port is None:
+    if parts.scheme == "unix":
+        return str(parse_address(endpoint, "upstream"))
+    if not parts.hostname or parts.port is None:
         raise ConfigurationError(
             "upstream", f"endpoint {endpoint!r} has no TCP host and port (a proxy needs one)"
         )
@@ -273,9 +277,10 @@ def _text(spec: dict[str, Any], key: str, default: str = "") -> str:
 
 
 def upstream_address(upstream: str) -> str:
-    """``HOST:PORT`` of an upstream given as "server:NAME" (a server of this run) or "HOST:PORT"."""
+    """The address of an upstream given as "server:NAME" (a server of this run), "HOST:PORT"
+    or "unix:/PATH"."""
     if not upstream:
-        raise ConfigurationError("upstream", "is missing: give 'server:NAME' or 'HOST:PORT'")
+        raise ConfigurationError("upstream", "is missing: give 'server:NAME', 'HOST:PORT' or 'unix:/PATH'")
     if upstream.startswith("server:"):
         server_name = upstream.removeprefix("server:")
         server = SANDBOX.servers.get(server_name)
@@ -283,10 +288,10 @@ def upstream_address(upstream: str) -> str:
             known = ", ".join(sorted(SANDBOX.servers)) or "none"
             raise ConfigurationError("upstream", f"names unknown server {server_name!r} (known: {known})")
         return endpoint_address(server.endpoint)
-    host, port = parse_host_port(upstream, "upstream")
-    if port == 0:
+    address = parse_address(upstream, "upstream")
+    if isinstance(address, TcpAddress) and address.port == 0:
         raise ConfigurationError("upstream", f"needs a port between 1 and 65535, got {upstream!r}")
-    return format_address(host, port)
+    return str(address)
 
 
 def _reachable(daemon: ProxyDaemonRef) -> bool:

@@ -7,6 +7,8 @@ updating or removing a toxic applies to live connections at once, as in
 Toxiproxy. Disabling the proxy closes its listener and every connection;
 enabling it listens again on the same address. A connection is forgotten
 (and its sockets and timers released) once both of its sockets are closed.
+Either side may be a unix socket (``address``): toxics are bytes and apply
+the same.
 """
 
 from __future__ import annotations
@@ -19,9 +21,16 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from chaosagenkit.faults.framing import FrameReader
 from chaosagenkit.faults.toxics.base import ConnectionContext, Toxic, ToxicTally
-from chaosagenkit.faults.toxics.framing import FrameReader
-from chaosagenkit.network.link import Link, LinkStats
+from chaosagenkit.network.address import (
+    Address,
+    TcpAddress,
+    UnixAddress,
+    check_unix_listen_path,
+    format_address,
+)
+from chaosagenkit.network.link import PROCESS_BUDGET, BufferBudget, Link, LinkStats
 from chaosagenkit.sandbox import derive_seed
 
 __all__ = ["STREAMS", "Proxy", "ProxyConnection", "ToxicSpec", "format_address"]
@@ -30,11 +39,6 @@ logger = logging.getLogger("chaosagenkit.proxy")
 
 STREAMS = ("upstream", "downstream")
 _LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
-
-
-def format_address(host: str, port: int) -> str:
-    """``host:port``, with brackets around an IPv6 address."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 @dataclass
@@ -68,13 +72,15 @@ class Proxy:
     def __init__(
         self,
         name: str,
-        listen: tuple[str, int],
-        upstream: tuple[str, int],
+        listen: Address,
+        upstream: Address,
         seed: Callable[[], int],
+        budget: BufferBudget = PROCESS_BUDGET,
     ) -> None:
         self.name = name
-        self.listen_host, self.listen_port = listen
-        self.upstream_host, self.upstream_port = upstream
+        self.budget = budget  # what all links together may hold
+        self.listen_address = listen  # a TCP port 0 becomes the bound port, kept for restarts
+        self.upstream_address = upstream
         self.enabled = False
         self.toxics: dict[str, ToxicSpec] = {}
         self.toxic_history: dict[str, ToxicTally] = {}  # counters outlive removed toxics
@@ -89,45 +95,58 @@ class Proxy:
 
     @property
     def listen(self) -> str:
-        return format_address(self.listen_host, self.listen_port)
+        return str(self.listen_address)
 
     @property
     def upstream(self) -> str:
-        return format_address(self.upstream_host, self.upstream_port)
+        return str(self.upstream_address)
+
+    # TCP views of the addresses (None for a unix socket)
+    @property
+    def listen_host(self) -> str | None:
+        return self.listen_address.host if isinstance(self.listen_address, TcpAddress) else None
+
+    @property
+    def listen_port(self) -> int | None:
+        return self.listen_address.port if isinstance(self.listen_address, TcpAddress) else None
 
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
         """Listen (port 0 binds an ephemeral port, kept for later restarts)."""
         if self._server is None:
-            self._server = await self._listen(self.listen_host, self.listen_port)
+            self._server = await self._listen(self.listen_address)
         self.enabled = True
 
-    async def move(self, listen: tuple[str, int], upstream: tuple[str, int]) -> None:
+    async def move(self, listen: Address, upstream: Address) -> None:
         """New addresses; live connections are closed (as Toxiproxy restarts the proxy).
 
         A new listener is bound before the old one closes, so an address that
         is taken raises ``OSError`` with nothing changed.
         """
         new_server = None
-        if self._server is not None and listen != (self.listen_host, self.listen_port):
-            new_server = await self._listen(*listen)
-        self.upstream_host, self.upstream_port = upstream
+        if self._server is not None and listen != self.listen_address:
+            new_server = await self._listen(listen)
+        self.upstream_address = upstream
         for connection in list(self.connections):
             connection.close()
         if new_server is not None:
             old, self._server = self._server, new_server
             old.close()
             await old.wait_closed()
-            self.listen_host = listen[0]
         elif self._server is None:
-            self.listen_host, self.listen_port = listen
+            self.listen_address = listen
 
-    async def _listen(self, host: str, port: int) -> asyncio.Server:
-        server = await asyncio.get_running_loop().create_server(
-            lambda: _ClientSide(self), host, port, reuse_address=True, backlog=1024
+    async def _listen(self, address: Address) -> asyncio.Server:
+        loop = asyncio.get_running_loop()
+        if isinstance(address, UnixAddress):
+            check_unix_listen_path(address.path)
+            server = await loop.create_unix_server(lambda: _ClientSide(self), address.path, backlog=1024)
+            self.listen_address = address
+            return server
+        server = await loop.create_server(
+            lambda: _ClientSide(self), address.host, address.port, reuse_address=True, backlog=1024
         )
-        self.listen_host = host
-        self.listen_port = server.sockets[0].getsockname()[1]
+        self.listen_address = TcpAddress(address.host, server.sockets[0].getsockname()[1])
         return server
 
     async def stop(self) -> None:
@@ -236,10 +255,16 @@ class ProxyConnection:
     async def open(self) -> None:
         proxy = self.proxy
         loop = asyncio.get_running_loop()
+        upstream = proxy.upstream_address
         try:
-            server_transport, server = await loop.create_connection(
-                lambda: _ServerSide(self), proxy.upstream_host, proxy.upstream_port
-            )
+            if isinstance(upstream, UnixAddress):
+                server_transport, server = await loop.create_unix_connection(
+                    lambda: _ServerSide(self), upstream.path
+                )
+            else:
+                server_transport, server = await loop.create_connection(
+                    lambda: _ServerSide(self), upstream.host, upstream.port
+                )
         except OSError as e:
             logger.info("proxy %s: cannot reach upstream %s: %s", proxy.name, proxy.upstream, e)
             self.close()
@@ -249,14 +274,20 @@ class ProxyConnection:
             self.close()
             return
         client_transport = self.client.transport
-        self.upstream = Link(self, "upstream", client_transport, server_transport, proxy.upstream_stats)
-        self.downstream = Link(self, "downstream", server_transport, client_transport, proxy.downstream_stats)
+        self.upstream = Link(
+            self, "upstream", client_transport, server_transport, proxy.upstream_stats, proxy.budget
+        )
+        self.downstream = Link(
+            self, "downstream", server_transport, client_transport, proxy.downstream_stats, proxy.budget
+        )
         for spec in list(proxy.toxics.values()):
             self.add_toxic(spec)
         self.client.attach(self.upstream, self.downstream)
         server.attach(self.downstream, self.upstream)
-        client_transport.resume_reading()
-        server_transport.resume_reading()
+        # each link owns its source's reading from now on: it resumes it unless its
+        # destination or its memory limits say otherwise (never unconditionally)
+        self.upstream.start_reading()
+        self.downstream.start_reading()
 
     def add_toxic(self, spec: ToxicSpec) -> None:
         if self.upstream is None or self.downstream is None:
@@ -269,10 +300,13 @@ class ProxyConnection:
             spec.tally,
             self.context,
         )
-        if self.context.wants_request_methods and self.upstream.tap is None:
-            reader = FrameReader(on_request=self.context.request_methods.append)
-            self.upstream.tap = reader.feed
-            self.upstream.refresh()
+        if self.context.wants_framing:
+            # one observer per direction records, from what is really sent, the facts a
+            # frame toxic on the other direction needs (HEAD requests, upgrades, gRPC paths)
+            for link in (self.upstream, self.downstream):
+                if link.tap is None:
+                    link.tap = FrameReader(context=self.context.framing, record=True).feed
+                    link.refresh()
 
     # A connection still opening its upstream has no links yet; open() applies the
     # toxics current when it finishes, so updates and removals skip it.
@@ -353,10 +387,13 @@ class _Side(asyncio.Protocol):
         transport.pause_reading()  # type: ignore[attr-defined]  # until both links exist
 
     def data_received(self, data: bytes) -> None:
-        # Reading is paused until both links exist, but an event loop may deliver
-        # what it already read (uvloop does): keep it for the link.
+        # Reading is paused until both links exist, but uvloop starts reading only
+        # after connection_made (so the pause there does nothing): keep the first
+        # chunk for the link and pause now, or a client could fill memory while
+        # the upstream connection is being opened.
         if self.out_link is None:
             self.early.append(data)
+            self.transport.pause_reading()  # type: ignore[union-attr]
         else:
             self.out_link.feed(data)
 

@@ -31,11 +31,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaosagenkit import __version__
-from chaosagenkit.api import is_loopback, parse_host_port
+from chaosagenkit.api import is_loopback
 from chaosagenkit.exceptions import ChaosAgenkitError, ConfigurationError
 from chaosagenkit.faults.toxics import build_toxic
 from chaosagenkit.limits import DEFAULT_TTL_S
-from chaosagenkit.network.proxy import STREAMS, Proxy, ToxicSpec, format_address
+from chaosagenkit.network.address import Address, TcpAddress, UnixAddress, parse_address
+from chaosagenkit.network.proxy import STREAMS, Proxy, ToxicSpec
 from chaosagenkit.validation import random_seed, require_probability, require_seed, require_ttl
 
 __all__ = [
@@ -107,11 +108,11 @@ class ResetIncomplete(ProxyServerError):
 
 @dataclass(frozen=True)
 class ProxyRequest:
-    """A checked proxy definition from the API (``listen`` may have port 0)."""
+    """A checked proxy definition from the API (a TCP ``listen`` may have port 0)."""
 
     name: str
-    listen: tuple[str, int]
-    upstream: tuple[str, int]
+    listen: Address
+    upstream: Address
     enabled: bool
 
 
@@ -158,9 +159,9 @@ class ProxyServer:
         name = _check_name(body.get("name"), f"name{where}")
         upstream_text = body.get("upstream")
         if not isinstance(upstream_text, str) or not upstream_text.strip():
-            raise MissingField(f"missing required field: upstream{where} (HOST:PORT)")
-        upstream = parse_host_port(upstream_text, f"upstream{where}")
-        if upstream[1] == 0:
+            raise MissingField(f"missing required field: upstream{where} (HOST:PORT or unix:/PATH)")
+        upstream = parse_address(upstream_text, f"upstream{where}")
+        if isinstance(upstream, TcpAddress) and upstream.port == 0:
             raise ConfigurationError(f"upstream{where}", "port must be between 1 and 65535, got 0")
         listen = self._check_listen(body.get("listen", "127.0.0.1:0"), f"listen{where}")
         enabled = body.get("enabled", True)
@@ -204,9 +205,9 @@ class ProxyServer:
                     "duration_s", 'applies only with "enabled": false (how long the proxy stays down)'
                 )
             duration = require_ttl(body.get("duration_s"), default=self.default_ttl_s)
-            before = ((proxy.listen_host, proxy.listen_port), (proxy.upstream_host, proxy.upstream_port))
+            before = (proxy.listen_address, proxy.upstream_address)
             if (request.listen, request.upstream) != before:
-                await _guard(format_address(*request.listen), proxy.move(request.listen, request.upstream))
+                await _guard(str(request.listen), proxy.move(request.listen, request.upstream))
             if request.enabled and not proxy.enabled:
                 try:
                     await _bind(proxy)
@@ -249,7 +250,7 @@ class ProxyServer:
                 for request, current in plan:
                     proxy = fresh[request.name] = self._new_proxy(request)
                     if current is not None and _listen_matches(current, request):
-                        proxy.listen_port = current.listen_port  # freed below, then bound again
+                        proxy.listen_address = current.listen_address  # freed below, then bound again
                     elif request.enabled:
                         await _bind(proxy)
             except BaseException:
@@ -396,17 +397,17 @@ class ProxyServer:
         proxy.enabled = False
         return proxy
 
-    def _check_listen(self, value: Any, field: str) -> tuple[str, int]:
+    def _check_listen(self, value: Any, field: str) -> Address:
         if not isinstance(value, str):
-            raise ConfigurationError(field, f"must be HOST:PORT, got {value!r}")
-        host, port = parse_host_port(value, field)
-        if not is_loopback(host) and not self.token:
+            raise ConfigurationError(field, f"must be HOST:PORT or unix:/PATH, got {value!r}")
+        address = parse_address(value, field)
+        if isinstance(address, TcpAddress) and not is_loopback(address.host) and not self.token:
             raise ConfigurationError(
                 field,
-                f"is {host}, which is not a loopback address: start the proxy with --token "
+                f"is {address.host}, which is not a loopback address: start the proxy with --token "
                 "to accept connections from other hosts",
             )
-        return host, port
+        return address
 
 
 def _check_name(value: Any, field: str) -> str:
@@ -454,11 +455,13 @@ async def _guard(listen: str, change) -> None:
 def _same(proxy: Proxy, request: ProxyRequest) -> bool:
     return (
         _listen_matches(proxy, request)
-        and request.upstream == (proxy.upstream_host, proxy.upstream_port)
+        and request.upstream == proxy.upstream_address
         and request.enabled == proxy.enabled
     )
 
 
 def _listen_matches(proxy: Proxy, request: ProxyRequest) -> bool:
-    host, port = request.listen
-    return host == proxy.listen_host and port in (0, proxy.listen_port)
+    wanted, bound = request.listen, proxy.listen_address
+    if isinstance(wanted, UnixAddress) or isinstance(bound, UnixAddress):
+        return wanted == bound
+    return wanted.host == bound.host and wanted.port in (0, bound.port)

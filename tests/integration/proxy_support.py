@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator
+import socketserver
+import threading
+from collections.abc import AsyncIterator, Iterator
 
 from chaosagenkit.network.proxy import Proxy
 from chaosagenkit.network.server import ProxyServer
@@ -24,6 +26,29 @@ async def echo_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
         pass
     finally:
         writer.close()
+
+
+class _ThreadedEcho(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        try:
+            while data := self.request.recv(65536):
+                self.request.sendall(data)
+        except OSError:
+            pass  # the peer reset: nothing to echo to
+
+
+@contextlib.contextmanager
+def threaded_echo_server() -> Iterator[tuple[str, int]]:
+    """A plain TCP echo server in threads, for synchronous tests (a real daemon in front)."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _ThreadedEcho)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @contextlib.asynccontextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import socketserver
@@ -18,26 +19,16 @@ from chaosagenkit.control_client import ControlClient
 from chaosagenkit.exceptions import ConfigurationError, ControlAPIError, TargetError
 from chaosagenkit.network import daemons
 from chaosagenkit.sandbox import SANDBOX, ServerRef
+from tests.integration.proxy_support import threaded_echo_server
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_network]
-
-
-class _Echo(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        while data := self.request.recv(65536):
-            self.request.sendall(data)
 
 
 @pytest.fixture
 def echo_server() -> Iterator[tuple[str, int]]:
     """A plain TCP echo server (threads: the test itself is synchronous)."""
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Echo)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address
-    server.shutdown()
-    server.server_close()
+    with threaded_echo_server() as address:
+        yield address
 
 
 @pytest.fixture
@@ -50,8 +41,14 @@ def sandbox() -> Iterator[None]:
 
 
 def _round_trip(listen: str, payload: bytes) -> bytes:
-    host, port = listen.rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
+    if listen.startswith("unix:"):
+        sock = socket.socket(socket.AF_UNIX)
+        sock.settimeout(10)
+        sock.connect(listen.removeprefix("unix:"))
+    else:
+        host, port = listen.rsplit(":", 1)
+        sock = socket.create_connection((host, int(port)), timeout=10)
+    with sock:
         sock.sendall(payload)
         received = b""
         while len(received) < len(payload):
@@ -134,10 +131,35 @@ def test_bad_proxy_specs_are_refused_with_one_clear_line(sandbox, spec, message)
         daemons.declare_proxy_from_spec(spec)
 
 
-def test_a_unix_server_cannot_be_proxied(sandbox):
-    SANDBOX.servers["u"] = ServerRef("u", "unix:///tmp/agent.sock", "http://127.0.0.1:1")
-    with pytest.raises(ConfigurationError, match="no TCP host and port"):
-        daemons.declare_proxy_from_spec({"name": "p", "upstream": "server:u"})
+class _UnixEcho(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        while data := self.request.recv(65536):
+            self.request.sendall(data)
+
+
+def test_a_unix_server_is_proxied_on_tcp_and_on_a_unix_listener(sandbox, tmp_path):
+    upstream_path = str(tmp_path / "agent.sock")
+    server = socketserver.ThreadingUnixStreamServer(upstream_path, _UnixEcho)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        SANDBOX.servers["u"] = ServerRef("u", f"unix://{upstream_path}", "http://127.0.0.1:1")
+        daemons.start_or_register_daemon({}, {})
+        ref = daemons.declare_proxy_from_spec({"name": "p", "upstream": "server:u"})
+        assert ref.upstream == f"unix:{upstream_path}"
+        assert _round_trip(ref.listen, b"tcp in front of unix") == b"tcp in front of unix"
+        listen_path = str(tmp_path / "proxy.sock")
+        ref = daemons.declare_proxy_from_spec(
+            {"name": "q", "upstream": "server:u", "listen": f"unix:{listen_path}"}
+        )
+        assert ref.listen == f"unix:{listen_path}"
+        assert _round_trip(ref.listen, b"unix in front of unix") == b"unix in front of unix"
+        daemons.teardown()
+        assert not os.path.exists(listen_path), "the proxy removes its socket file"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_the_cli_refuses_a_public_api_without_a_token():

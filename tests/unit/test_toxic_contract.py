@@ -77,7 +77,21 @@ BAD_ATTRIBUTES = [
     ),
     ("packet_loss", {"rto": 500, "max_rto": 100}, "'max_rto' must be >= rto (500), got 100"),
     ("malformed_frame", {"kind": "garbled"}, "'kind' must be one of invalid_json, invalid_utf8, truncated"),
-    ("drop_frame", {"protocol": "grpc"}, "'protocol' must be one of auto, agenkit, http, got 'grpc'"),
+    (
+        "drop_frame",
+        {"protocol": "h3"},
+        "'protocol' must be one of auto, agenkit, http, websocket, grpc, got 'h3'",
+    ),
+    (
+        "malformed_frame",
+        {"protocol": "grpc", "kind": "invalid_json"},
+        "'kind' invalid_json does not apply to grpc: gRPC messages are protobuf",
+    ),
+    (
+        "malformed_frame",
+        {"protocol": "agenkit", "kind": "broken_header"},
+        "'kind' broken_header does not apply to agenkit: agenkit tcp framing has no header",
+    ),
     ("duplicate_frame", {"copies": 0}, "'copies' must be >= 1, got 0"),
 ]
 

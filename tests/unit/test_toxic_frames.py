@@ -9,8 +9,8 @@ import pytest
 from agenkit.adapters.python.codec import decode_bytes
 from agenkit.adapters.python.errors import InvalidMessageError, MalformedPayloadError
 
+from chaosagenkit.faults.framing import DETECT_WINDOW_S, MAX_MESSAGE_SIZE
 from chaosagenkit.faults.toxics import build_toxic
-from chaosagenkit.faults.toxics.framing import MAX_MESSAGE_SIZE
 from tests.unit.network.driver import Run, delivered, run
 from tests.unit.network.frames import (
     HEAD_RESPONSE,
@@ -88,7 +88,7 @@ HTTP = [("POST", http_response(response_envelope("over http")))]
 @pytest.mark.parametrize("kind,error,message", DECODE_ERRORS)
 def test_over_http_the_body_is_corrupted_and_content_length_fixed(kind, error, message):
     driver = Run(build_toxic("malformed_frame", {"kind": kind}))
-    driver.context.request_methods.extend(["POST"])
+    driver.context.framing.record_request("POST")
     driver.feed(0.0, HTTP[0][1])
     data = delivered(driver.finish())
     head, body = data.split(b"\r\n\r\n", 1)
@@ -100,7 +100,7 @@ def test_over_http_the_body_is_corrupted_and_content_length_fixed(kind, error, m
 @pytest.mark.parametrize("kind", ["truncated", "oversized_length"])
 def test_over_http_length_faults_announce_a_length_then_close(kind):
     driver = Run(build_toxic("malformed_frame", {"kind": kind}))
-    driver.context.request_methods.append("POST")
+    driver.context.framing.record_request("POST")
     original = HTTP[0][1]
     driver.feed(0.0, original)
     out = driver.finish()
@@ -114,7 +114,8 @@ def test_over_http_length_faults_announce_a_length_then_close(kind):
 
 def test_http_traffic_without_envelopes_passes_untouched():
     driver = Run(build_toxic("malformed_frame", {"kind": "invalid_json"}))
-    driver.context.request_methods.extend(["HEAD", "GET"])
+    driver.context.framing.record_request("HEAD")
+    driver.context.framing.record_request("GET")
     stream = HEAD_RESPONSE + http_response(body=b'{"status": "healthy"}')
     driver.feed(0.0, stream)
     assert delivered(driver.finish()) == stream
@@ -157,7 +158,7 @@ def test_delay_frame_delays_the_chosen_frame_and_what_follows_waits():
 
 def test_duplicate_frame_sends_copies_back_to_back():
     out = run(build_toxic("duplicate_frame", {"copies": 2}), [(0.0, "data", RESPONSE)])
-    assert out == [("deliver", 0.0, RESPONSE * 3)]
+    assert out == [("deliver", 0.0, RESPONSE)] * 3
 
 
 def test_reorder_swaps_a_held_frame_with_the_next_one():
@@ -214,7 +215,57 @@ def test_envelopes_stay_json_for_wrong_type_and_missing_fields():
         json.loads(data[4:])
 
 
-def test_frame_toxics_ask_for_request_methods():
+def test_frame_toxics_ask_for_the_facts_of_the_other_direction():
     driver = Run(build_toxic("drop_frame", {}))
-    assert driver.context.wants_request_methods
-    assert isinstance(driver.context.request_methods, deque)
+    assert driver.context.wants_framing
+
+
+FRAME_TOXICS = [
+    ("malformed_frame", {"kind": "invalid_json"}),
+    ("drop_frame", {}),
+    ("delay_frame", {"delay": 100}),
+    ("duplicate_frame", {"copies": 1}),
+    ("reorder_frames", {"window": 100}),
+]
+PLAIN = [b"HELLO world\n", b"hello world\n", bytes(range(1, 256)), b"\x00\x00\x00\x05hello"]
+
+
+@pytest.mark.parametrize("toxicity", [0.0, 1.0])
+@pytest.mark.parametrize("type_name,attributes", FRAME_TOXICS, ids=[t for t, _ in FRAME_TOXICS])
+def test_frame_toxics_pass_what_is_no_frame_at_once(type_name, attributes, toxicity):
+    for stream in PLAIN:
+        driver = Run(build_toxic(type_name, attributes), toxicity=toxicity)
+        for index in range(len(stream)):  # however it is cut
+            driver.feed(0.0, stream[index : index + 1])
+        out = driver.finish()
+        assert delivered(out) == stream and {item[1] for item in out} == {0.0}, stream
+        assert driver.acted == 0
+
+
+@pytest.mark.parametrize("type_name,attributes", FRAME_TOXICS, ids=[t for t, _ in FRAME_TOXICS])
+def test_what_may_begin_a_frame_waits_at_most_the_detection_window(type_name, attributes):
+    driver = Run(build_toxic(type_name, attributes))
+    driver.feed(0.0, b"GET /index")
+    driver.feed(0.05, b".html")
+    later = round(DETECT_WINDOW_S + 0.1, 6)
+    driver.feed(later, RESPONSE)  # given up: later frames pass untouched
+    out = driver.finish()
+    assert out == [("deliver", DETECT_WINDOW_S, b"GET /index.html"), ("deliver", later, RESPONSE)]
+    assert driver.acted == 0
+
+
+def test_shed_lets_an_incomplete_frame_go_untouched_and_the_stream_stays_in_step():
+    driver = Run(build_toxic("drop_frame", {}))
+    driver.feed(0.0, RESPONSE[:20])
+    assert driver.toxic.held_bytes(driver.state) == 20
+    driver.shed(0.1)
+    assert driver.toxic.held_bytes(driver.state) == 0
+    driver.feed(0.2, RESPONSE[20:] + NEXT)
+    assert delivered(driver.finish()) == RESPONSE, "the shed frame passes whole; the next is dropped"
+    assert driver.acted == 1
+
+
+def test_a_reorder_toxic_counts_the_frame_it_holds():
+    driver = Run(build_toxic("reorder_frames", {"window": 100}))
+    driver.feed(0.0, RESPONSE + NEXT[:10])
+    assert driver.toxic.held_bytes(driver.state) == len(RESPONSE) - 4 + 10  # its payload, the partial frame

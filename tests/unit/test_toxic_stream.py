@@ -7,12 +7,13 @@ Times are seconds on the toxic's monotonic clock.
 from __future__ import annotations
 
 import itertools
+import random
 
 import pytest
 
 from chaosagenkit.faults.toxics import build_toxic
-from chaosagenkit.faults.toxics.base import Close
-from chaosagenkit.faults.toxics.slicer import slice_offsets
+from chaosagenkit.faults.toxics.base import Close, ConnectionContext, Deliver, ToxicTally, Wake
+from chaosagenkit.faults.toxics.slicer import MAX_PIECES, slice_offsets
 from tests.unit.network.driver import Run, delivered, run
 
 pytestmark = [pytest.mark.chaos_network]
@@ -296,8 +297,6 @@ def test_limit_data_keeps_its_count_across_an_update():
 @pytest.mark.parametrize("length", [0, 1, 7, 100, 4096, 65536])
 @pytest.mark.parametrize("average,variation", [(1, 0), (3, 2), (10, 5), (100, 99)])
 def test_slicer_pieces_cover_the_chunk_without_gaps(length, average, variation):
-    import random
-
     bounds = slice_offsets(length, average, variation, random.Random(length))
     assert bounds[0] == 0 and bounds[-1] == length
     sizes = [b - a for a, b in itertools.pairwise(bounds)]
@@ -312,3 +311,43 @@ def test_slicer_delivers_every_byte_in_order():
     out = run(toxic, [(0.0, "data", payload)], seed=11)
     assert delivered(out) == payload
     assert len(out) > 50
+
+
+def test_a_one_byte_slicer_cuts_a_bounded_number_of_pieces_per_call():
+    toxic = build_toxic("slicer", {"average_size": 1, "size_variation": 0, "delay": 0})
+    state = toxic.new_state(random.Random(1), ConnectionContext(), ToxicTally())
+    out = toxic.feed(state, b"x" * 100_000, 0.0)
+    pieces = [item for item in out if isinstance(item, Deliver)]
+    assert len(pieces) == MAX_PIECES and all(len(p.data) == 1 for p in pieces)
+    assert [item for item in out if isinstance(item, Wake)] == [Wake(0.0)], "the rest comes on the next turn"
+    assert toxic.held_bytes(state) == 100_000 - MAX_PIECES
+
+
+@pytest.mark.parametrize("average,variation,delay", [(1, 0, 0), (5, 3, 10), (100, 99, 0)])
+def test_the_lazy_slicer_cuts_as_slice_offsets_describes_and_closes_after_the_last_piece(
+    average, variation, delay
+):
+    payload = bytes(range(256)) * 20
+    toxic = build_toxic("slicer", {"average_size": average, "size_variation": variation, "delay": delay})
+    out = run(toxic, [(0.0, "data", payload), (0.0, "end")], seed=3)
+    assert out[-1][0] == "close" and out[-1][1] >= out[-2][1]
+    bounds = slice_offsets(len(payload), average, variation, random.Random(3))
+    assert [len(item[2]) for item in out[:-1]] == [b - a for a, b in itertools.pairwise(bounds)]
+    assert delivered(out) == payload
+
+
+def test_a_removed_slicer_delivers_what_it_has_not_cut_whole():
+    toxic = build_toxic("slicer", {"average_size": 1, "size_variation": 0, "delay": 1000})
+    out = run(toxic, [(0.0, "data", b"abcdef"), (0.0025, "remove")])
+    assert out == [
+        ("deliver", 0.0, b"a"),
+        ("deliver", 0.001, b"b"),
+        ("deliver", 0.002, b"c"),
+        ("deliver", 0.0025, b"def"),
+    ]
+
+
+def test_the_next_chunk_waits_for_the_delay_after_the_last_piece():
+    toxic = build_toxic("slicer", {"average_size": 1, "size_variation": 0, "delay": 1000})
+    out = run(toxic, [(0.0, "data", b"ab"), (0.0, "data", b"cd")])
+    assert [item[1] for item in out] == [0.0, 0.001, 0.002, 0.003]

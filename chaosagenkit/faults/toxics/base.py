@@ -33,7 +33,14 @@ Hooks, each returning a list of instructions:
   removed from a live connection, whether its toxicity drew it active there
   or not (Toxiproxy calls ``Cleanup`` on every link); a ``timeout`` toxic
   closes the connection here, as Toxiproxy does;
-- ``updated(state, now)``: its attributes changed on a live connection.
+- ``updated(state, now)``: its attributes changed on a live connection;
+- ``shed(state, now)``: the link must stop reading to keep memory bounded:
+  release, unchanged, what only more input would release (an incomplete
+  message a frame toxic is assembling), so the pause cannot wait on itself.
+
+``held_bytes(state)`` says how many bytes the toxic keeps in its state (not
+yet emitted); the link counts them against its memory limits, so a toxic
+that holds data must report it.
 
 Per-connection state comes from ``new_state(rng, context)``; the link calls
 it once per toxic per connection with a ``random.Random`` derived from the
@@ -53,11 +60,11 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections import deque
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.faults.framing.base import FramingContext
 from chaosagenkit.limits import MAX_TIME_MS
 from chaosagenkit.validation import finite_float, require, require_number, shown
 
@@ -130,19 +137,18 @@ class ToxicTally:
 class ConnectionContext:
     """What the two directions of one connection may share.
 
-    A response parser must know which requests were HEAD (their responses
-    announce a Content-Length but carry no body), and only the other
-    direction sees requests; a toxic that needs them sets
-    ``wants_request_methods`` and the proxy appends each request method sent
-    upstream to ``request_methods``.
+    Frame toxics need facts only the other direction sees (which requests
+    were HEAD, what a WebSocket upgrade negotiated, the path of each gRPC
+    call): a toxic that needs them sets ``wants_framing`` and the proxy
+    runs an observer on each direction that records them in ``framing``.
     """
 
-    __slots__ = ("number", "request_methods", "wants_request_methods")
+    __slots__ = ("framing", "number", "wants_framing")
 
     def __init__(self, number: int = 0) -> None:
         self.number = number
-        self.wants_request_methods = False
-        self.request_methods: deque[str] = deque(maxlen=1024)
+        self.wants_framing = False
+        self.framing = FramingContext()
 
 
 class ToxicState:
@@ -290,3 +296,9 @@ class Toxic:
 
     def updated(self, state: ToxicState, now: float) -> list[Instruction]:
         return []
+
+    def shed(self, state: ToxicState, now: float) -> list[Instruction]:
+        return []
+
+    def held_bytes(self, state: ToxicState) -> int:
+        return 0

@@ -1,4 +1,4 @@
-"""``delay_frame``: delay chosen agenkit frames by ``delay`` ms.
+"""``delay_frame``: delay chosen agenkit messages by ``delay`` ms.
 
 Unlike ``latency``, which delays every byte, only the chosen messages wait;
 what follows a delayed frame on the same connection waits behind it, as it
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chaosagenkit.faults.framing import Frame
 from chaosagenkit.faults.toxics.base import MAX_DURATION_MS, Deliver, Instruction
 from chaosagenkit.faults.toxics.frame_toxic import FrameState, FrameToxic, FrameToxicConfig
-from chaosagenkit.faults.toxics.framing import Frame
 
 __all__ = ["DelayFrameConfig", "DelayFrameToxic"]
 

@@ -1,15 +1,17 @@
-"""``drop_frame``: drop whole agenkit frames (messages), leaving the stream in step.
+"""``drop_frame``: drop whole agenkit messages, leaving the stream in step.
 
 The peer never sees the message: a dropped request is never processed and a
 dropped response is never received, so the caller waits for its timeout.
-Unlike ``timeout``, the connection stays healthy for the next message.
+Unlike ``timeout``, the connection stays healthy for the next message. Over
+gRPC the call's stream still ends (its DATA frames stay, empty), so the
+peer sees a call without its message rather than a silent stream.
 """
 
 from __future__ import annotations
 
-from chaosagenkit.faults.toxics.base import Instruction
+from chaosagenkit.faults.framing import Frame
+from chaosagenkit.faults.toxics.base import Deliver, Instruction
 from chaosagenkit.faults.toxics.frame_toxic import FrameState, FrameToxic
-from chaosagenkit.faults.toxics.framing import Frame
 
 __all__ = ["DropFrameToxic"]
 
@@ -21,4 +23,5 @@ class DropFrameToxic(FrameToxic):
 
     def on_frame(self, state: FrameState, frame: Frame, now: float) -> list[Instruction]:
         state.act()
-        return []
+        left = frame.dropped()
+        return [Deliver(now, left)] if left else []

@@ -1,17 +1,19 @@
-"""``duplicate_frame``: send chosen agenkit frames ``copies`` extra times, back to back.
+"""``duplicate_frame``: send chosen agenkit messages ``copies`` extra times, back to back.
 
 A duplicated response stays in the stream after the caller read the first
 copy, so the caller's NEXT request on that connection receives it: a client
-that does not match responses to requests returns the wrong answer.
+that does not match responses to requests returns the wrong answer. Over
+gRPC the copies go in the same call's stream (before its end): a unary call
+then carries more than one message.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chaosagenkit.faults.framing import Frame
 from chaosagenkit.faults.toxics.base import Deliver, Instruction
 from chaosagenkit.faults.toxics.frame_toxic import FrameState, FrameToxic, FrameToxicConfig
-from chaosagenkit.faults.toxics.framing import Frame
 
 __all__ = ["DuplicateFrameConfig", "DuplicateFrameToxic"]
 
@@ -36,4 +38,6 @@ class DuplicateFrameToxic(FrameToxic):
 
     def on_frame(self, state: FrameState, frame: Frame, now: float) -> list[Instruction]:
         state.act()
-        return [Deliver(now, frame.raw * (1 + self.config.copies))]
+        # one instruction per copy where the framing allows (sharing one bytes object): a
+        # 10 MiB message sent 100 times more is 101 writes the link can pause between
+        return [Deliver(now, data) for data in frame.copies(1 + self.config.copies)]

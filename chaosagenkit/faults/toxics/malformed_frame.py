@@ -1,49 +1,53 @@
-"""``malformed_frame``: corrupt chosen agenkit frames in one of six ways (``kind``).
+"""``malformed_frame``: corrupt chosen agenkit messages in one of ten ways (``kind``).
 
-On agenkit tcp:// framing (4-byte length + JSON envelope):
+What each kind does depends on the framing; each framing's ``Frame``
+writes it (``chaosagenkit.faults.framing``) and docs/network.md tables what
+the receiver sees:
 
-- ``invalid_json``: the envelope is no longer JSON (its opening brace becomes ``[``);
-- ``invalid_utf8``: two bytes that are not UTF-8 are inserted into the envelope;
-- ``truncated``: the length prefix announces the whole envelope, half of it
-  is sent, then the stream is closed;
-- ``oversized_length``: the length prefix announces MAX_MESSAGE_SIZE + 1
-  bytes (agenkit refuses frames above 10 MiB), followed by the real envelope;
-- ``wrong_type``: a valid envelope whose ``type`` is unexpected (a request
-  becomes a ``response``, anything else a ``request``);
-- ``missing_fields``: a valid JSON envelope without its ``payload``.
+- ``invalid_json``, ``invalid_utf8``, ``wrong_type``, ``missing_fields``:
+  the JSON envelope is broken (``{`` becomes ``[``; bytes ``FF FE`` in its
+  first string), or stays JSON with an unexpected ``type`` or without its
+  ``payload``; the framing around it stays valid (tcp/unix, http/h2c, ws);
+- ``truncated``: the length announced is the whole message, half of it is
+  sent, then the stream is cut (over gRPC the call's stream ends instead);
+- ``oversized_length``: the length announced is above agenkit's 10 MiB
+  limit (gRPC: above its 4 MiB receive limit), the real message follows;
+- ``wrong_length``: the length announced is half the real one, so the rest
+  of the message is read as what comes next;
+- ``broken_header``: the framing's own header is broken (HTTP: a header
+  line without a colon; WebSocket: RSV2 set; HTTP/2: a DATA frame on
+  stream 0); agenkit tcp framing has no header but its length prefix;
+- ``invalid_protobuf``: a gRPC message that no protobuf parses;
+- ``wrong_compressed_flag``: gRPC's compressed flag flipped; WebSocket's
+  RSV1 flipped.
 
-Over http:// the JSON body of the HTTP/1.1 message is corrupted the same
-way and Content-Length is fixed up, so the HTTP framing stays valid and the
-fault reaches agenkit's decoder. Two kinds cannot keep HTTP framing valid by
-nature: ``truncated`` announces the full Content-Length, sends half the
-body and closes; ``oversized_length`` announces MAX_MESSAGE_SIZE + 1 bytes,
-sends the real body and closes. HTTP has no message size limit in agenkit's
-HTTP transport, so over HTTP both surface as a connection closed in the
-middle of a body (the client cannot tell them apart); a client that
-enforced agenkit's 10 MiB limit would refuse ``oversized_length`` from its
-header alone.
+A kind that does not apply to a framing (JSON kinds over gRPC, protobuf
+over JSON framings) leaves its messages untouched and uncounted; with
+``protocol`` fixed, such a combination is refused when the toxic is created.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.faults.framing import MALFORMED_KINDS, Frame
+from chaosagenkit.faults.framing.agenkit import AgenkitFrame
+from chaosagenkit.faults.framing.http1 import HttpFrame
+from chaosagenkit.faults.framing.http2 import GrpcFrame
+from chaosagenkit.faults.framing.websocket import WebSocketFrame
 from chaosagenkit.faults.toxics.base import Close, Deliver, Instruction
 from chaosagenkit.faults.toxics.frame_toxic import FrameState, FrameToxic, FrameToxicConfig
-from chaosagenkit.faults.toxics.framing import MAX_MESSAGE_SIZE, Frame
 
-__all__ = ["MALFORMED_KINDS", "MalformedFrameConfig", "MalformedFrameToxic", "corrupt"]
+__all__ = ["MALFORMED_KINDS", "MalformedFrameConfig", "MalformedFrameToxic"]
 
-MALFORMED_KINDS = (
-    "invalid_json",
-    "invalid_utf8",
-    "truncated",
-    "oversized_length",
-    "wrong_type",
-    "missing_fields",
-)
+#: The framing a fixed ``protocol`` reads, to refuse kinds that cannot apply to it.
+_FRAMES: dict[str, type[Frame]] = {
+    "agenkit": AgenkitFrame,
+    "http": HttpFrame,
+    "websocket": WebSocketFrame,
+    "grpc": GrpcFrame,
+}
 
 
 @dataclass(frozen=True)
@@ -58,41 +62,24 @@ class MalformedFrameConfig(FrameToxicConfig):
             raise ConfigurationError(
                 "kind", f"must be one of {', '.join(MALFORMED_KINDS)}, got {self.kind!r}"
             )
-
-
-def corrupt(frame: Frame, kind: str) -> tuple[bytes, bool]:
-    """The bytes to send instead of ``frame``, and whether to close the stream after them."""
-    body = frame.body
-    if kind == "invalid_json":
-        return frame.with_body(b"[" + body[1:]), False
-    if kind == "invalid_utf8":
-        quote = body.find(b'"') + 1  # inside the first JSON string
-        return frame.with_body(body[:quote] + b"\xff\xfe" + body[quote:]), False
-    if kind == "truncated":
-        return frame.with_body(body[: len(body) // 2], declared_length=len(body)), True
-    if kind == "oversized_length":
-        # agenkit tcp: the reader refuses the prefix and the stream is out of step from
-        # here on; HTTP: the body ends early, so close rather than leave the client waiting
-        return frame.with_body(body, declared_length=MAX_MESSAGE_SIZE + 1), frame.protocol == "http"
-    envelope = dict(frame.envelope or {})
-    if kind == "wrong_type":
-        envelope["type"] = "response" if envelope.get("type") == "request" else "request"
-    elif kind == "missing_fields":
-        envelope.pop("payload", None)
-    else:  # pragma: no cover - the config validates kinds
-        raise ValueError(kind)
-    return frame.with_body(json.dumps(envelope).encode()), False
+        frame = _FRAMES.get(self.protocol)
+        if frame is not None and self.kind not in frame.KINDS:
+            reason = frame.NOT_APPLICABLE.get(self.kind, "it does not apply")
+            raise ConfigurationError("kind", f"{self.kind} does not apply to {self.protocol}: {reason}")
 
 
 class MalformedFrameToxic(FrameToxic):
-    """Corrupt chosen frames."""
+    """Corrupt chosen messages."""
 
     type_name = "malformed_frame"
     Config = MalformedFrameConfig
     config: MalformedFrameConfig
 
     def on_frame(self, state: FrameState, frame: Frame, now: float) -> list[Instruction]:
-        data, close = corrupt(frame, self.config.kind)
+        corrupted = frame.malformed(self.config.kind)
+        if corrupted is None:  # not a fault of this framing: the message passes as it is
+            return [Deliver(now, frame.raw)]
+        data, close = corrupted
         state.act()
         if close:
             state.closed = True  # nothing after a cut reaches the peer

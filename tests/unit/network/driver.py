@@ -1,7 +1,7 @@
 """Drive a pure toxic through time without sockets (h11's ConnectionPair idea).
 
 ``run(toxic, events)`` feeds ``events`` — ``(t, "data", b"...")``, ``(t, "end")``,
-``(t, "remove")``, ``(t, "update", toxic)`` — in order, firing the toxic's
+``(t, "remove")``, ``(t, "update", toxic)``, ``(t, "shed")`` — in order, firing the toxic's
 wake-ups when their time comes, and returns what came out as tuples:
 ``("deliver", at, data)``, ``("close", at)``, ``("reset", at)``. It applies
 the toxic contract's one rule about order (nothing leaves before what was
@@ -54,6 +54,10 @@ class Run:
         self._fire(t)
         self.toxic = toxic
         self._emit(toxic.updated(self.state, t))
+
+    def shed(self, t: float) -> None:
+        self._fire(t)
+        self._emit(self.toxic.shed(self.state, t))
 
     def finish(self, until: float = float("inf")) -> list[tuple[Any, ...]]:
         self._fire(until)
