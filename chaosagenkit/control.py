@@ -15,7 +15,8 @@ Declare it once at the top of an experiment::
                 "proxies": [{"name": "target_proxy", "upstream": "server:target"}],
                 "clients": [{"name": "caller", "proxy": "target_proxy",
                              "middleware": [{"type": "retry", "max_retries": 3}]}],
-                "llm_endpoints": [{"name": "model"}]
+                "llm_endpoints": [{"name": "model"}],
+                "topology": {"hosts": [...], "edges": [...]}
             }
         }
     }]
@@ -27,7 +28,8 @@ Lifecycle (a design rule of this module):
   (``chaosagenkit llm-proxy``, see ``chaosagenkit.llm.process``), the declared servers (``chaosagenkit serve`` child
   processes) or registers external ones (``control_url``), starts the fault
   proxy or uses an external Toxiproxy-compatible API (``url``), declares the
-  proxies, and creates the clients. If anything fails it tears down what it
+  proxies, builds the declared topology (``chaosagenkit.topology``: hosts
+  leaves first, one proxy per edge), and creates the clients. If anything fails it tears down what it
   started and stops the run with ``InterruptExecution``: an experiment never
   runs against half a sandbox.
 - ``after_method_control`` checks the ``tolerance`` of every method probe
@@ -51,6 +53,7 @@ Lifecycle (a design rule of this module):
 from __future__ import annotations
 
 import secrets as _secrets
+import sys
 import threading
 from typing import Any
 
@@ -100,6 +103,7 @@ def before_experiment_control(
     proxies: list[dict[str, Any]] | None = None,
     clients: list[dict[str, Any]] | None = None,
     llm_endpoints: list[dict[str, Any]] | None = None,
+    topology: dict[str, Any] | list[dict[str, Any]] | None = None,
     **kwargs: Any,
 ) -> None:
     """Build the sandbox before the steady-state hypothesis; stop the run if it cannot."""
@@ -112,6 +116,7 @@ def before_experiment_control(
             clients=clients or [],
             configuration=configuration or {},
             llm_endpoints=llm_endpoints or [],
+            topology=topology,
         )
     except Exception as e:
         teardown_sandbox()
@@ -159,6 +164,7 @@ def build_sandbox(
     clients: list[dict[str, Any]],
     configuration: dict[str, Any],
     llm_endpoints: list[dict[str, Any]] | None = None,
+    topology: dict[str, Any] | list[dict[str, Any]] | None = None,
 ) -> None:
     """Start or register everything the experiment declares, in dependency order."""
     SANDBOX.seed = _resolve_seed(seed)
@@ -184,6 +190,11 @@ def build_sandbox(
         for spec in proxies:
             network_daemons.declare_proxy_from_spec(spec)
 
+    if topology:  # after the proxy daemon, before the clients that call into it
+        from chaosagenkit.topology import system as topology_system
+
+        topology_system.build(topology, configuration)
+
     if clients:
         from chaosagenkit.client import registry as client_registry
 
@@ -208,6 +219,9 @@ def teardown_sandbox() -> list[str]:
             from chaosagenkit.service import hosts as service_hosts
 
             steps.append(("clear server faults", service_hosts.clear_all_faults))
+            topology_system = sys.modules.get("chaosagenkit.topology.system")  # loaded only if a run has one
+            if topology_system is not None and topology_system.active():
+                steps.append(("stop topology hosts", topology_system.teardown))
             steps.append(("stop servers", service_hosts.stop_started_servers))
         if SANDBOX.proxies or SANDBOX.proxy_daemons:
             from chaosagenkit.network import daemons as network_daemons
@@ -293,6 +307,12 @@ def _record_in_journal(journal: dict[str, Any]) -> None:
         "expectations": list(_expectations),
         "expectations_met": not unmet,
     }
+    topology_system = sys.modules.get("chaosagenkit.topology.system")
+    if topology_system is not None and topology_system.active():
+        try:  # per host, edge and tier, read from the hosts before teardown
+            extension["topology"] = topology_system.journal_section()
+        except Exception as e:
+            logger.error(f"chaosagenkit: could not record the topology: {e}")
     if _interruptions and "interruption" not in journal:
         # chaoslib keeps no reason for an interruption; chaostoolkit's convention:
         journal["interruption"] = {"kind": "control", "name": EXTENSION_NAME, "reason": _interruptions[0]}
