@@ -92,20 +92,27 @@ def blast_radius(windows: dict[str, Window], latency_bound_ms: float | None = No
         "by_client": by_client,
         "affected_by_client": counts,
         "suffered": sorted(name for name, n in counts.items() if n),
+        **{f"affected_{name}": fraction for name, fraction in by_client.items()},  # for range tolerances
         "latency_bound_ms": latency_bound_ms,
     }
 
 
 def first_failed(edges: dict[str, tuple[int, Window]], since: float | None = None) -> dict[str, Any]:
-    """The tier and edge whose first error was sent earliest (``tier`` -1 when none failed)."""
+    """The tier and edge whose first error (sent at or after ``since``) ENDED earliest.
+
+    By end time, not send time: a caller's call starts before its callee's
+    and ends after it, so the failure that came first is the one that ended
+    first. ``tier`` is -1 when no edge failed.
+    """
     first: tuple[float, int, str] | None = None
     for name, (tier, window) in sorted(edges.items()):
-        for t, ok in zip(window.t, window.ok, strict=True):
-            if ok or (since is not None and t < since):
-                continue
-            if first is None or (t, tier) < (first[0], first[1]):
-                first = (t, tier, name)
-            break
+        ends = [
+            t + latency / 1000.0
+            for t, latency, ok in zip(window.t, window.latency_ms, window.ok, strict=True)
+            if not ok and (since is None or t >= since)
+        ]
+        if ends and (first is None or (min(ends), tier) < (first[0], first[1])):
+            first = (min(ends), tier, name)
     if first is None:
         return {"tier": -1, "edge": None, "after_s": None}
     return {

@@ -212,6 +212,8 @@ def worker() -> Agent:
     if unknown:
         raise ConfigurationError(WORKER_ENV, f"knows tag, work_ms and divergent, got {raw!r:.80}")
     work_ms = spec.get("work_ms", 0)
+    if isinstance(work_ms, str) and work_ms.isdigit():  # "${work_ms}" substituted inside a JSON text
+        work_ms = int(work_ms)
     if isinstance(work_ms, bool) or not isinstance(work_ms, int) or work_ms < 0:
         raise ConfigurationError(f"{WORKER_ENV}.work_ms", f"must be an integer >= 0, got {work_ms!r}")
     return WorkerAgent(str(spec.get("tag") or "worker"), work_ms, bool(spec.get("divergent", False)))

@@ -207,7 +207,11 @@ def edge_circuit_state(edge: str, which: int = 0, configuration: dict = None, se
 
 @activity
 def composition_metrics(host: str, configuration: dict = None, secrets: dict = None) -> dict[str, Any]:
-    """What a composition host answered: ``answered``, ``failed`` by error, ``parts`` per answer, per-edge counts."""
+    """What a composition host answered: ``answered``, ``failed`` by error, parts per answer, per-edge counts.
+
+    ``parts`` counts answers by how many children contributed (parallel
+    kinds), also flat as ``answers_with_N_parts`` for range tolerances.
+    """
     require_name(host, "host")
     metrics = system.node_metrics(host, configuration)
     return {
@@ -217,6 +221,7 @@ def composition_metrics(host: str, configuration: dict = None, secrets: dict = N
         "failed": metrics.get("failed"),
         "failed_total": sum((metrics.get("failed") or {}).values()),
         "parts": metrics.get("parts"),
+        **{f"answers_with_{n}_parts": count for n, count in (metrics.get("parts") or {}).items()},
         "edges": {
             name: {"sent": e.get("sent"), "ok": e.get("ok"), "errors": e.get("errors")}
             for name, e in (metrics.get("edges") or {}).items()
