@@ -221,6 +221,7 @@ def composition_metrics(host: str, configuration: dict = None, secrets: dict = N
         "failed": metrics.get("failed"),
         "failed_total": sum((metrics.get("failed") or {}).values()),
         "parts": metrics.get("parts"),
+        **{f"answers_with_{n}_parts": 0 for n in range(1, len(metrics.get("edges") or {}) + 1)},
         **{f"answers_with_{n}_parts": count for n, count in (metrics.get("parts") or {}).items()},
         "edges": {
             name: {"sent": e.get("sent"), "ok": e.get("ok"), "errors": e.get("errors")}
