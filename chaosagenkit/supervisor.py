@@ -141,15 +141,18 @@ def start(
     token: str | None = None,
     env: dict[str, str] | None = None,
     ready_timeout_s: float = READY_TIMEOUT_S,
+    prefix: tuple[str, ...] = (),
 ) -> Child:
     """Run ``chaosagenkit COMMAND ARGS --exit-with-parent``; return once it is ready.
 
     ``label`` names the child in errors ("server 'target'"); ``token`` goes to
-    the child in ``$CHAOSAGENKIT_TOKEN``; ``env`` adds variables. Raises
+    the child in ``$CHAOSAGENKIT_TOKEN``; ``env`` adds variables; ``prefix``
+    runs it through a command that execs it in place (``ip netns exec NAME``),
+    so the child's pid and parent stay what the lifeline expects. Raises
     ``ProcessStartError`` (after stopping and reaping the child) when it
     exits, prints a bad ready line or stays silent for ``ready_timeout_s``.
     """
-    argv = [sys.executable, "-m", "chaosagenkit", command, *args]
+    argv = [*prefix, sys.executable, "-m", "chaosagenkit", command, *args]
     if "--exit-with-parent" not in argv:
         argv.append("--exit-with-parent")
     child_env = {**os.environ, **(env or {}), PARENT_PID_ENV: str(os.getpid())}

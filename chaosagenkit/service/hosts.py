@@ -29,6 +29,7 @@ import logging
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,8 +44,10 @@ from chaosagenkit.sandbox import SANDBOX, ServerRef
 from chaosagenkit.service.endpoint import SCHEMES, default_endpoint, parse_endpoint
 
 __all__ = [
+    "PLACEMENTS",
     "SERVER_SPEC_KEYS",
     "TOKEN_CONFIG_KEY",
+    "Placement",
     "clear_all_faults",
     "client_for",
     "forget_server",
@@ -74,6 +77,7 @@ SERVER_SPEC_KEYS = (
     "env",
     "http_default_middleware",
     "control_url",
+    "namespace",
 )
 #: Configuration key holding the token of hosts this run did not start.
 TOKEN_CONFIG_KEY = "chaosagenkit_server_token"
@@ -90,9 +94,31 @@ class _Started:
     unix_dir: str | None = None
     seed: int | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    placement: Placement | None = None
 
 
 _started: dict[str, _Started] = {}
+
+
+# -- placement hook ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a host runs when not beside the chaos process: a network namespace of the run.
+
+    Registered in ``PLACEMENTS`` by whoever built the namespace (the run's
+    topology, ``chaosagenkit.topology.netns``); a server declaration picks one
+    by name (``"namespace"``).
+    """
+
+    command_prefix: tuple[str, ...]  # e.g. ("ip", "netns", "exec", NAME): execs serve in place
+    host: str  # the default endpoint's host inside the namespace
+    reach_control: Callable[[str], str]  # the ready line's control URL -> one this process reaches
+
+
+#: Placements by the name a server declaration gives as ``namespace``.
+PLACEMENTS: dict[str, Placement] = {}
 
 
 # -- start ---------------------------------------------------------------------
@@ -134,6 +160,7 @@ def start_or_register(spec: dict[str, Any]) -> ServerRef:
     transport = spec.get("transport") or "tcp"
     if transport not in SCHEMES:
         raise ConfigurationError("transport", f"must be one of {', '.join(SCHEMES)}, got {transport!r}")
+    placement = _placement(spec.get("namespace"))
     seed = _seed(spec.get("seed"), name)
     env = _expand_env(spec.get("env") or {})
     middleware = _flag(spec.get("http_default_middleware", True), "http_default_middleware")
@@ -143,6 +170,8 @@ def start_or_register(spec: dict[str, Any]) -> ServerRef:
         if transport == "unix":
             unix_dir = tempfile.mkdtemp(prefix="chaosagenkit-")
         endpoint = default_endpoint(transport, unix_dir or "")
+        if placement is not None:
+            endpoint = endpoint.replace("127.0.0.1", placement.host, 1)
     try:
         return _start(
             name,
@@ -155,6 +184,7 @@ def start_or_register(spec: dict[str, Any]) -> ServerRef:
             middleware,
             supervisor.READY_TIMEOUT_S,
             unix_dir=unix_dir,
+            placement=placement,
         )
     except BaseException:
         if unix_dir:
@@ -249,7 +279,14 @@ def restart_server(name: str, ready_timeout_s: float = supervisor.READY_TIMEOUT_
         was_alive = is_alive(ref)
         started.child.stop()
         new = _launch(
-            name, started.args, ref.token, started.extra_env, started.seed, ready_timeout_s, started.unix_dir
+            name,
+            started.args,
+            ref.token,
+            started.extra_env,
+            started.seed,
+            ready_timeout_s,
+            started.unix_dir,
+            started.placement,
         )
         SANDBOX.record_event(
             "restart",
@@ -350,6 +387,7 @@ def _start(
     http_default_middleware: bool,
     ready_timeout_s: float,
     unix_dir: str | None = None,
+    placement: Placement | None = None,
 ) -> ServerRef:
     """Start a host; ``unix_dir`` is the private socket directory made for it, if any."""
     check_name(name, "name")
@@ -370,7 +408,7 @@ def _start(
         previous = _started.pop(name, None)
         if previous is not None and previous.unix_dir:  # a host of that name that died
             shutil.rmtree(previous.unix_dir, ignore_errors=True)
-        ref = _launch(name, args, token, dict(env or {}), seed, ready_timeout_s, unix_dir)
+        ref = _launch(name, args, token, dict(env or {}), seed, ready_timeout_s, unix_dir, placement)
         SANDBOX.record_event(
             "start",
             name,
@@ -390,9 +428,16 @@ def _launch(
     seed: int | None,
     ready_timeout_s: float,
     unix_dir: str | None,
+    placement: Placement | None = None,
 ) -> ServerRef:
     child = supervisor.start(
-        "serve", args, label=f"server {name!r}", token=token, env=extra_env, ready_timeout_s=ready_timeout_s
+        "serve",
+        args,
+        label=f"server {name!r}",
+        token=token,
+        env=extra_env,
+        ready_timeout_s=ready_timeout_s,
+        prefix=placement.command_prefix if placement else (),
     )
     # Restarts must come back on the same addresses: pin the ports bound this time.
     pinned = _pin(args, "--endpoint", child.ready["endpoint"])
@@ -400,12 +445,14 @@ def _launch(
     ref = ServerRef(
         name=name,
         endpoint=child.ready["endpoint"],
-        control_url=child.ready["control"],
+        control_url=placement.reach_control(child.ready["control"]) if placement else child.ready["control"],
         token=token,
         process=child.process,
         argv=child.argv,
     )
-    _started[name] = _Started(child=child, args=pinned, unix_dir=unix_dir, seed=seed, extra_env=extra_env)
+    _started[name] = _Started(
+        child=child, args=pinned, unix_dir=unix_dir, seed=seed, extra_env=extra_env, placement=placement
+    )
     SANDBOX.servers[name] = ref
     return ref
 
@@ -429,6 +476,17 @@ def _started_ref(name: str) -> ServerRef:
 def _seed(value: Any, name: str) -> int | None:
     seed = seed_or_none(value)
     return SANDBOX.component_seed(f"server:{name}") if seed is None else seed
+
+
+def _placement(namespace: Any) -> Placement | None:
+    if namespace in (None, ""):
+        return None
+    if namespace not in PLACEMENTS:
+        known = ", ".join(sorted(PLACEMENTS)) or "none: declare a topology with a namespace"
+        raise ConfigurationError(
+            "namespace", f"must be a network namespace of the run ({known}), got {namespace!r}"
+        )
+    return PLACEMENTS[namespace]
 
 
 def _flag(value: Any, field_name: str) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 from chaosagenkit.activity import activity, require_choice, require_name, require_number
 from chaosagenkit.topology import system
 
-__all__ = ["signal_host"]
+__all__ = ["clear_dns_failures", "inject_dns_failure", "signal_host"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -40,3 +40,42 @@ def signal_host(
     require_choice(signal, "signal", SIGNALS)
     require_number(wait_s, "wait_s", minimum=0, maximum=300)
     return system.signal_host(host, int(getattr(signals, signal)), float(wait_s))
+
+
+@activity
+def inject_dns_failure(
+    host: str,
+    mode: str = "nxdomain",
+    duration_s: float = 300.0,
+    system_name: str = "",
+    configuration: dict = None,
+    secrets: dict = None,
+) -> dict[str, Any]:
+    """Make the DNS name of ``host`` fail in the topology's own namespace: nxdomain, servfail or silent.
+
+    Needs a topology declared with ``"namespace"``; edges with ``"by_name":
+    true`` call hosts by that name (``<host>.<zone>``). ``silent`` answers
+    nothing, so the caller waits for its resolver's timeout. The fault ends
+    by itself after ``duration_s`` s. Only new lookups see it: an open
+    connection keeps working. Returns ``{"name", "mode", "expires_at"}``.
+    """
+    from chaosagenkit.sandbox import SANDBOX
+
+    require_name(host, "host")
+    require_choice(mode, "mode", ("nxdomain", "servfail", "silent"))
+    require_number(duration_s, "duration_s", minimum=0.001, maximum=86400)
+    namespace = system.dns_namespace(system_name)
+    fault = namespace.inject(namespace.host_name(host), mode, float(duration_s), host)
+    SANDBOX.record_event("inject", host, kind=f"dns_{mode}", duration_s=float(duration_s), name=fault["name"])
+    return fault
+
+
+@activity
+def clear_dns_failures(system_name: str = "", configuration: dict = None, secrets: dict = None) -> list[str]:
+    """Let every name of the topology's namespace resolve again; returns the names cleared."""
+    from chaosagenkit.sandbox import SANDBOX
+
+    cleared = system.dns_namespace(system_name).clear()
+    for name, host in cleared.items():
+        SANDBOX.record_event("clear", host or name, kind="dns", name=name)
+    return sorted(cleared)

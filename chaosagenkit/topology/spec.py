@@ -34,6 +34,11 @@ Rules kept here (the design rules of a topology):
 - The graph has no cycle. Hosts start leaves first (a callee is up, and
   its edge's proxy exists, before any caller starts) and stop in the
   reverse order; ties keep declaration order.
+- ``"namespace": {"dns_zone": "chaos.test"}`` runs every host in a network
+  namespace of the run with its own DNS responder
+  (``chaosagenkit.topology.netns``); an edge with ``"by_name": true`` calls its
+  callee as ``<host>.<zone>``, so name-resolution faults reach it. Edges
+  there are not proxied (the fault proxy cannot reach into the namespace).
 - Tiers: the top-level clients are tier 0, a host called by no host is
   tier 1, any other host one more than its deepest caller; an edge belongs
   to the tier of its caller. "Success per tier" is the success of the calls
@@ -93,8 +98,8 @@ CONDITIONS = {
     "request_id_prefix": "a prefix of metadata request_id (e.g. a client's 'caller:')",
 }
 HOST_KEYS = ("name", "agent", "transport", "endpoint", "seed", "env", "http_default_middleware", "compose")
-EDGE_KEYS = ("name", "from", "to", "middleware", "timeout_ms", "connections", "proxy")
-TOPOLOGY_KEYS = ("name", "transport", "hosts", "edges")
+EDGE_KEYS = ("name", "from", "to", "middleware", "timeout_ms", "connections", "proxy", "by_name")
+TOPOLOGY_KEYS = ("name", "transport", "hosts", "edges", "namespace")
 COMPOSE_KEYS = ("kind", "children", "routes", "default", "aggregator")
 DEFAULT_EDGE_TIMEOUT_MS = 5000
 MAX_CONNECTIONS = 256
@@ -109,6 +114,7 @@ class Edge:
     timeout_ms: int = DEFAULT_EDGE_TIMEOUT_MS
     connections: int = 1
     proxied: bool = True
+    by_name: bool = False  # the endpoint names the callee by its DNS name in the topology's namespace
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,7 @@ class Topology:
     edges: dict[str, Edge]
     start_order: list[str]  # leaves first
     tiers: dict[str, int]  # host -> tier (>= 1)
+    namespace: dict[str, Any] | None = None  # run every host in the run's own namespace and DNS
 
     def edges_from(self, source: str) -> list[Edge]:
         return [edge for edge in self.edges.values() if edge.source == source]
@@ -164,10 +171,12 @@ class Topology:
                     "timeout_ms": edge.timeout_ms,
                     "connections": edge.connections,
                     "proxied": edge.proxied,
+                    **({"by_name": True} if edge.by_name else {}),
                 }
                 for edge in self.edges.values()
             ],
             "start_order": list(self.start_order),
+            **({"namespace": dict(self.namespace)} if self.namespace is not None else {}),
         }
 
 
@@ -211,8 +220,23 @@ def parse_topology(spec: Any, default_transport: str = "tcp") -> Topology:
     for host in hosts.values():
         _check_uses(host, edges)
 
+    namespace = spec.get("namespace")
+    if namespace is not None and not isinstance(namespace, dict):
+        raise ConfigurationError(
+            "topology.namespace", f"must be an object (may be empty), got {namespace!r:.80}"
+        )
+    for edge in edges.values():
+        if namespace is not None and edge.proxied:
+            raise ConfigurationError(
+                f"topology.edges.{edge.name}.proxy",
+                "must be false in a topology with its own namespace (the fault proxy cannot reach into it)",
+            )
+        if edge.by_name and namespace is None:
+            raise ConfigurationError(
+                f"topology.edges.{edge.name}.by_name", "needs the topology's namespace and DNS"
+            )
     order = _start_order(hosts, edges)
-    return Topology(name, hosts, edges, order, _tiers(hosts, edges, order))
+    return Topology(name, hosts, edges, order, _tiers(hosts, edges, order), namespace)
 
 
 def expand_edges(text: str, endpoints: dict[str, str], where: str) -> str:
@@ -266,8 +290,10 @@ def _parse_edge(entry: Any, where: str) -> Edge:
     )
     connections = _integer(entry.get("connections", 1), f"{where}.connections", 1, MAX_CONNECTIONS)
     proxied = entry.get("proxy", True)
-    if not isinstance(proxied, bool):
-        raise ConfigurationError(f"{where}.proxy", f"must be true or false, got {proxied!r}")
+    by_name = entry.get("by_name", False)
+    for flag, key in ((proxied, "proxy"), (by_name, "by_name")):
+        if not isinstance(flag, bool):
+            raise ConfigurationError(f"{where}.{key}", f"must be true or false, got {flag!r}")
     middleware = _json_list(entry.get("middleware"), f"{where}.middleware")
     if source == CLIENTS and (middleware or "timeout_ms" in entry or "connections" in entry):
         raise ConfigurationError(
@@ -281,6 +307,7 @@ def _parse_edge(entry: Any, where: str) -> Edge:
         timeout_ms,
         connections,
         proxied,
+        by_name,
     )
 
 

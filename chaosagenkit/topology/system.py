@@ -41,6 +41,7 @@ __all__ = [
     "active",
     "build",
     "clients_calling",
+    "dns_namespace",
     "edge_endpoint",
     "edge_middleware",
     "edge_window",
@@ -61,6 +62,7 @@ SYSTEMS: dict[str, Topology] = {}
 #: edge name -> the endpoint its caller uses.
 _ENDPOINTS: dict[str, str] = {}
 _STARTED: list[str] = []  # host names, in start order
+_NAMESPACES: dict[str, Any] = {}  # topology name -> chaosagenkit.topology.netns.DnsNamespace
 
 
 def build(spec: Any, configuration: dict[str, Any] | None = None) -> Topology:
@@ -89,12 +91,15 @@ def _build_one(topology: Topology, configuration: dict[str, Any]) -> None:
 
     with _lock:
         SYSTEMS[topology.name] = topology
+    namespace = _open_namespace(topology) if topology.namespace is not None else None
     if any(edge.proxied for edge in topology.edges.values()) and not SANDBOX.proxy_daemons:
         network_daemons.start_or_register_daemon({}, configuration)
     for name in topology.start_order:
         host = topology.hosts[name]
-        endpoints = {edge.name: _open_edge(edge) for edge in topology.edges_from(name)}
+        endpoints = {edge.name: _open_edge(edge, namespace) for edge in topology.edges_from(name)}
         server = dict(host.server)
+        if namespace is not None:
+            server["namespace"] = namespace.name
         env = {
             key: expand_edges(str(value), endpoints, f"topology.hosts.{name}.env.{key}")
             for key, value in (host.server.get("env") or {}).items()
@@ -107,18 +112,50 @@ def _build_one(topology: Topology, configuration: dict[str, Any]) -> None:
         with _lock:
             _STARTED.append(name)
     for edge in topology.edges_from(CLIENTS):
-        _open_edge(edge)
+        _open_edge(edge, namespace)
     SANDBOX.record_event(
         "topology", topology.name, hosts=list(topology.start_order), edges=list(topology.edges)
     )
 
 
-def _open_edge(edge: Any) -> str:
+def _open_namespace(topology: Topology) -> Any:
+    """Build the topology's namespace and DNS; hosts declared in it are placed there."""
+    from chaosagenkit.service.hosts import PLACEMENTS, Placement
+    from chaosagenkit.topology.netns import DnsNamespace
+
+    namespace = DnsNamespace(topology.namespace or {})
+    with _lock:
+        _NAMESPACES[topology.name] = namespace
+    namespace.build()
+    PLACEMENTS[namespace.name] = Placement(namespace.command_prefix, "127.0.0.1", namespace.reach_control)
+    SANDBOX.record_event("namespace", topology.name, namespace=namespace.name, dns_zone=namespace.zone)
+    return namespace
+
+
+def dns_namespace(system: str = "") -> Any:
+    """The DNS namespace of topology ``system`` (or of the run's only one that has one)."""
+    with _lock:
+        if system:
+            namespace = _NAMESPACES.get(system)
+        else:
+            namespace = next(iter(_NAMESPACES.values()), None) if len(_NAMESPACES) == 1 else None
+    if namespace is None:
+        raise ConfigurationError("system", "names no topology of this run with its own namespace and DNS")
+    return namespace
+
+
+def _open_edge(edge: Any, namespace: Any = None) -> str:
     """Declare the edge's proxy (if proxied) and return the endpoint its caller uses."""
     from chaosagenkit.network import daemons as network_daemons
 
     callee = SANDBOX.servers[edge.target]
     scheme = callee.endpoint.partition("://")[0]
+    if edge.by_name:
+        port = callee.endpoint.rsplit(":", 1)[1]
+        endpoint = f"{scheme}://{namespace.host_name(edge.target)}:{port}"
+        with _lock:
+            _ENDPOINTS[edge.name] = endpoint
+        return endpoint
     if edge.proxied:
         if scheme == "unix":
             raise ConfigurationError(
@@ -268,18 +305,26 @@ def teardown() -> list[str]:
         _STARTED.clear()
         SYSTEMS.clear()
         _ENDPOINTS.clear()
+        namespaces = list(_NAMESPACES.values())
+        _NAMESPACES.clear()
     for name in order:
         try:
             if service_hosts.forget_server(name):
                 stopped.append(name)
         except Exception as e:  # the next host must still be stopped
             logger.error(f"chaosagenkit: could not stop topology host {name!r}: {e}")
+    for namespace in namespaces:  # after its hosts: nothing runs in it any more
+        service_hosts.PLACEMENTS.pop(namespace.name, None)
+        try:
+            namespace.teardown()
+        except Exception as e:
+            logger.error(f"chaosagenkit: could not remove namespace {namespace.name}: {e}")
     return stopped
 
 
 def active() -> bool:
     with _lock:
-        return bool(SYSTEMS or _STARTED)
+        return bool(SYSTEMS or _STARTED or _NAMESPACES)
 
 
 def edge_window(edge: str, configuration: dict[str, Any] | None = None) -> Any:
