@@ -18,6 +18,7 @@ import json
 import pytest
 
 from chaosagenkit.suite import RunPlan
+from chaosagenkit.topology.netns import unavailable_reason
 from tests.experiments.conftest import EXPERIMENTS, assert_nothing_left_behind, run_plan
 
 TOPOLOGY_EXPERIMENTS = (
@@ -29,6 +30,7 @@ TOPOLOGY_EXPERIMENTS = (
     "out_of_order_responses",
     "inconsistent_responses",
     "truncated_response",
+    "dns_failure",
 )
 WEAK = "tests.experiments.topology_weak_targets"
 DIVERGENT = '{"tag": "%s", "divergent": true}'
@@ -89,6 +91,14 @@ WEAKENED = [
      ["errors-come-fast"]),
     ("truncated_response", "http", "a worker broken for good", {"worker_agent": f"{WEAK}:echo_then_fail"},
      ["system-recovers"]),
+    ("dns_failure", "tcp", "DNS faults on a name nobody resolves", {"dns_fault_host": "front"},
+     ["nxdomain-fails-every-request", "servfail-fails-every-request", "silent-resolver-fails-every-request",
+      "no-failed-request-reached-the-backend"]),
+    ("dns_failure", "tcp", "a silent resolver instead of NXDOMAIN and SERVFAIL",
+     {"first_fault": "silent", "second_fault": "silent"},
+     ["nxdomain-fails-fast", "servfail-fails-fast"]),
+    ("dns_failure", "tcp", "a backend broken for good", {"backend_agent": f"{WEAK}:echo_then_fail"},
+     ["named-path-answers-again"]),
 ]  # fmt: skip
 
 
@@ -135,10 +145,14 @@ def unmet_expectations(journal: dict) -> dict[str, dict]:
     ids=[f"{w[0]}-{w[2].replace(' ', '_')}" for w in WEAKENED],
 )
 def test_a_weakened_setup_misses_the_expectation(name, transport, weakened, overrides, misses, tmp_path):
+    if name == "dns_failure" and (reason := unavailable_reason()):
+        pytest.skip(f"dns_failure: {reason}")
     overrides = {key: value.replace("{tmp}", str(tmp_path)) if isinstance(value, str) else value
                  for key, value in overrides.items()}  # fmt: skip
     result, journal = run_plan(RunPlan(EXPERIMENTS / f"{name}.json", transport), tmp_path, **overrides)
-    assert journal is not None and journal["status"] == "completed", f"{name} with {weakened}: {result.detail}"
+    assert journal is not None and journal["status"] == "completed", (
+        f"{name} with {weakened}: {result.detail}"
+    )
     unmet = unmet_expectations(journal)
     for expectation in misses:
         assert expectation in unmet, f"{name} [{transport}] with {weakened}: {expectation!r} was met"

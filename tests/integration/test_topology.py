@@ -36,7 +36,11 @@ KINDS = {
 
 
 def _worker(name: str) -> dict:
-    return {"name": name, "agent": "chaosagenkit.topology.node:worker", "env": {"CHAOSAGENKIT_WORKER": json.dumps({"tag": name})}}
+    return {
+        "name": name,
+        "agent": "chaosagenkit.topology.node:worker",
+        "env": {"CHAOSAGENKIT_WORKER": json.dumps({"tag": name})},
+    }
 
 
 def _topology(kinds: dict) -> dict:
@@ -147,7 +151,9 @@ def test_faults_reach_a_host_and_an_edge_then_teardown_leaves_nothing(built):
     assert edges["entry_seq"]["clients"] == ["c_seq"]
     assert [t["tier"] for t in section["tiers"]] == [0, 1]
 
-    addresses = [ref.endpoint for ref in SANDBOX.servers.values()] + [p.listen for p in SANDBOX.proxies.values()]
+    addresses = [ref.endpoint for ref in SANDBOX.servers.values()] + [
+        p.listen for p in SANDBOX.proxies.values()
+    ]
     pids = [ref.process.pid for ref in SANDBOX.servers.values()]
     assert len(pids) == 6
     assert control.teardown_sandbox() == []
