@@ -27,6 +27,8 @@ ACTIVITY_MODULES: tuple[tuple[str, str], ...] = (
     ("chaosagenkit.client.probes", "probe"),
     ("chaosagenkit.llm.actions", "action"),
     ("chaosagenkit.llm.probes", "probe"),
+    ("chaosagenkit.topology.actions", "action"),
+    ("chaosagenkit.topology.probes", "probe"),
 )
 
 
