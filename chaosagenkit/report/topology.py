@@ -21,7 +21,8 @@ __all__ = ["FAULT_EVENTS", "topology_html", "topology_svg"]
 
 #: Timeline events that place a fault on a host or an edge.
 FAULT_EVENTS = ("inject", "crash", "signal", "disable", "stop")
-_COL_W, _ROW_H, _BOX_W, _BOX_H, _TOP = 210, 74, 150, 44, 46
+_COL_W, _ROW_H, _BOX_W, _BOX_H, _TOP = 240, 78, 150, 44, 46
+_MARGIN_RIGHT = 150  # room for the fault labels of the last tier
 _GREEN, _AMBER, _RED, _GREY = "#1a7f37", "#9a6700", "#cf222e", "#8c959f"
 
 
@@ -31,8 +32,10 @@ def topology_html(section: dict[str, Any] | None, timeline: list[dict[str, Any]]
     if not systems:
         return ""
     parts = ["<h3>Topology</h3>"]
+    faults = _faults(timeline)
     for system in systems:
         parts.append(topology_svg(system, timeline))
+        parts.append(_legend(system, faults))
         tiers = ", ".join(
             f"tier {t.get('tier')}: {_ratio(t.get('success_ratio'))} of {t.get('sent')}"
             for t in system.get("tiers") or []
@@ -54,7 +57,7 @@ def topology_svg(system: dict[str, Any], timeline: list[dict[str, Any]]) -> str:
     for column, names in sorted(columns.items()):
         for row, name in enumerate(names):
             place[name] = (16 + column * _COL_W, _TOP + row * _ROW_H)
-    width = 16 + (max(columns, default=0) + 1) * _COL_W
+    width = 16 + (max(columns, default=0) + 1) * _COL_W + _MARGIN_RIGHT - (_COL_W - _BOX_W)
     height = _TOP + max((len(n) for n in columns.values()), default=1) * _ROW_H + 8
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -67,8 +70,11 @@ def topology_svg(system: dict[str, Any], timeline: list[dict[str, Any]]) -> str:
         tier = next((t for t in system.get("tiers") or [] if t.get("tier") == column), None)
         label = f"tier {column}" + (f" · {_ratio(tier.get('success_ratio'))} ok" if tier else "")
         out.append(f'<text x="{16 + column * _COL_W}" y="20" font-weight="600">{_e(label)}</text>')
-    for index, edge in enumerate(edges):
-        out.append(_edge(edge, place, faults.get(str(edge["name"])), index))
+    pairs: dict[tuple[str, str], int] = {}
+    for number, edge in enumerate(edges, 1):
+        pair = (str(edge.get("from")), str(edge.get("to")))
+        pairs[pair] = pairs.get(pair, 0) + 1
+        out.append(_edge(edge, place, faults.get(str(edge["name"])), number, pairs[pair] - 1))
     if "clients" in place:
         x, y = place["clients"]
         out.append(_box(x, y, "clients", "top-level callers", None, "#f6f8fa"))
@@ -85,32 +91,53 @@ def topology_svg(system: dict[str, Any], timeline: list[dict[str, Any]]) -> str:
 
 
 def _edge(
-    edge: dict[str, Any], place: dict[str, tuple[float, float]], fault: list[str] | None, index: int
+    edge: dict[str, Any],
+    place: dict[str, tuple[float, float]],
+    fault: list[str] | None,
+    number: int,
+    twin: int,
 ) -> str:
+    """A line from caller to callee, coloured by success, with its number (the legend's row)."""
     source, target = str(edge.get("from")), str(edge.get("to"))
     if source not in place or target not in place:
         return ""
+    shift = twin * 10  # a second edge between the same two hosts runs below the first
     (x1, y1), (x2, y2) = place[source], place[target]
-    x1, y1, x2, y2 = x1 + _BOX_W, y1 + _BOX_H / 2, x2, y2 + _BOX_H / 2
-    ratio, sent = edge.get("success_ratio"), edge.get("sent")
-    color = _color(ratio, sent)
-    label = f"{edge['name']}: {_ratio(ratio)}" + (f" of {sent}" if sent is not None else "")
-    middle_x, middle_y = (x1 + x2) / 2, (y1 + y2) / 2 - 4 - (index % 2) * 12
-    parts = [
+    x1, y1, x2, y2 = x1 + _BOX_W, y1 + _BOX_H / 2 - 6 + shift, x2, y2 + _BOX_H / 2 - 6 + shift
+    color = _color(edge.get("success_ratio"), edge.get("sent"))
+    middle_x, middle_y = (
+        x1 + (x2 - x1) * (0.35 + 0.3 * (twin % 2)),
+        y1 + (y2 - y1) * (0.35 + 0.3 * (twin % 2)),
+    )
+    title = _e(
+        f"{number}. {edge['name']}: {source} -> {target}, {_ratio(edge.get('success_ratio'))} of {edge.get('sent')}"
+    )
+    return (
         f'<line x1="{x1:.0f}" y1="{y1:.0f}" x2="{x2:.0f}" y2="{y2:.0f}" stroke="{color}" '
         f'stroke-width="{3 if fault else 2}" marker-end="url(#arrow)"'
         + (' stroke-dasharray="6 3"' if fault else "")
-        + "><title>"
-        + _e(f"{edge['name']}: {source} -> {target}, errors {edge.get('errors') or {}}")
-        + "</title></line>",
-        f'<text x="{middle_x:.0f}" y="{middle_y:.0f}" text-anchor="middle" fill="{color}">{_e(label)}</text>',
-    ]
-    if fault:
-        parts.append(
-            f'<text x="{middle_x:.0f}" y="{middle_y + 26:.0f}" text-anchor="middle" fill="{_RED}" '
-            f'font-weight="600">⚡ {_e(", ".join(fault))}</text>'
+        + f"><title>{title}</title></line>"
+        f'<circle cx="{middle_x:.0f}" cy="{middle_y:.0f}" r="8" fill="#fff" stroke="{_RED if fault else color}"/>'
+        f'<text x="{middle_x:.0f}" y="{middle_y + 4:.0f}" text-anchor="middle" font-size="10" '
+        f'fill="{_RED if fault else color}">{number}</text>'
+    )
+
+
+def _legend(system: dict[str, Any], faults: dict[str, list[str]]) -> str:
+    """The edges by number: caller, callee, calls, success, errors, faults placed on them."""
+    rows = []
+    for number, edge in enumerate([e for e in system.get("edges") or [] if isinstance(e, dict)], 1):
+        errors = ", ".join(f"{k} {v}" for k, v in (edge.get("errors") or {}).items()) or "–"
+        rows.append(
+            f"<tr><td class=num>{number}</td><td>{_e(edge.get('name'))}</td>"
+            f"<td>{_e(edge.get('from'))} → {_e(edge.get('to'))}</td><td class=num>{_e(edge.get('tier'))}</td>"
+            f"<td class=num>{_e(edge.get('sent', '–'))}</td><td class=num>{_ratio(edge.get('success_ratio'))}</td>"
+            f"<td>{_e(errors)}</td><td>{_e(', '.join(faults.get(str(edge.get('name')), [])) or '–')}</td></tr>"
         )
-    return "".join(parts)
+    return (
+        "<table><tr><th>#</th><th>edge</th><th>caller → callee</th><th>tier</th><th>calls</th>"
+        "<th>success</th><th>errors</th><th>faults on it</th></tr>" + "".join(rows) + "</table>"
+    )
 
 
 def _box(x: float, y: float, name: str, detail: str, fault: list[str] | None, fill: str) -> str:

@@ -103,12 +103,14 @@ def test_the_drawing_places_faults_on_their_host_or_edge_and_escapes_names():
     ]
     svg = topology_svg(SYSTEM, timeline)
     assert svg.startswith("<svg") and svg.endswith("</svg>")
-    assert "⚡ failure_rate" in svg and "⚡ latency" in svg
+    assert "⚡ failure_rate" in svg  # on the host it was placed on
+    assert 'stroke-dasharray="6 3"' in svg  # the faulted edge (to_backup) is dashed
     assert "backup&lt;b&gt;" in svg and "backup<b>" not in svg
-    assert "to_primary: 67% of 30" in svg and "tier 1 · 67% ok" in svg
+    assert "2. to_primary: front -&gt; primary, 67% of 30" in svg and "tier 1 · 67% ok" in svg
     assert "#cf222e" in svg  # a faulted host is outlined in red
     block = topology_html({"systems": [SYSTEM]}, timeline)
     assert block.startswith("<h3>Topology</h3>") and "tier 0: 100% of 30" in block
+    assert "<td>to_backup</td><td>front → backup&lt;b&gt;</td>" in block and "<td>latency</td>" in block
     assert topology_html({}, timeline) == "" and topology_html(None, []) == ""
 
 
