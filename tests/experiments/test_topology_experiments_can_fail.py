@@ -61,7 +61,7 @@ WEAKENED = [
      ["pipeline-fails", "later-stage-never-called", "later-stage-host-saw-nothing-new", "first-failure-at-the-middle-stage"]),
     ("sequential_fail_fast", "tcp", "the first stage fails instead", {"failing_stage": "stage1"},
      ["failing-stage-called-once-each"]),
-    ("sequential_fail_fast", "tcp", "a slow first stage", {"stage1_worker": '{"tag": "stage1", "work_ms": 150}'},
+    ("sequential_fail_fast", "tcp", "a slow first stage", {"stage1_worker": '{"tag": "stage1", "work_ms": 120}'},
      ["pipeline-stops-at-once"]),
     ("sequential_fail_fast", "tcp", "a caller that retries",
      {"client_middleware": [{"type": "retry", "max_retries": 2, "initial_delay": 0.01}]},
@@ -155,6 +155,10 @@ def test_a_weakened_setup_misses_the_expectation(name, transport, weakened, over
     result, journal = run_plan(RunPlan(EXPERIMENTS / f"{name}.json", transport), tmp_path, **overrides)
     assert journal is not None and journal["status"] == "completed", (
         f"{name} with {weakened}: {result.detail}"
+    )
+    before = (journal.get("steady_states") or {}).get("before") or {}
+    assert before.get("steady_state_met"), (
+        f"{name} [{transport}] with {weakened}: the steady state did not hold, so the method never ran"
     )
     unmet = unmet_expectations(journal)
     for expectation in misses:
