@@ -4,39 +4,65 @@ Both are small aiohttp applications. The rules they keep, stated once:
 
 - Every route is declared in ONE table of ``Route`` entries.
 - Handlers return a JSON-serialisable value (status 200) or a ``Reply``
-  with another status; they raise ``ApiError`` or ``ConfigurationError``
-  for bad input, and those map to statuses HERE, in ``_error_middleware``.
+  with another status. The domain code they call raises domain errors;
+  each API maps them to statuses in ONE ``ErrorTable`` (as Toxiproxy's
+  ``Err*`` values do), which ``_error_middleware`` applies. ``ApiError``
+  is for what only HTTP knows (a body that is not JSON, a missing token,
+  a refused browser).
 - Every error body is ``{"error": "...", "status": N}`` (Toxiproxy's shape),
-  including 401, 404 and 405. Nothing a client sends yields a 5xx; a 5xx
-  means a chaosagenkit bug and is logged with its traceback.
+  including 401, 403, 404 and 405. Nothing a client sends yields a 5xx; a
+  5xx means a chaosagenkit bug and is logged with its traceback.
 - Loopback by default: ``check_bind`` refuses a non-loopback address
   without a token of at least 16 characters (``chaosagenkit.credentials``),
   and with a token every call needs
   ``Authorization: Bearer TOKEN``.
+- What a web page can make a browser send is refused (``_browser_guard``):
+  a browser's user agent (``Mozilla/...``, Toxiproxy's guard, with its
+  message, unless ``allow_browsers``), a ``Host`` header that does not name
+  this API (DNS rebinding), and an ``Origin`` other than the API itself (a
+  cross-site form or ``fetch``). Scripts and Toxiproxy clients send neither
+  a browser's user agent nor an ``Origin``. A JSON body is read whatever its
+  content type (``curl -d`` sends form-encoded; Toxiproxy reads it too).
+- Slow and idle clients cannot hold the API (``_Connections``): a new
+  connection must send its request head within ``header_timeout_s``, a
+  kept-alive one its next request within ``idle_timeout_s``, a body must
+  arrive within ``body_timeout_s`` (408), and at most ``max_connections``
+  are held: beyond that the one waiting longest is closed, or, when every
+  one is busy with a request, the newcomer gets a 503.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+import socket
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from chaosagenkit import metrics
+from chaosagenkit.control_options import ControlOptions
 from chaosagenkit.credentials import bind_token_problem
 from chaosagenkit.exceptions import ConfigurationError
 
 __all__ = [
+    "COMMON_ERRORS",
     "ApiError",
+    "ErrorTable",
     "Reply",
     "Route",
     "build_app",
     "check_bind",
+    "connection_families",
     "is_loopback",
+    "metrics_route",
     "parse_host_port",
     "read_json",
     "start_app",
@@ -45,6 +71,14 @@ __all__ = [
 logger = logging.getLogger("chaosagenkit.api")
 
 Handler = Callable[[web.Request], Awaitable[Any]]
+#: Domain error class -> HTTP status; a subclass maps as its closest listed base.
+ErrorTable = Mapping[type[BaseException], int]
+
+#: What every control API maps the same way: a value the user got wrong.
+COMMON_ERRORS: ErrorTable = {ConfigurationError: 400}
+
+#: Toxiproxy's answer to a browser (api.go, stopBrowsersMiddleware), kept word for word.
+BROWSER_REFUSED = "User agent not allowed"
 
 
 @dataclass(frozen=True)
@@ -65,7 +99,7 @@ class Reply:
 
 
 class ApiError(Exception):
-    """An error a handler reports to the client: status and one-line message."""
+    """An error only HTTP knows about (bad JSON, no token, a browser): status and one line."""
 
     def __init__(self, status: int, message: str) -> None:
         self.status = status
@@ -81,22 +115,37 @@ def error_response(status: int, message: str) -> web.Response:
 def build_app(
     routes: Iterable[Route],
     *,
-    token: str | None = None,
-    client_max_size: int = 1024 * 1024,
+    errors: ErrorTable = COMMON_ERRORS,
+    options: ControlOptions | None = None,
 ) -> web.Application:
-    """Build an aiohttp application from a route table, with auth and error mapping."""
+    """Build an aiohttp application from a route table and its error table, with the guards."""
+    options = options or ControlOptions()
+    connections = _Connections(options)
+    table = {**COMMON_ERRORS, **errors}
     app = web.Application(
-        middlewares=[_error_middleware, _auth_middleware(token)],
-        client_max_size=client_max_size,
+        middlewares=[
+            connections.middleware,
+            _error_middleware(table),
+            _browser_guard(options, connections),
+            _auth_middleware(options.token),
+        ],
+        client_max_size=options.max_body_bytes,
     )
+    app[_CONNECTIONS] = connections
+    app.on_cleanup.append(connections.clear)
     for route in routes:
         app.router.add_route(route.method, route.path, _json_handler(route.handler))
     return app
 
 
 async def read_json(request: web.Request, *, required: bool = True) -> Any:
-    """Parse the request body as JSON; a bad body is a 400 naming the problem."""
-    raw = await request.read()
+    """Parse the request body as JSON, whatever its content type; a bad body is a 400."""
+    timeout = request.app[_CONNECTIONS].options.body_timeout_s
+    try:
+        async with asyncio.timeout(timeout):
+            raw = await request.read()
+    except TimeoutError:
+        raise ApiError(408, f"the request body did not arrive within {timeout:g} s") from None
     if not raw.strip():
         if required:
             raise ApiError(400, "request body must be JSON, got an empty body")
@@ -110,9 +159,20 @@ async def read_json(request: web.Request, *, required: bool = True) -> Any:
 
 
 async def start_app(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Start ``app`` on host:port (0 = ephemeral); return the runner and the bound port."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    """Start ``app`` on host:port (0 = ephemeral); return the runner and the bound port.
+
+    A control API (``build_app``) gets its connection guards; any other app
+    (the LLM endpoint's model API, a data plane) is served as aiohttp serves it.
+    """
+    connections: _Connections | None = app.get(_CONNECTIONS)
+    keepalive = connections.options.idle_timeout_s if connections else 75.0  # aiohttp's default otherwise
+    if connections is not None:
+        connections.bind_host = host
+    # aiohttp's own keep-alive timer agrees with ours; ours also covers the first request.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=keepalive)
     await runner.setup()
+    if connections is not None:
+        connections.watch(runner.server)
     site = web.TCPSite(runner, host, port, reuse_address=True)
     try:
         await site.start()
@@ -124,6 +184,21 @@ async def start_app(app: web.Application, host: str, port: int) -> tuple[web.App
         bound = server_socket.getsockname()[1]
         break
     return runner, bound
+
+
+def metrics_route(families: Callable[[], Iterable[metrics.Family]]) -> Route:
+    """``GET /metrics``: ``families()`` and the API's own connections, in Prometheus text format."""
+
+    async def handler(request: web.Request) -> web.Response:
+        text = metrics.render([*families(), *request.app[_CONNECTIONS].metric_families()])
+        return web.Response(body=text.encode(), headers={"Content-Type": metrics.CONTENT_TYPE})
+
+    return Route("GET", "/metrics", handler)
+
+
+def connection_families(app: web.Application) -> list[metrics.Family]:
+    """The control API's own connections (what ``GET /metrics`` adds to a plane's families)."""
+    return app[_CONNECTIONS].metric_families()
 
 
 def is_loopback(host: str) -> bool:
@@ -163,6 +238,9 @@ def parse_host_port(value: str, option: str, *, default_host: str = "127.0.0.1")
     return host, port
 
 
+# -- handlers and errors ------------------------------------------------------------
+
+
 def _json_handler(handler: Handler) -> Handler:
     async def wrapped(request: web.Request) -> web.StreamResponse:
         result = await handler(request)
@@ -177,21 +255,33 @@ def _json_handler(handler: Handler) -> Handler:
     return wrapped
 
 
-@web.middleware
-async def _error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ApiError as e:
-        return error_response(e.status, e.message)
-    except ConfigurationError as e:
-        return error_response(400, str(e))
-    except web.HTTPException as e:
-        if e.status < 400:
-            raise
-        return error_response(e.status, e.reason)
-    except Exception as e:  # a bug of ours: say so, never leak a traceback to the client
-        logger.exception("control API handler failed on %s %s", request.method, request.path)
-        return error_response(500, f"internal error: {type(e).__name__}: {e}")
+def _status_of(error: BaseException, table: ErrorTable) -> int | None:
+    for cls in type(error).__mro__:
+        if cls in table:
+            return table[cls]
+    return None
+
+
+def _error_middleware(table: ErrorTable) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as e:
+            return error_response(e.status, e.message)
+        except web.HTTPException as e:
+            if e.status < 400:
+                raise
+            return error_response(e.status, e.reason)
+        except Exception as e:
+            status = _status_of(e, table)
+            if status is not None:
+                return error_response(status, str(e))
+            # a bug of ours: say so, never leak a traceback to the client
+            logger.exception("control API handler failed on %s %s", request.method, request.path)
+            return error_response(500, f"internal error: {type(e).__name__}: {e}")
+
+    return errors
 
 
 def _auth_middleware(token: str | None) -> Callable[..., Awaitable[web.StreamResponse]]:
@@ -208,3 +298,217 @@ def _auth_middleware(token: str | None) -> Callable[..., Awaitable[web.StreamRes
         return await handler(request)
 
     return auth
+
+
+# -- browsers ------------------------------------------------------------------------
+
+
+def _browser_guard(options: ControlOptions, connections: _Connections) -> Callable[..., Awaitable[Any]]:
+    """Refuse what a web page can make a browser send (see the module's docstring)."""
+    allowed = {_host_name(name) for name in options.allowed_hosts}
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not options.allow_browsers and request.headers.get("User-Agent", "").startswith("Mozilla/"):
+            raise ApiError(403, BROWSER_REFUSED)
+        host = request.headers.get("Host")
+        if host is not None and not _names_this_api(_host_name(host), connections.bind_host, allowed):
+            raise ApiError(
+                403,
+                f"Host {host!r} does not name this API (bound to {connections.bind_host}); "
+                "a name it should answer to needs --allowed-host",
+            )
+        origin = request.headers.get("Origin")
+        if origin is not None and (host is None or origin.lower() != f"http://{host}".lower()):
+            raise ApiError(403, f"cross-origin request refused: Origin {origin!r} is not this API")
+        return await handler(request)
+
+    return guard
+
+
+def _host_name(host: str) -> str:
+    """The name part of a Host header value, lower case: ``[::1]:80`` -> ``::1``."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    if host.count(":") == 1:
+        host = host.partition(":")[0]
+    return host.rstrip(".")
+
+
+def _names_this_api(name: str, bind_host: str, allowed: set[str]) -> bool:
+    """Whether a request's Host name can only have come from a client meaning this API.
+
+    Accepted: the bind address; ``localhost`` and any loopback address when
+    bound to loopback; when bound to every interface (0.0.0.0, ::) any IP
+    address, ``localhost`` and this machine's host name; and the allowed
+    names. A DNS-rebinding page arrives with its own domain name as Host.
+    """
+    bind = _host_name(bind_host)
+    if name == bind or name in allowed:
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        address = None
+    if bind in ("0.0.0.0", "::", ""):
+        return address is not None or name in _LOCAL_NAMES or name == socket.gethostname().lower()
+    if is_loopback(bind):
+        return (address is not None and address.is_loopback) or name in _LOCAL_NAMES
+    return False
+
+
+_LOCAL_NAMES = ("localhost", "localhost.localdomain")
+
+
+# -- slow and idle clients -------------------------------------------------------------
+
+
+class _Connections:
+    """The connections of one control API: a deadline while each waits for a request, and a cap.
+
+    aiohttp tells its ``web.Server`` of every connection made and lost
+    (``connection_made`` / ``connection_lost``); ``watch`` hooks in there.
+    A connection is *waiting* from when it is made, and again after each
+    response, until its next request's head has arrived (the middleware
+    sees the request): a waiting connection is closed at its deadline. A
+    connection is *busy* while a handler runs; body reads have their own
+    timeout (``read_json``).
+    """
+
+    def __init__(self, options: ControlOptions) -> None:
+        self.options = options
+        self.bind_host = "127.0.0.1"
+        self._waiting: OrderedDict[Any, asyncio.TimerHandle] = OrderedDict()  # oldest first
+        self._busy: dict[Any, int] = {}  # transport -> requests in progress (pipelining)
+        self.closed = 0  # connections closed or refused for being slow, idle or over the limit
+        self._closed = _Throttled("control API: %d slow, idle or excess connection(s) closed (latest: %s)")
+
+    def watch(self, server: web.Server) -> None:
+        made, lost = server.connection_made, server.connection_lost
+
+        def connection_made(handler: Any, transport: asyncio.Transport) -> None:
+            made(handler, transport)
+            self._made(transport)
+
+        def connection_lost(handler: Any, exc: BaseException | None) -> None:
+            transport = handler.transport
+            lost(handler, exc)
+            self._forget(transport)
+
+        server.connection_made = connection_made  # type: ignore[method-assign]
+        server.connection_lost = connection_lost  # type: ignore[method-assign]
+
+    async def clear(self, app: web.Application | None = None) -> None:
+        """Forget every connection and cancel every deadline (the API stopped)."""
+        for handle in self._waiting.values():
+            handle.cancel()
+        self._waiting.clear()
+        self._busy.clear()
+
+    @property
+    def held(self) -> int:
+        return len(self._waiting) + len(self._busy)
+
+    def metric_families(self) -> list[metrics.Family]:
+        held = metrics.Family(
+            "chaosagenkit_control_connections",
+            "gauge",
+            "Connections the control API holds: waiting for a request, or busy with one.",
+        )
+        held.add(len(self._waiting), {"state": "waiting"})
+        held.add(len(self._busy), {"state": "busy"})
+        closed = metrics.Family(
+            "chaosagenkit_control_connections_closed_total",
+            "counter",
+            "Connections the control API closed or refused for being slow, idle or over its limit.",
+        )
+        closed.add(self.closed)
+        return [held, closed]
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        transport = request.transport
+        self._start(transport)
+        try:
+            return await handler(request)
+        finally:
+            self._finish(transport)
+
+    def _made(self, transport: asyncio.Transport) -> None:
+        if self.held >= self.options.max_connections:
+            if self._waiting:
+                oldest = next(iter(self._waiting))
+                self._forget(oldest)
+                oldest.abort()
+                self.closed += 1
+                self._closed.note("connection limit reached: the longest waiting one closed")
+            else:
+                _refuse(transport, "every control connection is busy; try again")
+                self.closed += 1
+                self._closed.note("connection limit reached with every connection busy: newcomer refused")
+                return
+        self._wait(transport, self.options.header_timeout_s, "no complete request head in time")
+
+    def _wait(self, transport: Any, timeout_s: float, why: str) -> None:
+        def expire() -> None:
+            if self._waiting.pop(transport, None) is not None:
+                transport.abort()  # not close(): a client that does not read would keep the socket
+                self.closed += 1
+                self._closed.note(why)
+
+        self._waiting[transport] = asyncio.get_running_loop().call_later(timeout_s, expire)
+
+    def _start(self, transport: Any) -> None:
+        if transport is None:
+            return
+        handle = self._waiting.pop(transport, None)
+        if handle is not None:
+            handle.cancel()
+        self._busy[transport] = self._busy.get(transport, 0) + 1
+
+    def _finish(self, transport: Any) -> None:
+        if transport is None or transport not in self._busy:
+            return
+        self._busy[transport] -= 1
+        if self._busy[transport] == 0:
+            del self._busy[transport]
+            if not transport.is_closing():
+                self._wait(transport, self.options.idle_timeout_s, "idle after its last request")
+
+    def _forget(self, transport: Any) -> None:
+        handle = self._waiting.pop(transport, None)
+        if handle is not None:
+            handle.cancel()
+        self._busy.pop(transport, None)
+
+
+def _refuse(transport: asyncio.Transport, message: str) -> None:
+    body = json.dumps({"error": message, "status": 503}).encode()
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
+    )
+    transport.write(head.encode() + body)
+    transport.close()
+
+
+class _Throttled:
+    """A warning logged at most once per ``interval_s``, with how many times it happened meanwhile."""
+
+    def __init__(self, template: str, interval_s: float = 10.0) -> None:
+        self._template = template
+        self._interval_s = interval_s
+        self._count = 0
+        self._last = float("-inf")
+
+    def note(self, why: str) -> None:
+        self._count += 1
+        now = time.monotonic()
+        if now - self._last >= self._interval_s:
+            logger.warning(self._template, self._count, why)
+            self._count = 0
+            self._last = now
+
+
+_CONNECTIONS = web.AppKey("chaosagenkit_connections", _Connections)

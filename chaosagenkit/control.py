@@ -52,7 +52,6 @@ Lifecycle (a design rule of this module):
 
 from __future__ import annotations
 
-import secrets as _secrets
 import sys
 import threading
 from typing import Any
@@ -63,6 +62,7 @@ from logzero import logger
 from chaosagenkit import __version__
 from chaosagenkit.activity import seed_or_none
 from chaosagenkit.sandbox import SANDBOX
+from chaosagenkit.validation import random_seed
 
 __all__ = [
     "EXTENSION_NAME",
@@ -338,4 +338,4 @@ def _public_configuration(configuration: dict[str, Any]) -> dict[str, Any]:
 
 def _resolve_seed(seed: int | str | None) -> int:
     value = seed_or_none(seed)
-    return _secrets.randbelow(2**31) if value is None else value
+    return random_seed() if value is None else value

@@ -5,12 +5,14 @@ Pure logic (no sockets, no event loop, no chaoslib): the host and
 only says what to do. Its design rules, stated once:
 
 - A fault spec validates itself from the control API's JSON
-  (``FaultSpec.from_json``); anything wrong raises ``ConfigurationError``
-  naming the field, before anything changes.
+  (``FaultSpec.from_json``, with ``chaosagenkit.validation`` and the limits
+  of ``chaosagenkit.limits``); anything wrong raises ``ConfigurationError``
+  naming the field, before anything changes. A fault from JSON always has a
+  TTL: without ``duration_s`` (or with null) it gets the default TTL.
 - Time is passed in (``now``, seconds): the policy never reads a clock, so
-  tests drive expiry with a fake one. A fault with ``duration_s`` expires
-  at ``added_at + duration_s`` and is dropped on the next decision or
-  listing (the host also sweeps on a timer for faults that hold resources).
+  tests drive expiry with a fake one. A fault expires at ``added_at +
+  duration_s`` and is dropped on the next decision or listing (the host
+  also sweeps on a timer for faults that hold resources).
 - ONE seeded ``random.Random`` makes every random choice, and each active
   fault draws a FIXED number of values per request whatever it decides
   (failure_rate 1, delay 2, large_response 1, the rest 0). So the same
@@ -26,13 +28,20 @@ only says what to do. Its design rules, stated once:
 
 from __future__ import annotations
 
-import math
 import random
 from collections import Counter
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar, Self
 
-from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.exceptions import ChaosAgenkitError, ConfigurationError
+from chaosagenkit.limits import DEFAULT_TTL_S, MAX_CPU_THREADS, MAX_MEMORY_MIB, MAX_PADDING_BYTES, MAX_TIME_MS
+from chaosagenkit.validation import (
+    invalid,
+    require_choice,
+    require_number,
+    require_probability,
+    require_ttl,
+)
 
 __all__ = [
     "CRASH_WHEN",
@@ -48,6 +57,7 @@ __all__ = [
     "FailFirst",
     "FailingFault",
     "FailureRate",
+    "FaultNotFound",
     "FaultPolicy",
     "FaultSpec",
     "LargeResponse",
@@ -60,73 +70,18 @@ __all__ = [
 ERROR_KINDS = ("exception", "connection", "timeout")
 CRASH_WHEN = ("now", "next_request", "after_requests")
 
-MAX_DURATION_S = 7 * 86_400.0  # a week: beyond it a typo is likelier than intent
-MAX_DELAY_MS = 3_600_000.0  # an hour
-#: agenkit refuses a metadata value above 16 MiB when it builds the Message.
-MAX_PADDING_BYTES = 16 * 1024 * 1024
-MAX_MEMORY_MIB = 65_536
-MAX_CPU_THREADS = 64
-
-
-# -- field checks ------------------------------------------------------------
-
-
-def _bad(name: str, expected: str, got: Any) -> ConfigurationError:
-    return ConfigurationError(name, f"must be {expected}, got {got!r}")
-
-
-def _number(name: str, value: Any, *, integer: bool = False) -> float | int:
-    is_number = isinstance(value, int | float) and not isinstance(value, bool)
-    try:
-        is_number = is_number and math.isfinite(value)
-    except OverflowError:  # an int too large for a float is no sensible setting either
-        is_number = False
-    if not is_number:
-        raise _bad(name, "an integer" if integer else "a number", value)
-    if integer:
-        if not float(value).is_integer():
-            raise _bad(name, "an integer", value)
-        return int(value)
-    return value  # as given, so an error message shows what the user wrote
-
-
-def _show(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
-
-
-def _at_least(name: str, value: float, minimum: float, *, exclusive: bool = False) -> None:
-    if value < minimum or (exclusive and value == minimum):
-        raise _bad(name, f"{'>' if exclusive else '>='} {_show(minimum)}", value)
-
-
-def _at_most(name: str, value: float, maximum: float) -> None:
-    if value > maximum:
-        raise _bad(name, f"<= {_show(maximum)}", value)
-
-
-def _probability(name: str, value: Any) -> float:
-    rate = _number(name, value)
-    if not 0.0 <= rate <= 1.0:
-        raise _bad(name, "between 0 and 1", value)
-    return rate
-
-
-def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise _bad(name, f"one of {', '.join(choices)}", value)
-    return value
-
-
 # -- specs -------------------------------------------------------------------
 
 
 @dataclass(frozen=True, kw_only=True)
 class FaultSpec:
-    """What a fault does, validated; ``duration_s`` (None = until cleared) for all kinds.
+    """What a fault does, validated; ``duration_s``, its TTL in seconds, for all kinds.
 
     Subclasses declare ``kind`` and their own fields (with defaults where a
     field is optional) and check values in ``_check``; ``from_json`` does the
-    rest: it refuses unknown fields, missing fields and wrong types.
+    rest: it refuses unknown fields, missing fields and wrong types, and
+    gives a fault without ``duration_s`` the default TTL. (A spec built in
+    Python may leave ``duration_s`` None: it then lasts until removed.)
     """
 
     kind: ClassVar[str] = ""
@@ -135,21 +90,25 @@ class FaultSpec:
     duration_s: float | None = None
 
     @classmethod
-    def from_json(cls, data: Any) -> FaultSpec:
-        """Build the spec of ``data["kind"]`` from a JSON object; raise ConfigurationError."""
+    def from_json(cls, data: Any, *, default_ttl_s: float = DEFAULT_TTL_S) -> FaultSpec:
+        """Build the spec of ``data["kind"]`` from a JSON object; raise ConfigurationError.
+
+        ``duration_s`` absent or null: ``default_ttl_s``.
+        """
         if not isinstance(data, dict):
-            raise _bad("fault", "a JSON object", data)
+            raise invalid("fault", "a JSON object", data)
         if "kind" not in data:
             raise ConfigurationError("kind", f"is missing: one of {', '.join(FAULT_KINDS)}")
         spec_type = FAULT_KINDS.get(data["kind"]) if isinstance(data["kind"], str) else None
         if spec_type is None:
-            raise _bad("kind", f"one of {', '.join(FAULT_KINDS)}", data["kind"])
+            raise invalid("kind", f"one of {', '.join(FAULT_KINDS)}", data["kind"])
         if cls is not FaultSpec and spec_type is not cls:
-            raise _bad("kind", cls.kind, data["kind"])
-        return spec_type._from_fields({k: v for k, v in data.items() if k != "kind"})
+            raise invalid("kind", cls.kind, data["kind"])
+        fields_given = {k: v for k, v in data.items() if k != "kind"}
+        return spec_type._from_fields(fields_given, default_ttl_s)
 
     @classmethod
-    def _from_fields(cls, values: dict[str, Any]) -> Self:
+    def _from_fields(cls, values: dict[str, Any], default_ttl_s: float) -> Self:
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(values) - set(known))
         if unknown:
@@ -160,12 +119,7 @@ class FaultSpec:
             if name not in values and _required(spec_field):
                 raise ConfigurationError(name, f"is missing: a {cls.kind} fault needs it")
         kwargs = dict(values)
-        duration = kwargs.get("duration_s")
-        if duration is not None:
-            duration = _number("duration_s", duration)
-            _at_least("duration_s", duration, 0.0, exclusive=True)
-            _at_most("duration_s", duration, MAX_DURATION_S)
-            kwargs["duration_s"] = duration
+        kwargs["duration_s"] = require_ttl(kwargs.get("duration_s"), "duration_s", default=default_ttl_s)
         return cls(**cls._check(kwargs))
 
     @classmethod
@@ -193,7 +147,7 @@ class FailingFault(FaultSpec):
 
     @classmethod
     def _check(cls, values: dict[str, Any]) -> dict[str, Any]:
-        values["error"] = _choice("error", values.get("error", "exception"), ERROR_KINDS)
+        values["error"] = require_choice(values.get("error", "exception"), "error", ERROR_KINDS)
         return values
 
     def fails(self, seen: int, rng: random.Random) -> bool:
@@ -210,7 +164,7 @@ class FailureRate(FailingFault):
 
     @classmethod
     def _check(cls, values: dict[str, Any]) -> dict[str, Any]:
-        values["rate"] = _probability("rate", values["rate"])
+        values["rate"] = require_probability(values["rate"], "rate")
         return super()._check(values)
 
     def fails(self, seen: int, rng: random.Random) -> bool:
@@ -226,7 +180,7 @@ class FailFirst(FailingFault):
 
     @classmethod
     def _check(cls, values: dict[str, Any]) -> dict[str, Any]:
-        values["count"] = _positive_int("count", values["count"])
+        values["count"] = require_number(values["count"], "count", minimum=1, integer=True)
         return super()._check(values)
 
     def fails(self, seen: int, rng: random.Random) -> bool:
@@ -242,7 +196,7 @@ class FailEvery(FailingFault):
 
     @classmethod
     def _check(cls, values: dict[str, Any]) -> dict[str, Any]:
-        values["nth"] = _positive_int("nth", values["nth"])
+        values["nth"] = require_number(values["nth"], "nth", minimum=1, integer=True)
         return super()._check(values)
 
     def fails(self, seen: int, rng: random.Random) -> bool:
@@ -261,26 +215,24 @@ class Delay(FaultSpec):
 
     @classmethod
     def _check(cls, values: dict[str, Any]) -> dict[str, Any]:
-        delay = _number("delay_ms", values["delay_ms"])
-        _at_least("delay_ms", delay, 0.0)
-        _at_most("delay_ms", delay, MAX_DELAY_MS)
-        values["delay_ms"] = delay
+        delay = values["delay_ms"] = require_number(
+            values["delay_ms"], "delay_ms", minimum=0, maximum=MAX_TIME_MS
+        )
         if values.get("max_delay_ms") is not None and values.get("jitter_ms") is not None:
             raise ConfigurationError(
                 "jitter_ms", "cannot be combined with max_delay_ms: choose a range or a jitter"
             )
         if values.get("max_delay_ms") is not None:
-            top = _number("max_delay_ms", values["max_delay_ms"])
-            if top < delay:
-                raise _bad("max_delay_ms", f">= delay_ms ({_show(delay)})", values["max_delay_ms"])
-            _at_most("max_delay_ms", top, MAX_DELAY_MS)
-            values["max_delay_ms"] = top
+            values["max_delay_ms"] = require_number(
+                values["max_delay_ms"], "max_delay_ms", maximum=MAX_TIME_MS
+            )
+            if values["max_delay_ms"] < delay:
+                raise invalid("max_delay_ms", f">= delay_ms ({delay})", values["max_delay_ms"])
         if values.get("jitter_ms") is not None:
-            jitter = _number("jitter_ms", values["jitter_ms"])
-            _at_least("jitter_ms", jitter, 0.0)
-            _at_most("jitter_ms", jitter, MAX_DELAY_MS)
-            values["jitter_ms"] = jitter
-        values["rate"] = _probability("rate", values.get("rate", 1.0))
+            values["jitter_ms"] = require_number(
+                values["jitter_ms"], "jitter_ms", minimum=0, maximum=MAX_TIME_MS
+            )
+        values["rate"] = require_probability(values.get("rate", 1.0), "rate")
         return values
 
     def draw_ms(self, rng: random.Random) -> float:
@@ -303,14 +255,13 @@ class Crash(FaultSpec):
 
     @classmethod
     def _check(cls, values: dict[str, Any]) -> dict[str, Any]:
-        when = _choice("when", values.get("when", "now"), CRASH_WHEN)
+        when = require_choice(values.get("when", "now"), "when", CRASH_WHEN)
         values["when"] = when
         after = values.get("after_requests")
         if when == "after_requests":
             if after is None:
                 raise ConfigurationError("after_requests", "is missing: when is after_requests, say how many")
-            values["after_requests"] = _number("after_requests", after, integer=True)
-            _at_least("after_requests", values["after_requests"], 1)
+            values["after_requests"] = require_number(after, "after_requests", minimum=1, integer=True)
         elif after not in (None, 0):
             raise ConfigurationError(
                 "after_requests", f"only applies when 'when' is after_requests, not {when}"
@@ -341,9 +292,10 @@ class LargeResponse(FaultSpec):
 
     @classmethod
     def _check(cls, values: dict[str, Any]) -> dict[str, Any]:
-        values["size_bytes"] = _positive_int("size_bytes", values["size_bytes"])
-        _at_most("size_bytes", values["size_bytes"], MAX_PADDING_BYTES)
-        values["rate"] = _probability("rate", values.get("rate", 1.0))
+        values["size_bytes"] = require_number(
+            values["size_bytes"], "size_bytes", minimum=1, maximum=MAX_PADDING_BYTES, integer=True
+        )
+        values["rate"] = require_probability(values.get("rate", 1.0), "rate")
         return values
 
 
@@ -357,8 +309,7 @@ class MemoryPressure(FaultSpec):
 
     @classmethod
     def _check(cls, values: dict[str, Any]) -> dict[str, Any]:
-        values["mib"] = _positive_int("mib", values["mib"])
-        _at_most("mib", values["mib"], MAX_MEMORY_MIB)
+        values["mib"] = require_number(values["mib"], "mib", minimum=1, maximum=MAX_MEMORY_MIB, integer=True)
         return values
 
 
@@ -372,18 +323,10 @@ class CpuPressure(FaultSpec):
 
     @classmethod
     def _check(cls, values: dict[str, Any]) -> dict[str, Any]:
-        if values.get("duration_s") is None:
-            raise ConfigurationError("duration_s", "is missing: a cpu_pressure fault runs for a bounded time")
-        values["threads"] = _number("threads", values.get("threads", 1), integer=True)
-        _at_least("threads", values["threads"], 1)
-        _at_most("threads", values["threads"], MAX_CPU_THREADS)
+        values["threads"] = require_number(
+            values.get("threads", 1), "threads", minimum=1, maximum=MAX_CPU_THREADS, integer=True
+        )
         return values
-
-
-def _positive_int(name: str, value: Any) -> int:
-    number = _number(name, value, integer=True)
-    _at_least(name, number, 1)
-    return int(number)
 
 
 #: kind -> spec class: the API's ``kind`` values.
@@ -402,21 +345,21 @@ FAULT_KINDS: dict[str, type[FaultSpec]] = {
 }
 
 
-def parse_fault(data: Any) -> FaultSpec:
+def parse_fault(data: Any, *, default_ttl_s: float = DEFAULT_TTL_S) -> FaultSpec:
     """One fault from JSON (``FaultSpec.from_json``)."""
-    return FaultSpec.from_json(data)
+    return FaultSpec.from_json(data, default_ttl_s=default_ttl_s)
 
 
-def parse_faults(data: Any) -> list[FaultSpec]:
+def parse_faults(data: Any, *, default_ttl_s: float = DEFAULT_TTL_S) -> list[FaultSpec]:
     """One fault object or a list of them; an error names the list index: ``[2].rate``."""
     if not isinstance(data, list):
-        return [parse_fault(data)]
+        return [parse_fault(data, default_ttl_s=default_ttl_s)]
     if not data:
-        raise _bad("faults", "a fault object or a non-empty list of them", data)
+        raise invalid("faults", "a fault object or a non-empty list of them", data)
     specs = []
     for index, item in enumerate(data):
         try:
-            specs.append(parse_fault(item))
+            specs.append(parse_fault(item, default_ttl_s=default_ttl_s))
         except ConfigurationError as e:
             raise ConfigurationError(f"[{index}].{e.field}", e.message) from None
     return specs
@@ -435,6 +378,7 @@ class ActiveFault:
     expires_at: float | None
     seen: int = 0  # requests decided while the fault was active
     injected: int = 0  # requests on which it acted
+    delayed_ms: float = 0.0  # delay it added, over all requests (a delay fault)
 
     @property
     def kind(self) -> str:
@@ -466,12 +410,12 @@ class Decision:
     pad_bytes: int = 0
     fault_ids: tuple[str, ...] = ()  # every fault that acted
 
-    @property
-    def is_clean(self) -> bool:
-        return not (self.crash or self.error or self.delay_ms or self.pad_bytes)
-
 
 NO_FAULT = Decision()
+
+
+class FaultNotFound(ChaosAgenkitError):
+    """No active fault has that id (it may have expired)."""
 
 
 class FaultPolicy:
@@ -572,6 +516,7 @@ class FaultPolicy:
                     if fires:
                         delay_ms += drawn
                         delay_faults.append(fault.id)
+                        fault.delayed_ms += drawn
                         self._count(fault)
                 case LargeResponse():
                     if self._rng.random() < spec.rate and spec.size_bytes > pad_bytes:

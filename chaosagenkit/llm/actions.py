@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from chaosagenkit.activity import activity, require_name, require_number
+from chaosagenkit.limits import DEFAULT_TTL_S
 from chaosagenkit.llm import process
 
 __all__ = [
@@ -37,7 +38,6 @@ __all__ = [
 logger = logging.getLogger("chaostoolkit")
 
 #: Default safety TTL (seconds) of an injected fault.
-DEFAULT_TTL_S = 300.0
 
 
 @activity

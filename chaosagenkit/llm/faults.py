@@ -29,16 +29,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from chaosagenkit.exceptions import ConfigurationError
-from chaosagenkit.faults.service import (
-    MAX_DELAY_MS,
-    ActiveFault,
-    FaultPolicy,
-    FaultSpec,
-    _bad,
-    _number,
-    _positive_int,
-    _probability,
-)
+from chaosagenkit.faults.service import ActiveFault, FaultPolicy, FaultSpec
+from chaosagenkit.limits import DEFAULT_TTL_S, MAX_TIME_MS
+from chaosagenkit.validation import invalid, require_number, require_probability
 
 __all__ = [
     "APIS",
@@ -104,21 +97,25 @@ class LlmFault(FaultSpec):
     def from_json(cls, data: Any) -> LlmFault:
         """Build the spec of ``data["kind"]`` from a JSON object; raise ConfigurationError."""
         if not isinstance(data, dict):
-            raise _bad("fault", "a JSON object", data)
+            raise invalid("fault", "a JSON object", data)
         if "kind" not in data:
             raise ConfigurationError("kind", f"is missing: one of {', '.join(LLM_FAULT_KINDS)}")
         kind = data["kind"]
         spec_type = LLM_FAULT_KINDS.get(kind) if isinstance(kind, str) else None
         if spec_type is None:
-            raise _bad("kind", f"one of {', '.join(LLM_FAULT_KINDS)}", kind)
-        return spec_type._from_fields({k: v for k, v in data.items() if k != "kind"})
+            raise invalid("kind", f"one of {', '.join(LLM_FAULT_KINDS)}", kind)
+        return spec_type._from_fields({k: v for k, v in data.items() if k != "kind"}, DEFAULT_TTL_S)
 
     @classmethod
     def _check(cls, values: dict[str, Any]) -> dict[str, Any]:
-        values["rate"] = _probability("rate", values.get("rate", 1.0))
+        values["rate"] = require_probability(values.get("rate", 1.0), "rate")
         for name in ("first", "every"):
             value = values.get(name, 0)
-            values[name] = 0 if value == 0 and not isinstance(value, bool) else _positive_int(name, value)
+            values[name] = (
+                0
+                if value == 0 and not isinstance(value, bool)
+                else require_number(value, name, minimum=1, integer=True)
+            )
         if values["first"] and values["every"]:
             raise ConfigurationError("every", "cannot be combined with first: choose one selection")
         if (values["first"] or values["every"]) and values["rate"] != 1.0:
@@ -144,16 +141,16 @@ class LlmFault(FaultSpec):
 
 
 def _delay_ms(values: dict[str, Any], name: str = "delay_ms") -> None:
-    delay = _number(name, values[name])
-    if not 0 <= delay <= MAX_DELAY_MS:
-        raise _bad(name, f"between 0 and {int(MAX_DELAY_MS)}", values[name])
+    delay = require_number(values[name], name)
+    if not 0 <= delay <= MAX_TIME_MS:
+        raise invalid(name, f"between 0 and {int(MAX_TIME_MS)}", values[name])
     values[name] = delay
 
 
 def _events(values: dict[str, Any], name: str, default: int) -> None:
-    count = _number(name, values.get(name, default), integer=True)
+    count = require_number(values.get(name, default), name, integer=True)
     if isinstance(values.get(name), bool) or not 0 <= count <= MAX_EVENTS:
-        raise _bad(name, f"an integer between 0 and {MAX_EVENTS}", values.get(name))
+        raise invalid(name, f"an integer between 0 and {MAX_EVENTS}", values.get(name))
     values[name] = int(count)
 
 
@@ -167,9 +164,9 @@ class RateLimit(LlmFault):
     @classmethod
     def _check_own(cls, values: dict[str, Any]) -> dict[str, Any]:
         if values.get("retry_after_s") is not None:
-            after = _number("retry_after_s", values["retry_after_s"])
+            after = require_number(values["retry_after_s"], "retry_after_s")
             if not 0 <= after <= MAX_RETRY_AFTER_S:
-                raise _bad("retry_after_s", f"between 0 and {int(MAX_RETRY_AFTER_S)}", after)
+                raise invalid("retry_after_s", f"between 0 and {int(MAX_RETRY_AFTER_S)}", after)
             values["retry_after_s"] = after
         return values
 
@@ -185,7 +182,7 @@ class ServerError(LlmFault):
     def _check_own(cls, values: dict[str, Any]) -> dict[str, Any]:
         status = values.get("status", 500)
         if isinstance(status, bool) or status not in SERVER_ERROR_STATUSES:
-            raise _bad("status", f"one of {', '.join(map(str, SERVER_ERROR_STATUSES))}", status)
+            raise invalid("status", f"one of {', '.join(map(str, SERVER_ERROR_STATUSES))}", status)
         values["status"] = int(status)
         return values
 
@@ -272,7 +269,7 @@ class StreamCut(LlmFault):
     def _check_own(cls, values: dict[str, Any]) -> dict[str, Any]:
         _events(values, "after_events", 0)
         if not isinstance(values.get("final_event", False), bool):
-            raise _bad("final_event", "true or false", values["final_event"])
+            raise invalid("final_event", "true or false", values["final_event"])
         return values
 
 
@@ -347,7 +344,7 @@ def parse_llm_faults(data: Any) -> list[LlmFault]:
     if not isinstance(data, list):
         return [parse_llm_fault(data)]
     if not data:
-        raise _bad("faults", "a fault object or a non-empty list of them", data)
+        raise invalid("faults", "a fault object or a non-empty list of them", data)
     specs = []
     for index, item in enumerate(data):
         try:

@@ -130,6 +130,7 @@ class LlmEndpoint:
     async def start(self) -> dict[str, Any]:
         """Bind the model API and the control API; return the ready line's content."""
         from chaosagenkit.api import build_app, start_app
+        from chaosagenkit.control_options import ControlOptions
         from chaosagenkit.llm.control_api import routes
 
         model_app = web.Application(client_max_size=MAX_BODY_BYTES)
@@ -141,7 +142,7 @@ class LlmEndpoint:
         )
         self._runners.append(runner)
         try:
-            control = build_app(routes(self), token=self.config.token)
+            control = build_app(routes(self), options=ControlOptions(token=self.config.token))
             runner, self.control_port = await start_app(
                 control, self.config.control_host, self.config.control_port
             )

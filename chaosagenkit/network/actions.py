@@ -22,6 +22,7 @@ from typing import Any
 
 from chaosagenkit.activity import activity, require_choice, require_number
 from chaosagenkit.faults.toxics.malformed_frame import MALFORMED_KINDS
+from chaosagenkit.limits import DEFAULT_TTL_S
 from chaosagenkit.network import operations
 
 __all__ = [
@@ -39,9 +40,6 @@ __all__ = [
     "remove_toxic",
     "reset_proxies",
 ]
-
-#: Default safety TTL (seconds) of a network fault, as for service faults.
-DEFAULT_TTL_S = 300.0
 
 DROP_MODES = ("reset", "cut")
 

@@ -29,12 +29,15 @@ from typing import Any
 
 import click
 
-from chaosagenkit.api import ApiError, build_app, check_bind, parse_host_port, start_app
+from chaosagenkit.api import check_bind, parse_host_port, start_app
+from chaosagenkit.control_options import ControlOptions, control_plane_options
 from chaosagenkit.credentials import token_from_options, token_options
 from chaosagenkit.exceptions import ConfigurationError
-from chaosagenkit.network.api import routes
+from chaosagenkit.limits import DEFAULT_TTL_S, MAX_SEED
+from chaosagenkit.log_limit import RepeatLimiter
+from chaosagenkit.network.api import application
 from chaosagenkit.network.proxy import format_address
-from chaosagenkit.network.server import ProxyServer
+from chaosagenkit.network.server import ProxyServer, ProxyServerError
 from chaosagenkit.supervisor import (
     EXIT_BAD_ARGUMENTS,
     EXIT_START_FAILED,
@@ -60,7 +63,7 @@ logger = logging.getLogger("chaosagenkit.proxy")
 @token_options
 @click.option(
     "--seed",
-    type=click.IntRange(min=0, max=2**64 - 1),
+    type=click.IntRange(min=0, max=MAX_SEED),
     default=None,
     help="Seed of every random fault decision (default: random, printed).",
 )
@@ -71,6 +74,7 @@ logger = logging.getLogger("chaosagenkit.proxy")
     default=None,
     help="JSON file of proxies to create (Toxiproxy's populate format).",
 )
+@control_plane_options
 @click.option("--exit-with-parent", is_flag=True, help="Exit when the parent process dies.")
 @click.option(
     "--loop",
@@ -92,6 +96,9 @@ def proxy(
     token_file: Path | None,
     seed: int | None,
     config_path: Path | None,
+    default_ttl_s: float,
+    allowed_hosts: tuple[str, ...],
+    allow_browsers: bool,
     exit_with_parent: bool,
     loop_name: str,
     log_level: str,
@@ -102,6 +109,8 @@ def proxy(
     logging.basicConfig(
         level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RepeatLimiter())  # fd exhaustion makes asyncio log each failed accept()
     try:
         token = token_from_options(token, token_file)
         host, port = parse_host_port(listen, "--listen")
@@ -113,9 +122,20 @@ def proxy(
     open_files = raise_open_files_limit("proxy")
     try:
         runner(
-            run_daemon(host, port, token=token, seed=seed, config=config, watch=watch, open_files=open_files)
+            run_daemon(
+                host,
+                port,
+                token=token,
+                seed=seed,
+                config=config,
+                watch=watch,
+                open_files=open_files,
+                default_ttl_s=default_ttl_s,
+                allowed_hosts=allowed_hosts,
+                allow_browsers=allow_browsers,
+            )
         )
-    except (ConfigurationError, ApiError) as e:
+    except (ConfigurationError, ProxyServerError) as e:
         fail("proxy", EXIT_START_FAILED, f"--config: {e}")
     except OSError as e:
         fail("proxy", EXIT_START_FAILED, f"cannot listen on {listen}: {e.strerror or e}")
@@ -130,6 +150,9 @@ async def run_daemon(
     config: list[Any] | None = None,
     watch: ParentWatch | None = None,
     open_files: int | None = None,
+    default_ttl_s: float = DEFAULT_TTL_S,
+    allowed_hosts: tuple[str, ...] = (),
+    allow_browsers: bool = False,
 ) -> None:
     """Serve the API until a signal (or, with ``watch``, the death of the parent) asks to stop."""
     loop = asyncio.get_running_loop()
@@ -138,12 +161,13 @@ async def run_daemon(
         loop.add_signal_handler(signum, stop.set)
     if watch is not None:
         watch.stop_with(lambda: loop.call_soon_threadsafe(stop.set))
-    server = ProxyServer(seed=seed, token=token)
+    server = ProxyServer(seed=seed, token=token, default_ttl_s=default_ttl_s)
+    options = ControlOptions(token=token, allowed_hosts=allowed_hosts, allow_browsers=allow_browsers)
     runner = None
     try:
         if config:
             await server.populate(config)
-        runner, bound = await start_app(build_app(routes(server), token=token), host, port)
+        runner, bound = await start_app(application(server, options), host, port)
         announce_ready(
             {
                 "event": "ready",

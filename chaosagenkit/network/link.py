@@ -125,6 +125,8 @@ class Link:
             return
         now = self.loop.time()
         stage = self.stages[0]
+        if stage.active:
+            stage.state.tally.bytes += len(data)
         self._emit(0, stage.behaviour.feed(stage.state, data, now), now)
         self._after_work()
 
@@ -269,6 +271,8 @@ class Link:
             return
         stage = self.stages[index]
         if isinstance(instruction, Deliver):
+            if stage.active:
+                stage.state.tally.bytes += len(instruction.data)
             produced = stage.behaviour.feed(stage.state, instruction.data, instruction.at)
         else:
             produced = stage.behaviour.end(stage.state, instruction.at)

@@ -23,11 +23,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from chaosagenkit.activity import require_choice, require_name, require_number
+from chaosagenkit.activity import require_choice, require_name, require_probability, require_ttl
 from chaosagenkit.control_client import ControlClient, path
 from chaosagenkit.exceptions import ControlAPIError, TargetError
 from chaosagenkit.faults.toxics import EXTENSION_TYPES, build_toxic
-from chaosagenkit.faults.toxics.base import MAX_DURATION_MS
 from chaosagenkit.names import check_name
 from chaosagenkit.network import daemons, expiry
 from chaosagenkit.network.proxy import STREAMS
@@ -48,15 +47,13 @@ __all__ = [
 
 logger = logging.getLogger("chaostoolkit")
 
-MAX_DURATION_S = MAX_DURATION_MS / 1000
-
 
 def check_common(proxy: str, stream: str, toxicity: float, duration_s: float, name: str) -> None:
     """The arguments every injecting activity shares (``name`` "" means the default name)."""
     check_name(proxy, "proxy")
     require_choice(stream, "stream", STREAMS)
-    require_number(toxicity, "toxicity", minimum=0, maximum=1)
-    require_number(duration_s, "duration_s", minimum=0, exclusive_minimum=True, maximum=MAX_DURATION_S)
+    require_probability(toxicity, "toxicity")
+    require_ttl(duration_s, "duration_s")
     if name != "":
         check_name(name, "name")
 
@@ -159,7 +156,7 @@ def set_enabled(
     """Take a proxy down (or up); a down proxy comes back up by itself after ``duration_s``."""
     check_name(name, "name")
     if not enabled:  # bringing a proxy up has no duration
-        require_number(duration_s, "duration_s", minimum=0, exclusive_minimum=True, maximum=MAX_DURATION_S)
+        require_ttl(duration_s, "duration_s")
     client, proxy_name = daemons.resolve_proxy(name, configuration)
     key = (client.base_url, proxy_name, "")  # an earlier disable's timer: replaced or cancelled
     if enabled:

@@ -7,37 +7,102 @@ out before the old one is closed; populate creates all or none). The only
 exception is ``/reset``, a clean-up: it does all it can and reports what
 it could not (a proxy whose address was taken while it was down).
 
-A toxic created with ``duration_s`` (our extension of Toxiproxy's toxic
-JSON; Toxiproxy ignores it) is removed by the daemon itself when that time
-has passed, so a fault expires even if the chaos run that injected it died.
-Likewise a proxy disabled with ``{"enabled": false, "duration_s": N}`` is
-enabled again by the daemon after N seconds. A proxy has at most one such
-timer: every disable replaces it (a disable without ``duration_s`` leaves
-none), and enabling, deleting, replacing (populate) or resetting the proxy
-cancels it.
+Every fault expires by itself, so it never outlives the chaos run that
+injected it even if that run died: a toxic is removed by the daemon
+``duration_s`` seconds after it was added (our extension of Toxiproxy's
+toxic JSON; Toxiproxy ignores it), and a proxy disabled with ``{"enabled":
+false}`` is enabled again after ``duration_s``. Without ``duration_s`` (a
+Toxiproxy client never sends it) the daemon's default TTL applies
+(``--default-ttl``, ``limits.DEFAULT_TTL_S``); at most ``limits.MAX_TTL_S``.
+A proxy has at most one re-enable timer: every disable replaces it, and
+enabling, deleting, replacing (populate) or resetting the proxy cancels it.
+
+Errors are domain errors (``ProxyServerError`` and its subclasses, and
+``ConfigurationError`` for a bad value); ``chaosagenkit.network.api`` maps
+them to HTTP statuses in one table.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from chaosagenkit import __version__
-from chaosagenkit.api import ApiError, is_loopback, parse_host_port
-from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.api import is_loopback, parse_host_port
+from chaosagenkit.exceptions import ChaosAgenkitError, ConfigurationError
 from chaosagenkit.faults.toxics import build_toxic
-from chaosagenkit.faults.toxics.base import MAX_DURATION_MS, shown
+from chaosagenkit.limits import DEFAULT_TTL_S
 from chaosagenkit.network.proxy import STREAMS, Proxy, ToxicSpec, format_address
+from chaosagenkit.validation import random_seed, require_probability, require_seed, require_ttl
 
-__all__ = ["IMPLEMENTATION", "ProxyRequest", "ProxyServer"]
+__all__ = [
+    "IMPLEMENTATION",
+    "AddressInUse",
+    "BadRequestBody",
+    "CannotListen",
+    "InvalidStream",
+    "MissingField",
+    "ProxyExists",
+    "ProxyNotFound",
+    "ProxyRequest",
+    "ProxyServer",
+    "ProxyServerError",
+    "ResetIncomplete",
+    "ToxicExists",
+    "ToxicNotFound",
+]
 
 logger = logging.getLogger("chaosagenkit.proxy")
 
 #: ``GET /version`` names the implementation, so clients can tell us from a real Toxiproxy.
 IMPLEMENTATION = "chaosagenkit"
+
+
+class ProxyServerError(ChaosAgenkitError):
+    """A request the proxy server refuses; the message is the whole one-line answer."""
+
+
+class BadRequestBody(ProxyServerError):
+    """The body is not the JSON shape the route takes (Toxiproxy's ErrBadRequestBody)."""
+
+
+class MissingField(ProxyServerError):
+    """A required field is absent (Toxiproxy's ErrMissingField)."""
+
+
+class ProxyNotFound(ProxyServerError):
+    """No proxy of that name (Toxiproxy's ErrProxyNotFound)."""
+
+
+class ProxyExists(ProxyServerError):
+    """A proxy of that name exists already (Toxiproxy's ErrProxyAlreadyExists)."""
+
+
+class ToxicNotFound(ProxyServerError):
+    """No toxic of that name on the proxy (Toxiproxy's ErrToxicNotFound)."""
+
+
+class ToxicExists(ProxyServerError):
+    """A toxic of that name exists already on the proxy (Toxiproxy's ErrToxicAlreadyExists)."""
+
+
+class InvalidStream(ProxyServerError):
+    """A stream other than upstream or downstream (Toxiproxy's ErrInvalidStream)."""
+
+
+class AddressInUse(ProxyServerError):
+    """A listen address another socket holds."""
+
+
+class CannotListen(ProxyServerError):
+    """A listen address that cannot be bound for another reason (not local, no permission)."""
+
+
+class ResetIncomplete(ProxyServerError):
+    """``/reset`` did all it could, but some proxy could not listen again."""
 
 
 @dataclass(frozen=True)
@@ -53,9 +118,16 @@ class ProxyRequest:
 class ProxyServer:
     """Every proxy of one daemon, and the seed their toxics draw from."""
 
-    def __init__(self, *, seed: int | None = None, token: str | None = None) -> None:
-        self.seed = secrets.randbelow(2**31) if seed is None else seed
+    def __init__(
+        self,
+        *,
+        seed: int | None = None,
+        token: str | None = None,
+        default_ttl_s: float = DEFAULT_TTL_S,
+    ) -> None:
+        self.seed = random_seed() if seed is None else require_seed(seed)
         self.token = token
+        self.default_ttl_s = require_ttl(default_ttl_s, "default_ttl_s")
         self.proxies: dict[str, Proxy] = {}
         self._lock = asyncio.Lock()  # one change at a time: checks and effects stay consistent
         self._expiries: set[asyncio.TimerHandle] = set()
@@ -67,10 +139,7 @@ class ProxyServer:
 
     # -- seed ---------------------------------------------------------------------
     def set_seed(self, body: Any) -> dict[str, int]:
-        value = body.get("seed") if isinstance(body, dict) else None
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**64:
-            raise ConfigurationError("seed", f"must be an integer >= 0 and < 2**64, got {shown(value)}")
-        self.seed = value
+        self.seed = require_seed(body.get("seed") if isinstance(body, dict) else None)
         for proxy in self.proxies.values():
             proxy.restart_numbering()
         return {"seed": self.seed}
@@ -79,17 +148,17 @@ class ProxyServer:
     def get(self, name: str) -> Proxy:
         proxy = self.proxies.get(name)
         if proxy is None:
-            raise ApiError(404, f"proxy not found: {name}")
+            raise ProxyNotFound(f"proxy not found: {name}")
         return proxy
 
     def check_proxy(self, body: Any, *, where: str = "") -> ProxyRequest:
         """Check a proxy definition (Toxiproxy's JSON) without changing anything."""
         if not isinstance(body, dict):
-            raise ApiError(400, f"bad request body{where}: a proxy must be a JSON object")
+            raise BadRequestBody(f"bad request body{where}: a proxy must be a JSON object")
         name = _check_name(body.get("name"), f"name{where}")
         upstream_text = body.get("upstream")
         if not isinstance(upstream_text, str) or not upstream_text.strip():
-            raise ApiError(400, f"missing required field: upstream{where} (HOST:PORT)")
+            raise MissingField(f"missing required field: upstream{where} (HOST:PORT)")
         upstream = parse_host_port(upstream_text, f"upstream{where}")
         if upstream[1] == 0:
             raise ConfigurationError(f"upstream{where}", "port must be between 1 and 65535, got 0")
@@ -103,7 +172,7 @@ class ProxyServer:
         request = self.check_proxy(body)
         async with self._lock:
             if request.name in self.proxies:
-                raise ApiError(409, f"proxy already exists: {request.name}")
+                raise ProxyExists(f"proxy already exists: {request.name}")
             proxy = self._new_proxy(request)
             if request.enabled:
                 await _bind(proxy)
@@ -114,11 +183,11 @@ class ProxyServer:
     async def update_proxy(self, name: str, body: Any) -> Proxy:
         """Toxiproxy's ProxyUpdate: listen/upstream/enabled, each optional.
 
-        Ours: ``duration_s`` with ``"enabled": false`` enables the proxy again
-        after that many seconds.
+        Ours: a proxy disabled with ``"enabled": false`` is enabled again after
+        ``duration_s`` seconds (the default TTL when absent).
         """
         if not isinstance(body, dict):
-            raise ApiError(400, "bad request body: expected a JSON object")
+            raise BadRequestBody("bad request body: expected a JSON object")
         async with self._lock:
             proxy = self.get(name)
             merged = {
@@ -130,18 +199,18 @@ class ProxyServer:
             if "name" in body and body["name"] != name:
                 raise ConfigurationError("name", "cannot be changed; delete and create the proxy")
             request = self.check_proxy(merged)
-            duration = _check_duration(body.get("duration_s"))
-            if duration is not None and body.get("enabled") is not False:
+            if body.get("duration_s") is not None and body.get("enabled") is not False:
                 raise ConfigurationError(
                     "duration_s", 'applies only with "enabled": false (how long the proxy stays down)'
                 )
+            duration = require_ttl(body.get("duration_s"), default=self.default_ttl_s)
             before = ((proxy.listen_host, proxy.listen_port), (proxy.upstream_host, proxy.upstream_port))
             if (request.listen, request.upstream) != before:
                 await _guard(format_address(*request.listen), proxy.move(request.listen, request.upstream))
             if request.enabled and not proxy.enabled:
                 try:
                     await _bind(proxy)
-                except ApiError:
+                except ProxyServerError:
                     await proxy.move(*before)  # a disabled proxy: addresses only, nothing to bind
                     raise
             elif not request.enabled and proxy.enabled:
@@ -150,8 +219,7 @@ class ProxyServer:
                 self._cancel_enable(name)
             elif body.get("enabled") is False:
                 self._cancel_enable(name)
-                if duration is not None:
-                    self._enable_later(proxy, duration)
+                self._enable_later(proxy, duration)
             return proxy
 
     async def delete_proxy(self, name: str) -> None:
@@ -164,7 +232,7 @@ class ProxyServer:
     async def populate(self, body: Any) -> list[Proxy]:
         """Create or replace the proxies in ``body``: all of them, or none."""
         if not isinstance(body, list):
-            raise ApiError(400, "bad request body: populate takes a JSON array of proxies")
+            raise BadRequestBody("bad request body: populate takes a JSON array of proxies")
         requests = [self.check_proxy(item, where=f" (proxy {i + 1})") for i, item in enumerate(body)]
         names = [request.name for request in requests]
         duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -198,8 +266,8 @@ class ProxyServer:
                     await _bind(proxy)  # its own address, just released
             return [self.proxies[name] for name in names]
 
-    async def reset(self) -> list[str]:
-        """Enable every proxy and remove every toxic; return what could not be re-enabled."""
+    async def reset(self) -> None:
+        """Enable every proxy and remove every toxic; ``ResetIncomplete`` names what could not be."""
         problems = []
         async with self._lock:
             for name in list(self._enablers):
@@ -214,7 +282,8 @@ class ProxyServer:
                         problems.append(
                             f"{proxy.name} cannot listen on {proxy.listen} again: {e.strerror or e}"
                         )
-        return problems
+        if problems:
+            raise ResetIncomplete("reset done, but " + "; ".join(problems))
 
     async def close(self) -> None:
         for handle in [*self._expiries, *self._enablers.values()]:
@@ -274,14 +343,14 @@ class ProxyServer:
 
     # -- toxics -------------------------------------------------------------------
     async def create_toxic(self, proxy_name: str, body: Any) -> ToxicSpec:
+        """Toxiproxy's toxic JSON; ours: ``duration_s`` (the default TTL when absent)."""
         async with self._lock:
             proxy = self.get(proxy_name)
-            spec = _check_toxic(body)
+            spec = _check_toxic(body, self.default_ttl_s)
             if spec.name in proxy.toxics:
-                raise ApiError(409, f"toxic already exists: {spec.name} (on proxy {proxy_name})")
+                raise ToxicExists(f"toxic already exists: {spec.name} (on proxy {proxy_name})")
             proxy.add_toxic(spec)
-            if spec.duration_s is not None:
-                self._expire_later(proxy, spec)
+            self._expire_later(proxy, spec)
             logger.info("proxy %s: toxic %s added", proxy_name, spec.name)
             return spec
 
@@ -299,20 +368,20 @@ class ProxyServer:
         proxy = self.get(proxy_name)
         spec = proxy.toxics.get(toxic_name)
         if spec is None:
-            raise ApiError(404, f"toxic not found: {toxic_name} (on proxy {proxy_name})")
+            raise ToxicNotFound(f"toxic not found: {toxic_name} (on proxy {proxy_name})")
         return spec
 
     async def update_toxic(self, proxy_name: str, toxic_name: str, body: Any) -> ToxicSpec:
         """Toxiproxy's ToxicUpdate: attributes merged onto the current ones, and toxicity."""
         if not isinstance(body, dict):
-            raise ApiError(400, "bad request body: expected a JSON object")
+            raise BadRequestBody("bad request body: expected a JSON object")
         async with self._lock:
             spec = self.get_toxic(proxy_name, toxic_name)
             for fixed in ("name", "type", "stream"):
                 if fixed in body and body[fixed] != getattr(spec, fixed):
                     raise ConfigurationError(fixed, "cannot be changed; delete and re-create the toxic")
             toxic = build_toxic(spec.type, body.get("attributes"), base=spec.toxic)
-            toxicity = _check_toxicity(body.get("toxicity", spec.toxicity))
+            toxicity = require_probability(body.get("toxicity", spec.toxicity), "toxicity")
             return self.proxies[proxy_name].update_toxic(toxic_name, toxic, toxicity)
 
     async def delete_toxic(self, proxy_name: str, toxic_name: str) -> None:
@@ -342,46 +411,31 @@ class ProxyServer:
 
 def _check_name(value: Any, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ApiError(400, f"missing required field: {field} (a non-empty string)")
+        raise MissingField(f"missing required field: {field} (a non-empty string)")
     if "/" in value or value != value.strip():
         raise ConfigurationError(field, f"must not contain '/' or surrounding spaces, got {value!r}")
     return value
 
 
-def _check_toxicity(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ConfigurationError("toxicity", f"must be a number between 0 and 1, got {shown(value)}")
-    return float(value)
+def _check_toxic(body: Any, default_ttl_s: float) -> ToxicSpec:
+    """A toxic from Toxiproxy's JSON: defaults stream downstream, toxicity 1, name TYPE_STREAM.
 
-
-def _check_toxic(body: Any) -> ToxicSpec:
-    """A toxic from Toxiproxy's JSON: defaults stream downstream, toxicity 1, name TYPE_STREAM."""
+    Ours: ``duration_s``, ``default_ttl_s`` when absent.
+    """
     if not isinstance(body, dict):
-        raise ApiError(400, "bad request body: a toxic must be a JSON object")
+        raise BadRequestBody("bad request body: a toxic must be a JSON object")
     type_name = body.get("type")
     if not isinstance(type_name, str) or not type_name:
-        raise ApiError(400, "missing required field: type")
+        raise MissingField("missing required field: type")
     stream = body.get("stream") or "downstream"
     if stream not in STREAMS:
-        raise ApiError(400, f"stream was invalid, can be either upstream or downstream, got {stream!r}")
-    toxicity = _check_toxicity(body.get("toxicity", 1.0))
+        raise InvalidStream(f"stream was invalid, can be either upstream or downstream, got {stream!r}")
+    toxicity = require_probability(body.get("toxicity", 1.0), "toxicity")
     name = body.get("name") or f"{type_name}_{stream}"
     _check_name(name, "name")
     toxic = build_toxic(type_name, body.get("attributes"))
-    duration = _check_duration(body.get("duration_s"))
+    duration = require_ttl(body.get("duration_s"), default=default_ttl_s)
     return ToxicSpec(name, type_name, stream, toxicity, toxic, duration_s=duration)
-
-
-def _check_duration(value: Any) -> float | None:
-    """Our ``duration_s`` (seconds until the daemon undoes a fault), or None when absent."""
-    if value is None:
-        return None
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if not ok or not 0 < value <= MAX_DURATION_MS / 1000:
-        raise ConfigurationError(
-            "duration_s", f"must be a number of seconds > 0 and <= 86400, got {shown(value)}"
-        )
-    return float(value)
 
 
 async def _bind(proxy: Proxy) -> None:
@@ -389,12 +443,12 @@ async def _bind(proxy: Proxy) -> None:
 
 
 async def _guard(listen: str, change) -> None:
-    """Await a change that may bind a listener; a taken address is the client's problem (409)."""
+    """Await a change that may bind a listener; a bind failure is the request's problem."""
     try:
         await change
     except OSError as e:
-        status = 409 if e.errno in (98, 48) else 400  # EADDRINUSE (Linux, macOS)
-        raise ApiError(status, f"cannot listen on {listen}: {e.strerror or e}") from e
+        error = AddressInUse if e.errno == errno.EADDRINUSE else CannotListen
+        raise error(f"cannot listen on {listen}: {e.strerror or e}") from e
 
 
 def _same(proxy: Proxy, request: ProxyRequest) -> bool:

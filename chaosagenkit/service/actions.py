@@ -15,7 +15,8 @@ docs/service.md.
 import logging
 from typing import Any
 
-from chaosagenkit.activity import activity, require_name, require_number
+from chaosagenkit.activity import activity, require_name, require_number, require_ttl
+from chaosagenkit.limits import DEFAULT_TTL_S, MAX_SEED
 from chaosagenkit.service import hosts, operations
 
 __all__ = [
@@ -34,9 +35,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("chaostoolkit")
-
-#: Default safety TTL (seconds) of an injected fault.
-DEFAULT_TTL_S = 300.0
 
 
 @activity
@@ -73,7 +71,7 @@ def start_server(
     does not come up (with the end of its stderr).
     """
     require_name(name, "name")
-    require_number(seed, "seed", minimum=-1, integer=True)
+    require_number(seed, "seed", minimum=-1, maximum=MAX_SEED, integer=True)  # -1: from the run's seed
     spec = {
         "name": name,
         "agent": agent,
@@ -289,8 +287,7 @@ def clear_faults(server: str, configuration: dict = None, secrets: dict = None) 
 
 def _inject(server: str, configuration: dict | None, **fault: Any) -> dict[str, Any]:
     require_name(server, "server")
-    # The control API accepts a fault without a TTL; through Chaos Toolkit every fault expires.
-    require_number(fault.get("duration_s"), "duration_s", minimum=0, exclusive_minimum=True)
+    require_ttl(fault.get("duration_s"), "duration_s")
     created = operations.inject(server, fault, operations.token_from(configuration))
     logger.info(f"chaosagenkit: {created['kind']} fault {created['id']} on '{server}'")
     return created

@@ -35,6 +35,7 @@ decisions: ``chaosagenkit.service.host`` holds them.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import os
 import time
 from collections import deque
@@ -121,17 +122,25 @@ def _crash_on_request(decision: Decision) -> NoReturn:
     crash_process(f"fault {decision.error_fault}, request {decision.request} in flight")
 
 
+#: Upper bounds (ms) of the request-duration histogram the host's ``GET /metrics`` shows.
+LATENCY_BUCKETS_MS = (1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000)
+
+
 class LatencyRecorder:
-    """Time spent in ``ChaosAgent.process``: count and max over all, percentiles over a window."""
+    """Time spent in ``ChaosAgent.process``: count, sum, max and a histogram over all, percentiles over a window."""
 
     def __init__(self, window: int = 10_000) -> None:
         self._samples: deque[float] = deque(maxlen=window)
         self.count = 0
         self.max_ms = 0.0
+        self.total_ms = 0.0
+        self.buckets = [0] * (len(LATENCY_BUCKETS_MS) + 1)  # per bound, then above the last
 
     def record(self, ms: float) -> None:
         self._samples.append(ms)
         self.count += 1
+        self.total_ms += ms
+        self.buckets[bisect.bisect_left(LATENCY_BUCKETS_MS, ms)] += 1
         if ms > self.max_ms:
             self.max_ms = ms
 

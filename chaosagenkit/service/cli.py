@@ -21,7 +21,6 @@ import asyncio
 import functools
 import logging
 import os
-import secrets
 import signal
 import sys
 from pathlib import Path
@@ -29,8 +28,11 @@ from typing import TYPE_CHECKING
 
 import click
 
+from chaosagenkit.control_options import control_plane_options
 from chaosagenkit.credentials import token_from_options, token_options
 from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.limits import MAX_SEED
+from chaosagenkit.log_limit import RepeatLimiter
 from chaosagenkit.supervisor import (
     EXIT_BAD_ARGUMENTS,
     EXIT_START_FAILED,
@@ -40,6 +42,7 @@ from chaosagenkit.supervisor import (
     fail,
     raise_open_files_limit,
 )
+from chaosagenkit.validation import random_seed
 
 if TYPE_CHECKING:
     from chaosagenkit.service.host import ChaosHost
@@ -69,7 +72,7 @@ __all__ = ["serve"]
 @token_options
 @click.option(
     "--seed",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=MAX_SEED),
     default=None,
     help="Seed of the fault RNG (default: a random one, reported on the ready line).",
 )
@@ -79,6 +82,7 @@ __all__ = ["serve"]
     show_default=True,
     help="http:// only: keep agenkit HTTPAgentServer's default rate limiter and timeout.",
 )
+@control_plane_options
 @click.option("--exit-with-parent", is_flag=True, default=False, help="Exit when the parent process dies.")
 @click.option("--own-socket-dir", is_flag=True, default=False, hidden=True)
 def serve(
@@ -89,6 +93,9 @@ def serve(
     token_file: Path | None,
     seed: int | None,
     http_default_middleware: bool,
+    default_ttl_s: float,
+    allowed_hosts: tuple[str, ...],
+    allow_browsers: bool,
     exit_with_parent: bool,
     own_socket_dir: bool,
 ) -> None:
@@ -116,8 +123,11 @@ def serve(
             control_host=control_host,
             control_port=control_port,
             token=token,
-            seed=secrets.randbelow(2**31) if seed is None else seed,
+            seed=random_seed() if seed is None else seed,
             http_default_middleware=http_default_middleware,
+            default_ttl_s=default_ttl_s,
+            allowed_hosts=allowed_hosts,
+            allow_browsers=allow_browsers,
         )
     except ConfigurationError as e:
         fail("serve", EXIT_BAD_ARGUMENTS, str(e))
@@ -175,4 +185,5 @@ def _configure_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(_InjectedFaultNoise())
+    handler.addFilter(RepeatLimiter())  # fd exhaustion makes asyncio log each failed accept()
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)

@@ -3,8 +3,8 @@
 ``chaosagenkit serve`` runs a ``ChaosHost``: the agent made by the user's
 factory is wrapped in ``ChaosAgent`` and served by ``LocalAgent`` (tcp://,
 unix://, ws://) or ``HTTPAgentServer`` (http://, with agenkit's default
-middleware unless turned off), and a control API (``control_api``) beside
-it changes the faults. Every change goes through this class, which keeps
+middleware unless turned off), and a control API (``chaosagenkit.service.api``)
+beside it changes the faults. Every change goes through this class, which keeps
 three things in step (``_reconcile``): the policy's active faults, the
 delays waiting on them, and the memory and CPU pressure they hold. A timer
 fires at the next expiry so a fault's resources go when its time is up,
@@ -30,6 +30,7 @@ from chaosagenkit.faults.service import (
     MemoryPressure,
     parse_faults,
 )
+from chaosagenkit.limits import DEFAULT_TTL_S
 from chaosagenkit.service.chaos_agent import ChaosAgent, crash_process
 from chaosagenkit.service.endpoint import Endpoint
 from chaosagenkit.service.resources import HostResources
@@ -73,6 +74,12 @@ class HostConfig:
     token: str | None = None
     seed: int = 0
     http_default_middleware: bool = True
+    #: TTL of a fault added without ``duration_s`` (``--default-ttl``).
+    default_ttl_s: float = DEFAULT_TTL_S
+    #: Host names the control API answers to besides its address (``--allowed-host``).
+    allowed_hosts: tuple[str, ...] = ()
+    #: Serve browser user agents on the control API (``--allow-browsers``).
+    allow_browsers: bool = False
 
 
 class ChaosHost:
@@ -94,12 +101,18 @@ class ChaosHost:
 
     async def start(self) -> dict[str, Any]:
         """Bind the agent server and the control API; return the ready line's content."""
-        from chaosagenkit.api import build_app, start_app
-        from chaosagenkit.service.control_api import routes
+        from chaosagenkit.api import start_app
+        from chaosagenkit.control_options import ControlOptions
+        from chaosagenkit.service.api import application
 
         await self._start_agent_server()
         try:
-            app = build_app(routes(self), token=self.config.token)
+            options = ControlOptions(
+                token=self.config.token,
+                allowed_hosts=self.config.allowed_hosts,
+                allow_browsers=self.config.allow_browsers,
+            )
+            app = application(self, options)
             self._control_runner, self.control_port = await start_app(
                 app, self.config.control_host, self.config.control_port
             )
@@ -197,7 +210,7 @@ class ChaosHost:
 
     async def add_faults(self, data: Any) -> list[dict[str, Any]]:
         """Add one fault or a list (all or nothing); a crash "now" exits right after."""
-        specs = parse_faults(data)
+        specs = parse_faults(data, default_ttl_s=self.config.default_ttl_s)
         listed = isinstance(data, list)
         self.resources.check_memory(
             (f"[{i}].mib" if listed else "mib", spec.mib)

@@ -38,9 +38,9 @@ async def tcp_server(handler=echo_handler) -> AsyncIterator[tuple[str, int]]:
 
 @contextlib.asynccontextmanager
 async def proxy_to(
-    upstream: tuple[str, int], *, seed: int = 1, name: str = "p"
+    upstream: tuple[str, int], *, seed: int = 1, name: str = "p", default_ttl_s: float = 300.0
 ) -> AsyncIterator[tuple[ProxyServer, Proxy]]:
-    server = ProxyServer(seed=seed)
+    server = ProxyServer(seed=seed, default_ttl_s=default_ttl_s)
     proxy = await server.create_proxy(
         {"name": name, "listen": "127.0.0.1:0", "upstream": f"{upstream[0]}:{upstream[1]}"}
     )

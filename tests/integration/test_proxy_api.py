@@ -78,6 +78,7 @@ def test_the_proxy_lifecycle_speaks_toxiproxys_json(api):
         "stream": "downstream",
         "toxicity": 1.0,
         "attributes": {"latency": 1000, "jitter": 0},
+        "duration_s": 300.0,  # ours: a toxic given without a TTL gets the daemon's default
     }
     updated = api.request(
         "PATCH", "/proxies/db/toxics/latency_downstream", {"attributes": {"jitter": 10}, "toxicity": 0.5}
@@ -166,7 +167,7 @@ BAD_REQUESTS = [
         "/proxies/p/toxics",
         b'{"type": "latency", "toxicity": 2}',
         400,
-        "'toxicity' must be a number between 0 and 1",
+        "'toxicity' must be between 0 and 1, got 2",
     ),
     (
         "POST",
@@ -202,45 +203,58 @@ BAD_REQUESTS = [
         400,
         "more than once",
     ),
-    ("POST", "/seed", b'{"seed": -1}', 400, "'seed' must be an integer >= 0"),
+    ("POST", "/seed", b'{"seed": -1}', 400, "'seed' must be >= 0, got -1"),
     # integers of 400 digits: JSON allows them, a float cannot hold them
     (
         "POST",
         "/proxies/p/toxics",
         b'{"type": "latency", "attributes": {"latency": 1' + b"0" * 400 + b"}}",
         400,
-        "'latency' must be <= 8.64e+07, got an integer of 401 digits",
+        "'latency' must be between 0 and 86400000, got an integer of 401 digits",
     ),
     (
         "POST",
         "/proxies/p/toxics",
         b'{"type": "packet_loss", "attributes": {"loss_rate": 1' + b"0" * 400 + b"}}",
         400,
-        "'loss_rate' is out of range",
+        "'loss_rate' must be a number below 1e308, got an integer of 401 digits",
     ),
     (
         "POST",
         "/proxies/p/toxics",
         b'{"type": "latency", "toxicity": 1' + b"0" * 400 + b"}",
         400,
-        "'toxicity' must be a number between 0 and 1, got an integer of 401 digits",
+        "'toxicity' must be between 0 and 1, got an integer of 401 digits",
     ),
     (
         "POST",
         "/proxies/p/toxics",
         b'{"type": "latency", "duration_s": 1' + b"0" * 400 + b"}",
         400,
-        "'duration_s' must be a number of seconds > 0",
+        "'duration_s' must be > 0 and <= 86400, got an integer of 401 digits",
     ),
     (
         "PATCH",
         "/proxies/p",
         b'{"enabled": false, "duration_s": 1' + b"0" * 400 + b"}",
         400,
-        "'duration_s' must be a number of seconds > 0",
+        "'duration_s' must be > 0 and <= 86400, got an integer of 401 digits",
     ),
     ("PATCH", "/proxies/p", b'{"duration_s": 5}', 400, "'duration_s' applies only with \"enabled\": false"),
-    ("POST", "/seed", b'{"seed": 1' + b"0" * 400 + b"}", 400, "'seed' must be an integer >= 0"),
+    (
+        "POST",
+        "/seed",
+        b'{"seed": 1' + b"0" * 400 + b"}",
+        400,
+        "'seed' must be an integer between 0 and 2**64 - 1",
+    ),
+    (
+        "POST",
+        "/proxies/p/toxics",
+        b'{"type": "latency", "duration_s": 86401}',
+        400,
+        "must be > 0 and <= 86400",
+    ),
     ("GET", "/no/such/route", None, 404, ""),
     ("PUT", "/proxies", b"{}", 405, ""),
 ]

@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from chaosagenkit.api import build_app, start_app
-from chaosagenkit.network.api import routes
+from chaosagenkit.api import start_app
+from chaosagenkit.network.api import application
 from chaosagenkit.network.server import ProxyServer
 from tests.integration.proxy_support import connect, other_tasks, wait_for
 
@@ -57,7 +57,7 @@ async def one_linked_one_pending() -> AsyncIterator[tuple[ProxyServer, str, tupl
     filler = socket.socket()
     filler.setblocking(False)
     server = ProxyServer(seed=1)
-    runner, port = await start_app(build_app(routes(server)), "127.0.0.1", 0)
+    runner, port = await start_app(application(server), "127.0.0.1", 0)
     echo_task = None
     writers = []
     try:

@@ -258,7 +258,7 @@ BAD_INPUT = [
         400,
         "'after_requests' must be >= 1",
     ),
-    ("POST", "/seed", b'{"seed": -1}', 400, "'seed' must be an integer >= 0"),
+    ("POST", "/seed", b'{"seed": -1}', 400, "'seed' must be >= 0, got -1"),
     ("POST", "/seed", b"{}", 400, "'seed' is missing"),
     ("DELETE", "/faults/f999", None, 404, "no active fault with id 'f999'"),
     ("GET", "/nowhere", None, 404, "Not Found"),
@@ -368,7 +368,9 @@ def test_token_is_required_on_every_route():
                 assert "bearer token" in answer["error"]
         port = int(ref.control_url.rsplit(":", 1)[1])
         for header in (b"Bearer \xff\xfe", "Bearer s3cr\u00e9t".encode(), b"Bearer s3cret\x80"):
-            status_line, body = raw_http(port, b"GET /health HTTP/1.1\r\nHost: x\r\nAuthorization: " + header)
+            status_line, body = raw_http(
+                port, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: " + header
+            )
             assert status_line.startswith(b"HTTP/1.1 401 "), (header, status_line, body)
             assert json.loads(body)["status"] == 401
         status, answer = raw_request("GET", ref.control_url + "/health", token="s3cret")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.limits import DEFAULT_TTL_S
 from chaosagenkit.llm.faults import (
     LLM_FAULT_KINDS,
     ConnectionReset,
@@ -41,6 +44,8 @@ VALID = [
 
 @pytest.mark.parametrize("data,expected", VALID)
 def test_valid_specs_parse(data, expected):
+    if "duration_s" not in data:  # every fault expires: absent means the default TTL
+        expected = dataclasses.replace(expected, duration_s=DEFAULT_TTL_S)
     assert parse_llm_fault(data) == expected
 
 

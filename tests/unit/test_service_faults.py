@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from chaosagenkit.exceptions import ConfigurationError
@@ -20,6 +22,7 @@ from chaosagenkit.faults.service import (
     parse_fault,
     parse_faults,
 )
+from chaosagenkit.limits import DEFAULT_TTL_S, MAX_TTL_S
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_service]
 
@@ -47,12 +50,26 @@ VALID = [
     ({"kind": "memory_pressure", "mib": 64, "duration_s": 0.5}, MemoryPressure(mib=64, duration_s=0.5)),
     ({"kind": "cpu_pressure", "threads": 2, "duration_s": 1}, CpuPressure(threads=2, duration_s=1)),
     ({"kind": "cpu_pressure", "duration_s": 1}, CpuPressure(threads=1, duration_s=1)),
+    ({"kind": "cpu_pressure", "threads": 2}, CpuPressure(threads=2)),
 ]
+
+
+def with_ttl(spec, ttl_s: float = DEFAULT_TTL_S):
+    """``spec`` as parsed from JSON: a fault given without a TTL gets the default one."""
+    return spec if spec.duration_s is not None else dataclasses.replace(spec, duration_s=ttl_s)
 
 
 @pytest.mark.parametrize("data,expected", VALID)
 def test_valid_specs_parse(data, expected):
-    assert parse_fault(data) == expected
+    assert parse_fault(data) == with_ttl(expected)
+
+
+def test_every_fault_from_json_has_a_ttl_the_default_unless_given():
+    assert parse_fault({"kind": "fail_every", "nth": 2}).duration_s == DEFAULT_TTL_S == 300
+    assert parse_fault({"kind": "fail_every", "nth": 2, "duration_s": None}).duration_s == DEFAULT_TTL_S
+    assert parse_fault({"kind": "fail_every", "nth": 2}, default_ttl_s=7).duration_s == 7
+    assert [s.duration_s for s in parse_faults([{"kind": "crash"}], default_ttl_s=9)] == [9]
+    assert parse_fault({"kind": "fail_every", "nth": 2, "duration_s": MAX_TTL_S}).duration_s == 86_400
 
 
 INVALID = [
@@ -71,7 +88,17 @@ INVALID = [
     ({"kind": "failure_rate", "rate": 0.5, "ratio": 1}, "ratio", "is not a field of a failure_rate fault"),
     ({"kind": "failure_rate", "rate": 0.5, "duration_s": 0}, "duration_s", "> 0"),
     ({"kind": "failure_rate", "rate": 0.5, "duration_s": -1}, "duration_s", "> 0"),
-    ({"kind": "failure_rate", "rate": 0.5, "duration_s": 10**400}, "duration_s", "a number"),
+    (
+        {"kind": "failure_rate", "rate": 0.5, "duration_s": 10**400},
+        "duration_s",
+        "> 0 and <= 86400, got an integer of 401 digits",
+    ),
+    (
+        {"kind": "failure_rate", "rate": 0.5, "duration_s": 86_401},
+        "duration_s",
+        "must be > 0 and <= 86400, got 86401",
+    ),
+    ({"kind": "failure_rate", "rate": 0.5, "duration_s": "5"}, "duration_s", "must be a number, got '5'"),
     ({"kind": "fail_first", "count": 0}, "count", ">= 1, got 0"),
     ({"kind": "fail_first", "count": 1.5}, "count", "an integer, got 1.5"),
     ({"kind": "fail_first"}, "count", "is missing"),
@@ -92,12 +119,11 @@ INVALID = [
     ({"kind": "crash", "when": "after_requests", "after_requests": 0}, "after_requests", ">= 1"),
     ({"kind": "crash", "when": "now", "after_requests": 3}, "after_requests", "only applies"),
     ({"kind": "large_response", "size_bytes": 0}, "size_bytes", ">= 1"),
-    ({"kind": "large_response", "size_bytes": 17 * 1024 * 1024}, "size_bytes", "<= 16777216"),
+    ({"kind": "large_response", "size_bytes": 17 * 1024 * 1024}, "size_bytes", "between 1 and 16777216"),
     ({"kind": "memory_pressure", "mib": 0}, "mib", ">= 1"),
     ({"kind": "memory_pressure"}, "mib", "is missing"),
-    ({"kind": "cpu_pressure", "threads": 2}, "duration_s", "is missing"),
     ({"kind": "cpu_pressure", "threads": 0, "duration_s": 1}, "threads", ">= 1"),
-    ({"kind": "cpu_pressure", "threads": 65, "duration_s": 1}, "threads", "<= 64"),
+    ({"kind": "cpu_pressure", "threads": 65, "duration_s": 1}, "threads", "between 1 and 64"),
     ({"kind": "teleport"}, "kind", "one of failure_rate"),
     ({"kind": 3}, "kind", "one of failure_rate"),
     ({"rate": 0.5}, "kind", "is missing"),
@@ -135,7 +161,7 @@ def test_a_list_is_all_or_nothing_and_the_error_names_the_index():
 
 def test_spec_round_trips_through_its_json():
     for _, spec in VALID:
-        assert parse_fault(spec.to_json()) == spec
+        assert parse_fault(spec.to_json()) == with_ttl(spec)
 
 
 # -- decisions ---------------------------------------------------------------
@@ -148,7 +174,7 @@ def decisions(policy: FaultPolicy, n: int, now: float = 0.0) -> list:
 def test_no_fault_is_the_shared_clean_decision():
     policy = FaultPolicy(seed=1)
     assert decisions(policy, 3) == [NO_FAULT] * 3
-    assert NO_FAULT.is_clean
+    assert not (NO_FAULT.crash or NO_FAULT.error or NO_FAULT.delay_ms or NO_FAULT.pad_bytes)
     assert policy.stats()["requests"] == 3
 
 
@@ -269,7 +295,7 @@ def test_crash_now_and_host_faults_make_no_request_decision():
     policy.add(Crash(when="now"), now=0)
     policy.add(MemoryPressure(mib=1), now=0)
     policy.add(CpuPressure(threads=1, duration_s=1), now=0)
-    assert all(d.is_clean for d in decisions(policy, 5))
+    assert all(not d.fault_ids for d in decisions(policy, 5))
     assert [f.seen for f in policy.active(0)] == [5, 0, 0]
 
 

@@ -52,13 +52,14 @@ traffic; the API reports it, and ``traffic_impacted`` relies on it.
 from __future__ import annotations
 
 import dataclasses
-import math
 import random
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.limits import MAX_TIME_MS
+from chaosagenkit.validation import finite_float, require, require_number, shown
 
 __all__ = [
     "MAX_DURATION_MS",
@@ -76,8 +77,8 @@ __all__ = [
     "shown",
 ]
 
-#: The longest time attribute accepted (one day): beyond it a typo is likelier than intent.
-MAX_DURATION_MS = 86_400_000
+#: The longest time attribute accepted: ``limits.MAX_TIME_MS`` (one day), as for service faults.
+MAX_DURATION_MS = MAX_TIME_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,14 +116,15 @@ Instruction = Deliver | Close | Reset | Wake
 class ToxicTally:
     """Counters one toxic shares across all its connections (read by the API)."""
 
-    __slots__ = ("acted", "connections")
+    __slots__ = ("acted", "bytes", "connections")
 
     def __init__(self) -> None:
         self.acted = 0  # times the toxic changed traffic (delayed, dropped, cut, corrupted ...)
         self.connections = 0  # connections on which the toxic was drawn active
+        self.bytes = 0  # bytes that reached the toxic on those connections (the link counts them)
 
     def as_json(self) -> dict[str, int]:
-        return {"acted": self.acted, "connections": self.connections}
+        return {"acted": self.acted, "connections": self.connections, "bytes": self.bytes}
 
 
 class ConnectionContext:
@@ -216,67 +218,29 @@ class ToxicConfig:
         return field_name
 
     def _check_range(self, field_name: str, minimum: float, maximum: float | None = None) -> None:
-        value = getattr(self, field_name)
-        attribute = self._attribute(field_name)
-        if value < minimum:
-            raise ConfigurationError(attribute, f"must be >= {minimum:g}, got {shown(value)}")
-        if maximum is not None and value > maximum:
-            raise ConfigurationError(attribute, f"must be <= {maximum:g}, got {shown(value)}")
-
-
-def finite_float(value: Any) -> float | None:
-    """``value`` as a float when it is a number a float can hold, else None.
-
-    The one rule for numbers read from JSON (toxic attributes, journals):
-    booleans are not numbers; NaN and infinities are refused; an integer is
-    finite by nature, but one beyond a float's range (JSON allows 400
-    digits) is refused rather than overflowing (``math.isfinite`` and
-    ``float`` raise ``OverflowError`` on it).
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
-
-
-def shown(value: Any) -> str:
-    """``repr(value)`` for an error message, a huge integer summarised by its size."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**18:
-        return f"an integer of {len(str(abs(value)))} digits"
-    return repr(value)
+        require_number(
+            getattr(self, field_name), self._attribute(field_name), minimum=minimum, maximum=maximum
+        )
 
 
 def _coerce(attribute: str, annotation: Any, value: Any) -> Any:
+    """An attribute's JSON value as its field's type (``chaosagenkit.validation``'s number rule).
+
+    JSON has one number type: 100.0 is an int field's 100, 100.5 a mistake
+    (Toxiproxy rejects it too).
+    """
     kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
     if kind == "int":
-        # JSON has one number type; 100.0 is 100, 100.5 is a mistake (Toxiproxy rejects it too).
-        # An int is taken as it is, however large: the config's range check refuses it.
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        number = finite_float(value)
-        if number is None or not number.is_integer():
-            raise ConfigurationError(attribute, f"must be an integer, got {shown(value)}")
-        return int(number)
+            return value  # however large: the config's range check refuses it, naming its bound
+        return require_number(value, attribute, integer=True)
     if kind == "float":
-        number = finite_float(value)
-        if number is None:
-            what = (
-                "is out of range"
-                if isinstance(value, int) and not isinstance(value, bool)
-                else "must be a number"
-            )
-            raise ConfigurationError(attribute, f"{what}, got {shown(value)}")
-        return number
+        return float(require_number(value, attribute))
     if kind == "str":
-        if not isinstance(value, str):
-            raise ConfigurationError(attribute, f"must be a string, got {value!r}")
+        require(isinstance(value, str), attribute, "a string", value)
         return value
     if kind == "bool":
-        if not isinstance(value, bool):
-            raise ConfigurationError(attribute, f"must be true or false, got {value!r}")
+        require(isinstance(value, bool), attribute, "true or false", value)
         return value
     raise TypeError(f"unsupported attribute type {annotation!r}")  # a bug in a config class
 
