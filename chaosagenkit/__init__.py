@@ -29,6 +29,8 @@ ACTIVITY_MODULES: tuple[tuple[str, str], ...] = (
     ("chaosagenkit.llm.probes", "probe"),
     ("chaosagenkit.kernel.actions", "action"),
     ("chaosagenkit.kernel.probes", "probe"),
+    ("chaosagenkit.topology.actions", "action"),
+    ("chaosagenkit.topology.probes", "probe"),
 )
 
 

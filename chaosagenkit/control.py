@@ -15,7 +15,8 @@ Declare it once at the top of an experiment::
                 "proxies": [{"name": "target_proxy", "upstream": "server:target"}],
                 "clients": [{"name": "caller", "proxy": "target_proxy",
                              "middleware": [{"type": "retry", "max_retries": 3}]}],
-                "llm_endpoints": [{"name": "model"}]
+                "llm_endpoints": [{"name": "model"}],
+                "topology": {"hosts": [...], "edges": [...]}
             }
         }
     }]
@@ -30,7 +31,8 @@ Lifecycle (a design rule of this module):
   the declared servers (``chaosagenkit serve`` child
   processes) or registers external ones (``control_url``), starts the fault
   proxy or uses an external Toxiproxy-compatible API (``url``), declares the
-  proxies, and creates the clients. If anything fails it tears down what it
+  proxies, builds the declared topology (``chaosagenkit.topology``: hosts
+  leaves first, one proxy per edge), and creates the clients. If anything fails it tears down what it
   started and stops the run with ``InterruptExecution``: an experiment never
   runs against half a sandbox.
 - ``after_method_control`` checks the ``tolerance`` of every method probe
@@ -105,6 +107,7 @@ def before_experiment_control(
     clients: list[dict[str, Any]] | None = None,
     llm_endpoints: list[dict[str, Any]] | None = None,
     network: dict[str, Any] | None = None,
+    topology: dict[str, Any] | list[dict[str, Any]] | None = None,
     **kwargs: Any,
 ) -> None:
     """Build the sandbox before the steady-state hypothesis; stop the run if it cannot."""
@@ -118,6 +121,7 @@ def before_experiment_control(
             configuration=configuration or {},
             llm_endpoints=llm_endpoints or [],
             network=network,
+            topology=topology,
         )
     except Exception as e:
         teardown_sandbox()
@@ -166,6 +170,7 @@ def build_sandbox(
     configuration: dict[str, Any],
     llm_endpoints: list[dict[str, Any]] | None = None,
     network: dict[str, Any] | None = None,
+    topology: dict[str, Any] | list[dict[str, Any]] | None = None,
 ) -> None:
     """Start or register everything the experiment declares, in dependency order."""
     SANDBOX.seed = _resolve_seed(seed)
@@ -196,6 +201,11 @@ def build_sandbox(
         for spec in proxies:
             network_daemons.declare_proxy_from_spec(spec)
 
+    if topology:  # after the proxy daemon, before the clients that call into it
+        from chaosagenkit.topology import system as topology_system
+
+        topology_system.build(topology, configuration)
+
     if clients:
         from chaosagenkit.client import registry as client_registry
 
@@ -220,6 +230,9 @@ def teardown_sandbox() -> list[str]:
             from chaosagenkit.service import hosts as service_hosts
 
             steps.append(("clear server faults", service_hosts.clear_all_faults))
+            topology_system = sys.modules.get("chaosagenkit.topology.system")  # loaded only if a run has one
+            if topology_system is not None and topology_system.active():
+                steps.append(("stop topology hosts", topology_system.teardown))
             steps.append(("stop servers", service_hosts.stop_started_servers))
         if SANDBOX.proxies or SANDBOX.proxy_daemons:
             from chaosagenkit.network import daemons as network_daemons
@@ -308,6 +321,12 @@ def _record_in_journal(journal: dict[str, Any]) -> None:
         "expectations": list(_expectations),
         "expectations_met": not unmet,
     }
+    topology_system = sys.modules.get("chaosagenkit.topology.system")
+    if topology_system is not None and topology_system.active():
+        try:  # per host, edge and tier, read from the hosts before teardown
+            extension["topology"] = topology_system.journal_section()
+        except Exception as e:
+            logger.error(f"chaosagenkit: could not record the topology: {e}")
     if _interruptions and "interruption" not in journal:
         # chaoslib keeps no reason for an interruption; chaostoolkit's convention:
         journal["interruption"] = {"kind": "control", "name": EXTENSION_NAME, "reason": _interruptions[0]}

@@ -36,6 +36,7 @@ KIND_BY_CLASS = {
     "MetricsDecorator": "metrics",
     "BatchingDecorator": "batching",
     "PerUserRateLimiterDecorator": "per_user_rate_limiter",
+    "TopologyNode": "topology",  # chaosagenkit.topology.node: a composition host's edges
 }
 
 _MAX_DEPTH = 64  # a decorator chain deeper than this is a cycle, not a stack

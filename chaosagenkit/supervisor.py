@@ -152,7 +152,7 @@ def start(
     ``ProcessStartError`` (after stopping and reaping the child) when it
     exits, prints a bad ready line or stays silent for ``ready_timeout_s``.
     """
-    argv = [sys.executable, "-m", "chaosagenkit", command, *args]
+    argv = [*prefix, sys.executable, "-m", "chaosagenkit", command, *args]
     if "--exit-with-parent" not in argv:
         argv.append("--exit-with-parent")
     child_env = {**os.environ, **(env or {}), PARENT_PID_ENV: str(os.getpid())}

@@ -32,6 +32,7 @@ from chaosagenkit.report.text import (
     value_text,
     verdict_tally,
 )
+from chaosagenkit.report.topology import topology_html
 
 __all__ = ["html_report"]
 
@@ -126,6 +127,7 @@ def _section(i: int, r: ExperimentResult, plots: Plots) -> str:
         out += ["<h3>Rollbacks</h3>", _entry_table(r.rollbacks, r)]
     out += _errors(r)
     out += _timeline(r)
+    out.append(topology_html(r.run.topology if r.run else None, r.run.timeline if r.run else []))
     out += _clients(i, r, plots)
     out.append("</section>")
     return "\n".join(out)

@@ -129,6 +129,7 @@ class RunRecord:
     unplaced_events: int = 0
     clients: list[ClientOutcomes] = field(default_factory=list)
     expectations_met: bool | None = None
+    topology: dict[str, Any] = field(default_factory=dict)  # chaosagenkit.topology's journal section
 
 
 @dataclass
@@ -497,6 +498,7 @@ def _run_record(journal: dict[str, Any]) -> RunRecord | None:
         expectations_met=ext.get("expectations_met")
         if isinstance(ext.get("expectations_met"), bool)
         else None,
+        topology=_dict(ext.get("topology")),
     )
 
 

@@ -100,17 +100,19 @@ class _Started:
 _started: dict[str, _Started] = {}
 
 
-# -- placement hook (chaosagenkit.kernel) --------------------------------------
+# -- placement hook (chaosagenkit.kernel, chaosagenkit.topology) ----------------
 
 
 @dataclass(frozen=True)
 class Placement:
     """Where a host runs when not beside the chaos process: a network namespace of the run.
 
-    Set by ``chaosagenkit.kernel``; a server declaration picks one by name (``"namespace"``).
+    Registered in ``PLACEMENTS`` by whoever built the namespace (the kernel
+    ``network`` of the control, or the run's topology); a server declaration
+    picks one by name (``"namespace"``).
     """
 
-    command_prefix: tuple[str, ...]  # prepended to argv, e.g. ("ip", "netns", "exec", NAME)
+    command_prefix: tuple[str, ...]  # ("ip", "netns", "exec", NAME): execs serve in place
     host: str  # the default endpoint's host: an address the callers reach
     reach_control: Callable[[str], str]  # the ready line's control URL -> one this process reaches
 
@@ -496,7 +498,9 @@ def _placement(namespace: Any) -> Placement | None:
     if namespace in (None, ""):
         return None
     if namespace not in PLACEMENTS:
-        known = ", ".join(sorted(PLACEMENTS)) or "none: declare a kernel `network` in the control"
+        known = (
+            ", ".join(sorted(PLACEMENTS)) or "none: declare a kernel `network` or a topology in the control"
+        )
         raise ConfigurationError(
             "namespace", f"must be a namespace of the run's network ({known}), got {namespace!r}"
         )

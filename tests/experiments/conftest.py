@@ -27,6 +27,11 @@ def experiment_plans() -> list[Any]:
         group = extension.get("group")
         if group in GROUP_MARKS:
             marks.append(getattr(pytest.mark, GROUP_MARKS[group]))
+        if '"namespace"' in plan.path.read_text():  # a topology in its own namespace needs root
+            from chaosagenkit.topology.netns import unavailable_reason
+
+            if reason := unavailable_reason():
+                marks.append(pytest.mark.skip(reason=f"{plan.path.stem}: {reason}"))
         params.append(pytest.param(plan, id=f"{plan.path.stem}-{plan.transport}", marks=marks))
     return params
 
