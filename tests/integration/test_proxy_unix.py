@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chaosagenkit.api import ApiError
 from chaosagenkit.exceptions import ConfigurationError
-from chaosagenkit.network.server import ProxyServer
+from chaosagenkit.network.api import ERRORS
+from chaosagenkit.network.server import AddressInUse, ProxyServer
 from tests.integration.proxy_support import echo_handler, tcp_server, wait_for
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_network]
@@ -76,15 +76,15 @@ def test_a_unix_listener_never_takes_a_path_in_use(tmp_path):
         server = ProxyServer(seed=1)
         try:
             async with unix_server(str(tmp_path / "live.sock")) as live:
-                with pytest.raises(ApiError, match="another process listens") as caught:
+                with pytest.raises(AddressInUse, match="another process listens") as caught:
                     await server.create_proxy(
                         {"name": "p", "listen": f"unix:{live}", "upstream": f"unix:{live}"}
                     )
-                assert caught.value.status == 409
+                assert ERRORS[type(caught.value)] == 409
                 assert await round_trip(f"unix:{live}", b"still mine") == b"still mine"
             regular = tmp_path / "file"
             regular.write_text("data")
-            with pytest.raises(ApiError, match="not a socket"):
+            with pytest.raises(AddressInUse, match="not a socket"):
                 await server.create_proxy(
                     {"name": "p", "listen": f"unix:{regular}", "upstream": "127.0.0.1:9"}
                 )
