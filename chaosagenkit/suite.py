@@ -2,75 +2,133 @@
 
 Each experiment runs once per transport it declares (its ``chaosagenkit``
 extension: ``"transports": ["tcp", "http"]``; a transport listed under
-``"skip"`` with a reason is reported as skipped), in this process, through
-chaoslib exactly as ``chaos run`` would, with ``--var transport=...`` set.
-One journal per run: ``<journals>/<experiment>.<transport>.json``.
+``"skip"`` with a reason is reported as skipped), through chaoslib exactly
+as ``chaos run`` would, with ``transport`` set in its configuration. One
+journal per run: ``<journals>/<experiment>.<transport>.json``. Verdicts come
+from ``chaosagenkit.verdict``, the one engine every report uses too.
 
-Verdicts: ``holds`` (completed, not deviated), ``deviates`` (the steady
-state or a method expectation did not hold), ``error`` (failed, aborted or
-interrupted: the experiment could not say). Exit codes: 0 every hypothesis
-held, 1 some deviated, 2 some errored or the run was interrupted. With
-``--against-recorded``, each observed verdict is compared with the verdict
-recorded in the experiment (``"verdicts": {"tcp": "holds", ...}``) and the
-exit code is 1 only when one differs (2 still means an error).
+Exit codes (README's table):
 
-Ctrl-C stops the suite: chaoslib catches the KeyboardInterrupt itself and
-returns an "interrupted" journal, so the runner notes SIGINT with a handler
-of its own (which then raises as Python's default one does) and runs
-nothing after the interrupted experiment. A ``*.json`` in a folder that is
-not valid JSON is an error; valid JSON that is not an experiment is skipped.
+- 0: every run held (or was skipped); with ``--against-recorded``: every
+  verdict and every deviation set is the recorded one;
+- 1: some run deviated; with ``--against-recorded``: some verdict or
+  deviation set differs from the recorded one;
+- 2: some run did not meet its baseline, failed, was aborted or interrupted
+  (the system was not judged), or the command line or configuration is wrong
+  (nothing ran).
+
+The configuration is checked before the first run: an unknown ``--var`` key
+(declared by none of the experiments), ``--var transport=...`` (use
+``--transport``), a malformed value; ``--var K=V`` reads V as JSON when it
+parses (``chaosagenkit.configuration``).
+
+``--jobs N`` runs N experiments at once, each in its own process
+(``python -m chaosagenkit.suite --worker``; the run's registry,
+``chaosagenkit.sandbox``, is process-wide), with one progress line per
+finished run. Ctrl-C stops the suite: serially, chaoslib catches the
+KeyboardInterrupt itself and returns an "interrupted" journal, so a SIGINT
+handler notes it and nothing runs after; in parallel, the runner forwards
+one SIGINT to every running worker (they run in their own sessions, so a
+terminal's Ctrl-C reaches the runner only), waits while each tears its
+sandbox down, and starts nothing new. A worker whose runner dies interrupts
+itself the same way. A ``*.json`` in a folder that is not valid JSON is an
+error; valid JSON that is not an experiment is skipped.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
+import os
 import signal
+import subprocess
 import sys
+import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-__all__ = ["EXTENSION", "RunPlan", "RunResult", "plan_runs", "run", "run_suite", "verdict_of"]
+from chaosagenkit import configuration as run_configuration
+from chaosagenkit.verdict import Comparison, Judgement, Verdict, compare, exit_code, judge, not_run, skipped
+
+__all__ = [
+    "DEFAULT_JOBS",
+    "EXTENSION",
+    "TRANSPORTS",
+    "RunPlan",
+    "RunResult",
+    "check_configuration",
+    "experiment_extension",
+    "plan_runs",
+    "record_observed",
+    "run",
+    "run_one",
+    "run_suite",
+    "suite_exit_code",
+]
 
 EXTENSION = "chaosagenkit"
-VERDICTS = ("holds", "deviates", "skipped")
-TRANSPORTS = ("tcp", "http", "unix", "ws")
+#: agenkit's transports, by their URL schemes
+TRANSPORTS = ("tcp", "unix", "ws", "http", "h2c", "grpc")
+#: Runs at once by default: most of a run waits on timers (pauses, timeouts, recovery
+#: windows), so two per core keep a small machine busy without starving the latency
+#: bounds the experiments check (benchmarks/results/suite.md).
+DEFAULT_JOBS = max(1, min(4, 2 * (os.cpu_count() or 1)))
+#: How long a worker may take to tear down after the runner forwarded Ctrl-C.
+STOP_GRACE_S = 60.0
+_WORKER_ENV = "CHAOSAGENKIT_SUITE_PARENT"
 
 
 @dataclass(frozen=True)
 class RunPlan:
-    """One experiment on one transport."""
+    """One experiment on one transport, with what the experiment records for it."""
 
     path: Path
     transport: str
     skip_reason: str | None = None
     recorded: str | None = None  # the verdict recorded in the experiment, if any
+    recorded_deviations: tuple[str, ...] | None = None  # None: not recorded
+    finding: str | None = None
 
     @property
     def label(self) -> str:
         return f"{self.path.stem} [{self.transport}]"
 
+    @property
+    def id(self) -> str:
+        """Stable across runs and titles: ``retry.tcp``."""
+        return f"{self.path.stem}.{self.transport}"
+
 
 @dataclass
 class RunResult:
     plan: RunPlan
-    verdict: str  # holds | deviates | error | skipped
-    status: str | None = None
+    judgement: Judgement
     duration_s: float = 0.0
     journal_path: Path | None = None
-    detail: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def matches_recorded(self) -> bool | None:
-        if self.plan.recorded is None:
-            return None
-        return self.verdict == self.plan.recorded
+    def verdict(self) -> Verdict:
+        return self.judgement.verdict
+
+    @property
+    def detail(self) -> str:
+        """One line on what decided the verdict."""
+        return self.judgement.reason
+
+    @property
+    def comparison(self) -> Comparison:
+        """This run against what its experiment records (the golden master)."""
+        plan = self.plan
+        return compare(self.judgement, plan.recorded, plan.recorded_deviations, plan.finding)
 
 
 def experiment_extension(experiment: dict[str, Any]) -> dict[str, Any]:
@@ -103,28 +161,58 @@ def plan_runs(paths: list[Path], transports: tuple[str, ...] = ()) -> list[RunPl
             raise click.BadParameter(f"{path}: not a JSON experiment: not an object", param_hint="PATH")
         extension = experiment_extension(experiment)
         declared = extension.get("transports") or ["tcp"]
-        skip = extension.get("skip") or {}
-        recorded = extension.get("verdicts") or {}
         if not isinstance(declared, list) or not all(t in TRANSPORTS for t in declared):
             _bad_extension(path, "transports", f"a list of {', '.join(TRANSPORTS)}", declared)
-        for key, value in (("skip", skip), ("verdicts", recorded)):
-            if not isinstance(value, dict):
-                _bad_extension(path, key, "an object of TRANSPORT: ...", value)
+        tables = {}
+        for key in ("skip", "verdicts", "deviations", "findings"):
+            tables[key] = extension.get(key) or {}
+            if not isinstance(tables[key], dict):
+                _bad_extension(path, key, "an object of TRANSPORT: ...", tables[key])
+        for transport, names in tables["deviations"].items():
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                _bad_extension(path, f"deviations.{transport}", "a list of names", names)
         for transport in declared:
             if transports and transport not in transports:
                 continue
-            plans.append(RunPlan(path, transport, skip.get(transport), recorded.get(transport)))
+            names = tables["deviations"].get(transport)
+            plans.append(
+                RunPlan(
+                    path,
+                    transport,
+                    skip_reason=tables["skip"].get(transport),
+                    recorded=tables["verdicts"].get(transport),
+                    recorded_deviations=None if names is None else tuple(sorted(set(names))),
+                    finding=tables["findings"].get(transport),
+                )
+            )
     return plans
 
 
-def verdict_of(journal: dict[str, Any]) -> str:
-    """holds | deviates | error, from a Chaos Toolkit journal."""
-    # A probe that raised after the method leaves chaoslib's journal "failed" AND
-    # "deviated": the hypothesis could not be checked, so that is an error, not a
-    # deviation (as chaostoolkit's own agent output and our reports say).
-    if journal.get("status") == "completed":
-        return "deviates" if journal.get("deviated") else "holds"
-    return "error"
+def check_configuration(plans: list[RunPlan], config_vars: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Problems (one line each, naming the key) and notes about ``--var`` / ``--var-file`` values."""
+    problems: list[str] = []
+    notes: list[str] = []
+    if "transport" in config_vars:
+        problems.append(
+            f"--var transport={config_vars['transport']}: use --transport "
+            "(each experiment runs once per transport it declares)"
+        )
+    declared: dict[str, set[str]] = {}
+    for path in dict.fromkeys(p.path for p in plans):
+        configuration = _read_json(path).get("configuration")
+        declared[path.stem] = set(configuration) if isinstance(configuration, dict) else set()
+    everything = set().union(*declared.values()) if declared else set()
+    for key in run_configuration.unknown_keys(set(config_vars) - {"transport"}, everything):
+        close = difflib.get_close_matches(key, sorted(everything), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        problems.append(f"--var {key}: no experiment run declares this configuration key{hint}")
+    for key in sorted(set(config_vars) & everything - {"transport"}):
+        using = [name for name, keys in declared.items() if key in keys]
+        if len(using) < len(declared):
+            notes.append(
+                f"--var {key} applies to {len(using)} of {len(declared)} experiments ({', '.join(using)})"
+            )
+    return problems, notes
 
 
 def run_one(
@@ -132,31 +220,29 @@ def run_one(
     journals: Path,
     config_vars: dict[str, Any],
     secret_vars: dict[str, Any],
+    suite_id: str | None = None,
 ) -> RunResult:
     """Run one experiment through chaoslib; write its journal; return its verdict."""
     if plan.skip_reason:
-        return RunResult(plan, "skipped", detail=plan.skip_reason)
+        return RunResult(plan, skipped(plan.skip_reason))
 
     from chaoslib.experiment import ensure_experiment_is_valid, run_experiment
     from chaoslib.loader import load_experiment
     from chaoslib.log import encoder
 
     started = time.monotonic()
-    experiment = load_experiment(str(plan.path), {})
-    ensure_experiment_is_valid(experiment)
+    try:
+        experiment = load_experiment(str(plan.path), {})
+        ensure_experiment_is_valid(experiment)
+    except Exception as e:  # the experiment cannot run at all
+        return RunResult(plan, not_run(f"{type(e).__name__}: {e}"), time.monotonic() - started)
     configuration = {**config_vars, "transport": plan.transport}
     # Same settings as a plain `chaos run`: default strategies, no settings file.
     journal = run_experiment(experiment, settings={}, experiment_vars=(configuration, secret_vars))
-    journal_path = journals / f"{plan.path.stem}.{plan.transport}.json"
+    _label_journal(journal, plan, suite_id)
+    journal_path = journals / f"{plan.id}.json"
     journal_path.write_text(json.dumps(journal, indent=2, ensure_ascii=False, default=encoder))
-    return RunResult(
-        plan,
-        verdict_of(journal),
-        status=journal.get("status"),
-        duration_s=time.monotonic() - started,
-        journal_path=journal_path,
-        detail=_why(journal),
-    )
+    return RunResult(plan, judge(journal), time.monotonic() - started, journal_path)
 
 
 def run_suite(
@@ -165,10 +251,16 @@ def run_suite(
     config_vars: dict[str, Any] | None = None,
     secret_vars: dict[str, Any] | None = None,
     out: Any = None,
+    jobs: int = 1,
+    suite_id: str | None = None,
 ) -> list[RunResult]:
-    """Run every plan in order, showing progress on ``out``; stop early on Ctrl-C."""
+    """Run every plan (``jobs`` at once), showing progress on ``out``; stop early on Ctrl-C."""
     out = out or sys.stdout
     journals.mkdir(parents=True, exist_ok=True)
+    suite_id = suite_id or _new_suite_id()
+    config_vars, secret_vars = config_vars or {}, secret_vars or {}
+    if jobs > 1 and sum(1 for p in plans if not p.skip_reason) > 1:
+        return _Parallel(plans, journals, config_vars, secret_vars, out, jobs, suite_id).run()
     results: list[RunResult] = []
     suite_started = time.monotonic()
     with _SigintWatch() as sigint:
@@ -176,18 +268,13 @@ def run_suite(
             prefix = f"[{index}/{len(plans)}] {plan.label}"
             with _Progress(out, prefix, suite_started, results):
                 try:
-                    result = run_one(plan, journals, config_vars or {}, secret_vars or {})
+                    result = run_one(plan, journals, config_vars, secret_vars, suite_id)
                 except KeyboardInterrupt:
-                    results.append(RunResult(plan, "error", detail="interrupted (Ctrl-C)"))
-                    _write_line(out, f"{prefix}  interrupted: stopping the suite")
-                    break
-                except Exception as e:  # the experiment could not run at all
-                    result = RunResult(plan, "error", detail=f"{type(e).__name__}: {e}")
+                    result = RunResult(plan, Judgement(Verdict.INTERRUPTED, "interrupted (Ctrl-C)"))
             if sigint.seen:  # chaoslib swallowed the Ctrl-C and returned an interrupted journal
-                result.verdict = "error"
-                result.detail = "interrupted (Ctrl-C)"
+                result.judgement = Judgement(Verdict.INTERRUPTED, "interrupted (Ctrl-C)")
             results.append(result)
-            _write_line(out, f"{prefix}  {result.verdict:<8} {result.duration_s:5.1f}s  {result.detail}")
+            _write_line(out, _progress_line(prefix, result))
             if sigint.seen:
                 _write_line(out, f"{prefix}  interrupted: stopping the suite")
                 break
@@ -201,24 +288,66 @@ def summary_table(results: list[RunResult], against_recorded: bool = False) -> s
         headers += ["recorded", "same"]
     rows = []
     for r in results:
-        row = [r.plan.path.stem, r.plan.transport, r.verdict, f"{r.duration_s:.1f}s"]
+        row = [r.plan.path.stem, r.plan.transport, str(r.verdict), f"{r.duration_s:.1f}s"]
         if against_recorded:
-            match = r.matches_recorded
-            row += [r.plan.recorded or "-", "-" if match is None else ("yes" if match else "NO")]
+            outcome = r.comparison.outcome
+            same = {"same": "yes", "expected": "yes (finding)", "differs": "NO", "unchecked": "NO"}
+            row += [r.plan.recorded or "-", same.get(outcome, outcome)]
         rows.append(row)
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     return "\n".join(lines)
 
 
-def exit_code(results: list[RunResult], against_recorded: bool = False) -> int:
-    if any(r.verdict == "error" for r in results):
-        return 2
-    if against_recorded:
-        return 1 if any(r.matches_recorded is False for r in results) else 0
-    return 1 if any(r.verdict == "deviates" for r in results) else 0
+def suite_exit_code(results: list[RunResult], against_recorded: bool = False) -> int:
+    """README's exit code for these results (``chaosagenkit.verdict.exit_code``)."""
+    comparisons = [r.comparison for r in results] if against_recorded else None
+    return exit_code([r.judgement for r in results], comparisons)
+
+
+def record_observed(results: list[RunResult], out: Any = None) -> list[Path]:
+    """Write each run's verdict and deviations into its experiment file (the golden master).
+
+    Only runs that judged the system (holds or deviates) are recorded; an
+    experiment with any other verdict is left as it is, and said so. The file
+    keeps its format (JSON, two-space indent). Returns the files changed.
+    """
+    out = out or sys.stdout
+    by_path: dict[Path, list[RunResult]] = {}
+    for r in results:
+        by_path.setdefault(r.plan.path, []).append(r)
+    changed = []
+    for path, runs in by_path.items():
+        unjudged = [r for r in runs if r.verdict not in (Verdict.HOLDS, Verdict.DEVIATES, Verdict.SKIPPED)]
+        if unjudged:
+            _write_line(out, f"not recorded: {path}: {unjudged[0].plan.label} {unjudged[0].verdict}")
+            continue
+        text = path.read_text()
+        experiment = json.loads(text)
+        extension = experiment_extension(experiment)
+        if not extension:
+            extension = {"name": EXTENSION}
+            experiment.setdefault("extensions", []).append(extension)
+        verdicts = extension.setdefault("verdicts", {})
+        deviations = extension.setdefault("deviations", {})
+        for r in runs:
+            if r.verdict == Verdict.SKIPPED:
+                continue
+            verdicts[r.plan.transport] = str(r.verdict)
+            if r.verdict == Verdict.DEVIATES:
+                deviations[r.plan.transport] = list(r.judgement.deviations)
+            else:
+                deviations.pop(r.plan.transport, None)
+        if not deviations:
+            extension.pop("deviations")
+        new_text = json.dumps(experiment, indent=2) + "\n"
+        if new_text != text:
+            path.write_text(new_text)
+            changed.append(path)
+            _write_line(out, f"recorded: {path}")
+    return changed
 
 
 @click.command("run")
@@ -231,7 +360,12 @@ def exit_code(results: list[RunResult], against_recorded: bool = False) -> int:
     show_default=True,
     help="Folder for one journal per experiment and transport.",
 )
-@click.option("--var", "var", multiple=True, help="Configuration override KEY[:TYPE]=VALUE (as chaos run).")
+@click.option(
+    "--var",
+    "var",
+    multiple=True,
+    help="Configuration override KEY=VALUE (VALUE read as JSON when it parses, else a string).",
+)
 @click.option(
     "--var-file",
     "var_file",
@@ -249,7 +383,20 @@ def exit_code(results: list[RunResult], against_recorded: bool = False) -> int:
 @click.option(
     "--against-recorded",
     is_flag=True,
-    help="Compare verdicts with those recorded in each experiment; exit 1 only on a difference.",
+    help="Compare verdicts and deviations with those recorded in each experiment; exit 1 only on a difference.",
+)
+@click.option(
+    "--record",
+    is_flag=True,
+    help="Write the observed verdicts and deviations into the experiment files.",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=DEFAULT_JOBS,
+    show_default=True,
+    help="Experiments run at once, each in its own process.",
 )
 @click.option(
     "--report",
@@ -265,30 +412,42 @@ def run(
     var_file: tuple[str, ...],
     transports: tuple[str, ...],
     against_recorded: bool,
+    record: bool,
+    jobs: int,
     report_dir: Path | None,
 ) -> None:
     """Run experiments (a folder means all of it), write journals, summarise verdicts.
 
-    Exit status: 0 every hypothesis held, 1 some deviated (with --against-recorded:
-    some verdict differs from the recorded one), 2 some experiment failed, was
-    aborted or interrupted.
+    Exit status: 0 every run held (with --against-recorded: every verdict and
+    deviation set is the recorded one); 1 some deviated (with
+    --against-recorded: some verdict or deviation set differs); 2 some run did
+    not meet its baseline, failed, was aborted or interrupted, or the command
+    line or configuration is wrong.
     """
     plans = plan_runs(list(paths) or [Path("experiments")], transports)
     if not plans:
         raise click.UsageError("no experiments found")
+    config_vars, secret_vars = _load_vars(var, var_file)
+    problems, notes = check_configuration(plans, config_vars)
+    if problems:
+        for problem in problems:
+            click.echo(f"chaosagenkit run: {problem}", err=True)
+        sys.exit(2)
     journals.mkdir(parents=True, exist_ok=True)
     _configure_logging(journals / "chaostoolkit.log")
+    for note in notes:
+        click.echo(f"note: {note}")
+    earlier = _earlier_journals(journals, plans)
+    if earlier:
+        click.echo(
+            f"note: {journals}/ also holds {len(earlier)} journal(s) this run does not write "
+            f"(e.g. {earlier[0].name}); reports of this run leave them out"
+        )
 
-    from chaoslib import convert_vars, merge_vars
-
-    try:
-        config_vars, secret_vars = merge_vars(convert_vars(list(var)), list(var_file))
-    except Exception as e:
-        raise click.BadParameter(str(e), param_hint="--var/--var-file") from e
-
-    click.echo(f"chaosagenkit: {len(plans)} runs, journals in {journals}/")
+    width = f", {jobs} at a time" if jobs > 1 else ""
+    click.echo(f"chaosagenkit: {len(plans)} runs{width}, journals in {journals}/")
     started = time.monotonic()
-    results = run_suite(plans, journals, config_vars, secret_vars)
+    results = run_suite(plans, journals, config_vars, secret_vars, jobs=jobs)
     click.echo("")
     click.echo(summary_table(results, against_recorded))
     click.echo(f"\n{len(results)} runs in {time.monotonic() - started:.1f}s; journals in {journals}/")
@@ -298,26 +457,253 @@ def run(
 
         not_run = [
             {
+                "experiment": r.plan.path.stem,
                 "title": r.plan.path.stem,
                 "transport": r.plan.transport,
-                "verdict": "skipped" if r.verdict == "skipped" else "error",
+                "verdict": "skipped" if r.verdict == Verdict.SKIPPED else "error",
                 "reason": r.detail,
             }
             for r in results
             if r.journal_path is None
         ]
         written = write_reports(
-            [r.journal_path for r in results if r.journal_path], report_dir, not_run=not_run
+            [r.journal_path for r in results if r.journal_path],
+            report_dir,
+            not_run=not_run,
+            against_recorded=against_recorded,
         )
         for kind, path in written.items():
             click.echo(f"{kind}: {path}")
 
-    code = exit_code(results, against_recorded)
+    for r in results:
+        if r.verdict.exit_code == 2 and r.verdict != Verdict.SKIPPED:
+            click.echo(f"{str(r.verdict).upper()}: {r.plan.label}: {r.detail}")
     if against_recorded:
-        different = [r for r in results if r.matches_recorded is False]
-        for r in different:
-            click.echo(f"DIFFERENT: {r.plan.label}: recorded {r.plan.recorded}, observed {r.verdict}")
-    sys.exit(code)
+        for r in results:
+            comparison = r.comparison
+            if comparison.outcome == "differs":
+                click.echo(f"DIFFERENT: {r.plan.label}: {comparison.message}")
+            elif comparison.outcome == "not recorded":
+                click.echo(f"not recorded: {r.plan.label}: {comparison.message}")
+    if record:
+        record_observed(results)
+    sys.exit(suite_exit_code(results, against_recorded))
+
+
+# -- parallel runs ------------------------------------------------------------------------
+
+
+class _Parallel:
+    """Run plans ``jobs`` at a time, one worker process each; one line per finished run."""
+
+    def __init__(
+        self,
+        plans: list[RunPlan],
+        journals: Path,
+        config_vars: dict[str, Any],
+        secret_vars: dict[str, Any],
+        out: Any,
+        jobs: int,
+        suite_id: str,
+    ) -> None:
+        self.plans = plans
+        self.journals = journals
+        self.job = {"config_vars": config_vars, "secret_vars": secret_vars, "suite_id": suite_id}
+        self.out = out
+        self.jobs = jobs
+        self.results: dict[int, RunResult] = {}
+        self.running: dict[int, tuple[subprocess.Popen[bytes], float, Any]] = {}
+        self.interrupted_at: float | None = None
+
+    def run(self) -> list[RunResult]:
+        pending = list(enumerate(self.plans))
+        with _SigintWatch(raise_interrupt=False, on_signal=self._interrupt) as sigint:
+            try:
+                while pending or self.running:
+                    while pending and len(self.running) < self.jobs and not sigint.seen:
+                        index, plan = pending.pop(0)
+                        if plan.skip_reason:
+                            self._finish(index, RunResult(plan, skipped(plan.skip_reason)))
+                        else:
+                            self._start(index, plan)
+                    if sigint.seen and pending:
+                        for index, plan in pending:
+                            why = Judgement(Verdict.INTERRUPTED, "not started: the suite was interrupted")
+                            self._finish(index, RunResult(plan, why))
+                        pending = []
+                    self._reap(timeout=0.1)
+                    if self.interrupted_at and time.monotonic() - self.interrupted_at > STOP_GRACE_S:
+                        break  # a worker that outstays the grace is killed below
+            finally:
+                self._stop_all()
+        return [self.results[i] for i in sorted(self.results)]
+
+    def _start(self, index: int, plan: RunPlan) -> None:
+        log = tempfile.TemporaryFile()  # noqa: SIM115  # closed when the worker is reaped
+        env = {**os.environ, _WORKER_ENV: str(os.getpid())}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "chaosagenkit.suite", "--worker"],
+            stdin=subprocess.PIPE,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,  # a terminal's Ctrl-C reaches the runner only; it forwards one
+        )
+        job = {
+            **self.job,
+            "path": str(plan.path),
+            "transport": plan.transport,
+            "journals": str(self.journals),
+        }
+        assert process.stdin is not None
+        process.stdin.write(json.dumps(job).encode())
+        process.stdin.close()
+        self.running[index] = (process, time.monotonic(), log)
+
+    def _reap(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            for index, (process, started, log) in list(self.running.items()):
+                if process.poll() is not None:
+                    del self.running[index]
+                    self._finish(index, self._result(self.plans[index], process, started, log))
+            if time.monotonic() >= deadline or not self.running:
+                return
+            time.sleep(0.02)
+
+    def _result(self, plan: RunPlan, process: subprocess.Popen[bytes], started: float, log: Any) -> RunResult:
+        duration = time.monotonic() - started
+        journal_path = self.journals / f"{plan.id}.json"
+        try:
+            journal = json.loads(journal_path.read_text())
+        except (OSError, ValueError):
+            log.seek(0)
+            tail = log.read().decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            log.close()
+            if self.interrupted_at is not None:
+                judgement = Judgement(Verdict.INTERRUPTED, "interrupted (Ctrl-C) before it wrote a journal")
+                return RunResult(plan, judgement, duration)
+            return RunResult(plan, not_run(f"worker exited {process.returncode}: {tail[0]}"), duration)
+        log.close()
+        return RunResult(plan, judge(journal), duration, journal_path)
+
+    def _finish(self, index: int, result: RunResult) -> None:
+        self.results[index] = result
+        done = len(self.results)
+        prefix = f"[{done}/{len(self.plans)}] {result.plan.label}"
+        _write_line(self.out, _progress_line(prefix, result))
+
+    def _interrupt(self) -> None:
+        """First Ctrl-C: forward one SIGINT to every worker; they tear their sandboxes down."""
+        if self.interrupted_at is not None:
+            return
+        self.interrupted_at = time.monotonic()
+        _write_line(self.out, f"interrupted: stopping {len(self.running)} running experiment(s)")
+        for process, _, _ in self.running.values():
+            _signal(process, signal.SIGINT)
+
+    def _stop_all(self) -> None:
+        """Stop what still runs (Ctrl-C forwarded once); kill a worker that outstays the grace."""
+        if not self.running:
+            return
+        if self.interrupted_at is None:  # the runner itself failed: stop the workers as Ctrl-C would
+            self._interrupt()
+        deadline = (self.interrupted_at or time.monotonic()) + STOP_GRACE_S
+        while self.running and time.monotonic() < deadline:
+            self._reap(timeout=0.2)
+        for index, (process, started, log) in list(self.running.items()):
+            process.kill()
+            process.wait()
+            log.close()
+            del self.running[index]
+            why = f"killed: still running {STOP_GRACE_S:g} s after Ctrl-C"
+            self._finish(
+                index,
+                RunResult(self.plans[index], Judgement(Verdict.INTERRUPTED, why), time.monotonic() - started),
+            )
+
+
+def _signal(process: subprocess.Popen[bytes], signum: int) -> None:
+    if process.poll() is None:
+        try:
+            process.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+
+def _worker() -> int:
+    """One run in this process: a job as JSON on stdin; the journal is the answer."""
+    job = json.loads(sys.stdin.read())
+    parent = int(os.environ.pop(_WORKER_ENV, "0") or 0)
+    if parent:
+        _interrupt_when_parent_dies(parent)
+    journals = Path(job["journals"])
+    _configure_logging(journals / "chaostoolkit.log")
+    plans = [p for p in plan_runs([Path(job["path"])]) if p.transport == job["transport"]]
+    if not plans:
+        print(f"{job['path']} does not declare transport {job['transport']}", file=sys.stderr)
+        return 2
+    run_one(plans[0], journals, job["config_vars"], job["secret_vars"], job.get("suite_id"))
+    return 0
+
+
+def _interrupt_when_parent_dies(parent: int) -> None:
+    """If the runner dies, stop this run as Ctrl-C would (its sandbox is torn down)."""
+    from chaosagenkit.lifeline import parent_is_gone
+
+    def watch() -> None:
+        while not parent_is_gone(parent):
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(STOP_GRACE_S)
+        os._exit(2)
+
+    if parent_is_gone(parent):
+        os._exit(2)
+    threading.Thread(target=watch, name="runner-lifeline", daemon=True).start()
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _load_vars(var: tuple[str, ...], var_file: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    from chaoslib import merge_vars
+
+    try:
+        given = run_configuration.parse_vars(var)
+        config_vars, secret_vars = merge_vars(None, list(var_file))
+    except Exception as e:
+        raise click.BadParameter(str(e), param_hint="--var/--var-file") from e
+    return {**config_vars, **given}, secret_vars
+
+
+def _label_journal(journal: dict[str, Any], plan: RunPlan, suite_id: str | None) -> None:
+    """Say in the journal which experiment file and suite run it belongs to (for reports)."""
+    label = {
+        "experiment": plan.path.stem,
+        "id": plan.id,
+        "suite": {"id": suite_id, "started": datetime.now(UTC).isoformat()} if suite_id else None,
+    }
+    extensions = journal.setdefault("extensions", [])
+    extension = next((e for e in extensions if isinstance(e, dict) and e.get("name") == EXTENSION), None)
+    if extension is None:
+        extensions.append({"name": EXTENSION, **label})
+    else:
+        extension.update(label)
+
+
+def _new_suite_id() -> str:
+    return f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+
+
+def _earlier_journals(journals: Path, plans: list[RunPlan]) -> list[Path]:
+    ours = {f"{p.id}.json" for p in plans}
+    return sorted(p for p in journals.glob("*.json") if p.name not in ours)
+
+
+def _progress_line(prefix: str, result: RunResult) -> str:
+    detail = "" if result.verdict == Verdict.HOLDS else f"  {result.detail}"
+    return f"{prefix}  {result.verdict!s:<16} {result.duration_s:5.1f}s{detail}"
 
 
 def _read_json(path: Path) -> Any:
@@ -339,15 +725,19 @@ def _bad_extension(path: Path, key: str, expected: str, got: Any) -> None:
 
 
 class _SigintWatch:
-    """Note a Ctrl-C (SIGINT) while installed, then raise KeyboardInterrupt as Python would.
+    """Note a Ctrl-C (SIGINT) while installed.
 
-    Installed only in the main thread and only over Python's own handler (a
-    SIGINT the caller ignores stays ignored); the previous handler comes back
-    on exit.
+    By default it then raises KeyboardInterrupt as Python would (chaoslib
+    catches it and records an interrupted run); with ``raise_interrupt=False``
+    it only calls ``on_signal``. Installed only in the main thread and only
+    over Python's own handler (a SIGINT the caller ignores stays ignored); the
+    previous handler comes back on exit.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, raise_interrupt: bool = True, on_signal: Any = None) -> None:
         self.seen = False
+        self.raise_interrupt = raise_interrupt
+        self.on_signal = on_signal
         self._previous: Any = None
 
     def __enter__(self) -> _SigintWatch:
@@ -364,37 +754,10 @@ class _SigintWatch:
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.seen = True
-        signal.default_int_handler(signum, frame)
-
-
-def _why(journal: dict[str, Any]) -> str:
-    """One line on what decided the verdict."""
-    status = journal.get("status")
-    if status != "completed":
-        for entry in journal.get("run") or []:
-            if entry.get("status") == "failed":
-                return f"{status}: {entry['activity'].get('name')}: {str(entry.get('exception', [''])[-1]).strip()}"
-        return str(status)
-    for phase in ("before", "after"):
-        state = (journal.get("steady_states") or {}).get(phase) or {}
-        for probe in state.get("probes") or []:
-            if probe.get("tolerance_met") is False:
-                return (
-                    f"steady state {phase}: {probe['activity'].get('name')} = {_short(probe.get('output'))}"
-                )
-    for ext in journal.get("extensions") or []:
-        if ext.get("name") == EXTENSION:
-            unmet = [e for e in ext.get("expectations") or [] if not e.get("met")]
-            if unmet:
-                first = unmet[0]
-                more = f" (+{len(unmet) - 1} more)" if len(unmet) > 1 else ""
-                return f"expectation {first['activity']} = {_short(first.get('output'))}{more}"
-    return ""
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    text = json.dumps(value, default=str)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+        if self.on_signal is not None:
+            self.on_signal()
+        if self.raise_interrupt:
+            signal.default_int_handler(signum, frame)
 
 
 def _configure_logging(log_file: Path) -> None:
@@ -406,6 +769,13 @@ def _configure_logging(log_file: Path) -> None:
     for handler in ctk.handlers:
         if type(handler) is logging.StreamHandler:
             handler.setLevel(logging.CRITICAL + 1)  # silence: each run's verdict line says it
+    # asyncio's own warnings from the clients' loops ("socket.send() raised exception.")
+    # belong in the log file, not between the progress lines
+    noisy = logging.getLogger("asyncio")
+    for handler in ctk.handlers:
+        if isinstance(handler, logging.FileHandler) and handler not in noisy.handlers:
+            noisy.addHandler(handler)
+    noisy.propagate = False
 
 
 def _write_line(out: Any, text: str) -> None:
@@ -451,5 +821,11 @@ class _Progress:
 def _counts(results: list[RunResult]) -> str:
     totals: dict[str, int] = {}
     for r in results:
-        totals[r.verdict] = totals.get(r.verdict, 0) + 1
+        totals[str(r.verdict)] = totals.get(str(r.verdict), 0) + 1
     return ", ".join(f"{n} {v}" for v, n in sorted(totals.items())) or "none yet"
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--worker"]:
+        sys.exit(_worker())
+    sys.exit("usage: python -m chaosagenkit.suite --worker  (a job as JSON on stdin)")
