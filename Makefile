@@ -16,7 +16,7 @@ venv: $(STAMP)
 system-packages:
 	@sh scripts/install-system-packages
 
-$(STAMP): pyproject.toml setup.cfg scripts/find-python
+$(STAMP): pyproject.toml setup.cfg setup.py scripts/find-python
 	@PYTHON=$$(sh scripts/find-python) || exit 1; \
 	echo "using $$PYTHON"; \
 	test -x $(BIN)/python || "$$PYTHON" -m venv $(VENV)

@@ -25,6 +25,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "chaosagenkit.report.cli:verdicts",
         "Print journals' verdicts and deviations as experiments record them.",
     ),
+    "init-experiments": (
+        "chaosagenkit.builtin_suite:init_experiments",
+        "Copy the built-in experiments into a folder of your project.",
+    ),
 }
 
 

@@ -66,6 +66,7 @@ __all__ = [
     "RunResult",
     "check_configuration",
     "experiment_extension",
+    "experiment_paths",
     "plan_runs",
     "record_observed",
     "run",
@@ -137,6 +138,15 @@ def experiment_extension(experiment: dict[str, Any]) -> dict[str, Any]:
         if isinstance(extension, dict) and extension.get("name") == EXTENSION:
             return extension
     return {}
+
+
+def experiment_paths(paths: tuple[Path, ...] | list[Path]) -> list[Path]:
+    """The paths given, or none: the built-in suite (``chaosagenkit.builtin_suite``)."""
+    if paths:
+        return list(paths)
+    from chaosagenkit.builtin_suite import experiments_dir
+
+    return [experiments_dir()]
 
 
 def find_experiments(paths: list[Path]) -> list[Path]:
@@ -416,7 +426,7 @@ def run(
     jobs: int,
     report_dir: Path | None,
 ) -> None:
-    """Run experiments (a folder means all of it), write journals, summarise verdicts.
+    """Run experiments (a folder means all of it; none: the built-in suite), summarise verdicts.
 
     Exit status: 0 every run held (with --against-recorded: every verdict and
     deviation set is the recorded one); 1 some deviated (with
@@ -424,7 +434,7 @@ def run(
     not meet its baseline, failed, was aborted or interrupted, or the command
     line or configuration is wrong.
     """
-    plans = plan_runs(list(paths) or [Path("experiments")], transports)
+    plans = plan_runs(experiment_paths(paths), transports)
     if not plans:
         raise click.UsageError("no experiments found")
     config_vars, secret_vars = _load_vars(var, var_file)
