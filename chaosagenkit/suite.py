@@ -14,8 +14,9 @@ Exit codes (README's table):
 - 1: some run deviated; with ``--against-recorded``: some verdict or
   deviation set differs from the recorded one;
 - 2: some run did not meet its baseline, failed, was aborted or interrupted
-  (the system was not judged), or the command line or configuration is wrong
-  (nothing ran).
+  (the system was not judged), a run left a process or registry entry behind
+  (``left_behind``, checked after every run), or the command line or
+  configuration is wrong (nothing ran).
 
 The configuration is checked before the first run: an unknown ``--var`` key
 (declared by none of the experiments), ``--var transport=...`` (use
@@ -67,6 +68,7 @@ __all__ = [
     "check_configuration",
     "experiment_extension",
     "experiment_paths",
+    "left_behind",
     "plan_runs",
     "record_observed",
     "run",
@@ -249,10 +251,64 @@ def run_one(
     configuration = {**config_vars, "transport": plan.transport}
     # Same settings as a plain `chaos run`: default strategies, no settings file.
     journal = run_experiment(experiment, settings={}, experiment_vars=(configuration, secret_vars))
-    _label_journal(journal, plan, suite_id)
+    _label_journal(journal, plan, suite_id, left_behind(journal))
     journal_path = journals / f"{plan.id}.json"
     journal_path.write_text(json.dumps(journal, indent=2, ensure_ascii=False, default=encoder))
-    return RunResult(plan, judge(journal), time.monotonic() - started, journal_path)
+    return _result(plan, journal, time.monotonic() - started, journal_path)
+
+
+def left_behind(journal: dict[str, Any], wait_s: float = 10.0) -> list[str]:
+    """What a finished run left behind: entries in its registry, processes its timeline started.
+
+    Teardown has run when chaoslib returns; a process it stopped may take a
+    moment to go, so each is given ``wait_s`` seconds. Empty when all is gone.
+    """
+    from chaosagenkit.sandbox import SANDBOX
+
+    found = [
+        f"the run's registry still holds {kind} {', '.join(sorted(names))}"
+        for kind, names in (
+            ("servers", SANDBOX.servers),
+            ("proxies", SANDBOX.proxies),
+            ("proxy daemons", SANDBOX.proxy_daemons),
+            ("clients", SANDBOX.clients),
+        )
+        if names
+    ]
+    started = {}
+    for extension in journal.get("extensions") or []:
+        if isinstance(extension, dict) and extension.get("name") == EXTENSION:
+            for event in extension.get("timeline") or []:
+                pid = (event.get("detail") or {}).get("pid") if isinstance(event, dict) else None
+                if isinstance(pid, int) and not isinstance(pid, bool):
+                    started[pid] = str(event.get("target"))
+    deadline = time.monotonic() + wait_s
+    alive = [pid for pid in started if _running(pid)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [pid for pid in alive if _running(pid)]
+    found += [f"process {pid} ({started[pid]}) still runs" for pid in alive]
+    return found
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (Linux /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _result(plan: RunPlan, journal: dict[str, Any], duration_s: float, journal_path: Path) -> RunResult:
+    """The verdict of a written journal, with what the run left behind (``extra["left_behind"]``)."""
+    result = RunResult(plan, judge(journal), duration_s, journal_path)
+    extension = next(
+        (e for e in journal.get("extensions") or [] if isinstance(e, dict) and e.get("name") == EXTENSION), {}
+    )
+    if extension.get("left_behind"):
+        result.extra["left_behind"] = list(extension["left_behind"])
+    return result
 
 
 def run_suite(
@@ -312,9 +368,10 @@ def summary_table(results: list[RunResult], against_recorded: bool = False) -> s
 
 
 def suite_exit_code(results: list[RunResult], against_recorded: bool = False) -> int:
-    """README's exit code for these results (``chaosagenkit.verdict.exit_code``)."""
+    """README's exit code for these results (``chaosagenkit.verdict.exit_code``); 2 if a run left anything behind."""
     comparisons = [r.comparison for r in results] if against_recorded else None
-    return exit_code([r.judgement for r in results], comparisons)
+    code = exit_code([r.judgement for r in results], comparisons)
+    return 2 if any(r.extra.get("left_behind") for r in results) else code
 
 
 def record_observed(results: list[RunResult], out: Any = None) -> list[Path]:
@@ -431,8 +488,8 @@ def run(
     Exit status: 0 every run held (with --against-recorded: every verdict and
     deviation set is the recorded one); 1 some deviated (with
     --against-recorded: some verdict or deviation set differs); 2 some run did
-    not meet its baseline, failed, was aborted or interrupted, or the command
-    line or configuration is wrong.
+    not meet its baseline, failed, was aborted or interrupted, left a process
+    behind, or the command line or configuration is wrong.
     """
     plans = plan_runs(experiment_paths(paths), transports)
     if not plans:
@@ -486,8 +543,10 @@ def run(
             click.echo(f"{kind}: {path}")
 
     for r in results:
-        if r.verdict.exit_code == 2 and r.verdict != Verdict.SKIPPED:
+        if r.verdict.exit_code == 2:
             click.echo(f"{str(r.verdict).upper()}: {r.plan.label}: {r.detail}")
+        for leftover in r.extra.get("left_behind") or []:
+            click.echo(f"LEFT BEHIND: {r.plan.label}: {leftover}")
     if against_recorded:
         for r in results:
             comparison = r.comparison
@@ -595,7 +654,7 @@ class _Parallel:
                 return RunResult(plan, judgement, duration)
             return RunResult(plan, not_run(f"worker exited {process.returncode}: {tail[0]}"), duration)
         log.close()
-        return RunResult(plan, judge(journal), duration, journal_path)
+        return _result(plan, journal, duration, journal_path)
 
     def _finish(self, index: int, result: RunResult) -> None:
         self.results[index] = result
@@ -687,13 +746,17 @@ def _load_vars(var: tuple[str, ...], var_file: tuple[str, ...]) -> tuple[dict[st
     return {**config_vars, **given}, secret_vars
 
 
-def _label_journal(journal: dict[str, Any], plan: RunPlan, suite_id: str | None) -> None:
-    """Say in the journal which experiment file and suite run it belongs to (for reports)."""
-    label = {
+def _label_journal(
+    journal: dict[str, Any], plan: RunPlan, suite_id: str | None, leftovers: list[str]
+) -> None:
+    """Say in the journal which experiment file and suite run it belongs to, and what it left behind."""
+    label: dict[str, Any] = {
         "experiment": plan.path.stem,
         "id": plan.id,
         "suite": {"id": suite_id, "started": datetime.now(UTC).isoformat()} if suite_id else None,
     }
+    if leftovers:
+        label["left_behind"] = leftovers
     extensions = journal.setdefault("extensions", [])
     extension = next((e for e in extensions if isinstance(e, dict) and e.get("name") == EXTENSION), None)
     if extension is None:

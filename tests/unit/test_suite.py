@@ -200,3 +200,30 @@ def test_a_malformed_extension_is_a_one_line_error_naming_the_file(tmp_path, ext
         plan_runs([tmp_path])
     message = caught.value.format_message()
     assert message == f"Invalid value for PATH: {path}: the chaosagenkit extension's {words}"
+
+
+def test_left_behind_names_live_processes_of_the_run_and_a_registry_not_emptied():
+    import subprocess
+    import sys
+
+    from chaosagenkit.sandbox import SANDBOX
+    from chaosagenkit.suite import left_behind
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    journal = {
+        "extensions": [
+            {
+                "name": "chaosagenkit",
+                "timeline": [{"event": "start", "target": "target", "detail": {"pid": child.pid}}],
+            }
+        ]
+    }
+    try:
+        assert left_behind(journal, wait_s=0.1) == [f"process {child.pid} (target) still runs"]
+        SANDBOX.clients["caller"] = object()
+        assert left_behind({}, wait_s=0) == ["the run's registry still holds clients caller"]
+    finally:
+        SANDBOX.reset()
+        child.kill()
+        child.wait()
+    assert left_behind(journal, wait_s=0) == []  # reaped: gone
