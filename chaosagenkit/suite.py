@@ -608,6 +608,8 @@ class _Parallel:
         return [self.results[i] for i in sorted(self.results)]
 
     def _start(self, index: int, plan: RunPlan) -> None:
+        # the worker's journal is its answer: one left by an earlier run must not be read as it
+        (self.journals / f"{plan.id}.json").unlink(missing_ok=True)
         log = tempfile.TemporaryFile()  # noqa: SIM115  # closed when the worker is reaped
         env = {**os.environ, _WORKER_ENV: str(os.getpid())}
         process = subprocess.Popen(
