@@ -87,6 +87,7 @@ DEFAULT_JOBS = max(1, min(4, 2 * (os.cpu_count() or 1)))
 #: How long a worker may take to tear down after the runner forwarded Ctrl-C.
 STOP_GRACE_S = 60.0
 _WORKER_ENV = "CHAOSAGENKIT_SUITE_PARENT"
+_NO_JOURNAL = 3  # a worker's exit status when its run could not start (its reason on stderr)
 
 
 @dataclass(frozen=True)
@@ -654,6 +655,8 @@ class _Parallel:
             if self.interrupted_at is not None:
                 judgement = Judgement(Verdict.INTERRUPTED, "interrupted (Ctrl-C) before it wrote a journal")
                 return RunResult(plan, judgement, duration)
+            if process.returncode == _NO_JOURNAL:  # the worker said why (run_one's reason)
+                return RunResult(plan, Judgement(Verdict.FAILED, tail[0]), duration)
             return RunResult(plan, not_run(f"worker exited {process.returncode}: {tail[0]}"), duration)
         log.close()
         return _result(plan, journal, duration, journal_path)
@@ -714,7 +717,10 @@ def _worker() -> int:
     if not plans:
         print(f"{job['path']} does not declare transport {job['transport']}", file=sys.stderr)
         return 2
-    run_one(plans[0], journals, job["config_vars"], job["secret_vars"], job.get("suite_id"))
+    result = run_one(plans[0], journals, job["config_vars"], job["secret_vars"], job.get("suite_id"))
+    if result.journal_path is None:  # the runner reads the journal; without one, say why
+        print(result.detail, file=sys.stderr)
+        return _NO_JOURNAL
     return 0
 
 

@@ -227,3 +227,20 @@ def test_left_behind_names_live_processes_of_the_run_and_a_registry_not_emptied(
         child.kill()
         child.wait()
     assert left_behind(journal, wait_s=0) == []  # reaped: gone
+
+
+def test_a_parallel_worker_that_writes_no_journal_fails_and_an_old_journal_is_not_read(tmp_path):
+    from chaosagenkit.suite import run_suite
+
+    for name in ("a", "b"):
+        write_experiment(tmp_path, name, None)  # no activity: chaoslib refuses it before running
+    journals = tmp_path / "journals"
+    journals.mkdir()
+    stale = {"status": "completed", "extensions": [{"name": "chaosagenkit", "verdict": "holds"}]}
+    (journals / "a.tcp.json").write_text(json.dumps(stale))
+    out = io.StringIO()
+    results = run_suite(plan_runs([tmp_path]), journals, jobs=2, out=out)
+    assert [r.verdict for r in results] == [Verdict.FAILED, Verdict.FAILED]
+    assert all(r.detail.startswith("could not run: InvalidExperiment:") for r in results), out.getvalue()
+    assert not (journals / "a.tcp.json").exists()
+    assert sorted(line.split()[0] for line in out.getvalue().splitlines()) == ["[1/2]", "[2/2]"]
