@@ -47,7 +47,9 @@ Lifecycle (a design rule of this module):
   was not met, and ``status: failed`` when the verdict is
   ``baseline_not_met`` or ``failed`` (chaoslib records a baseline that was
   not met, or a fault action that raised, as ``completed``, not deviated:
-  ``chaos run`` would exit 0); then it tears down.
+  ``chaos run`` would exit 0); a run that checked nothing stays
+  ``completed`` for Chaos Toolkit ("just exploring"), though its verdict is
+  ``failed``; then it tears down.
 - ``cleanup_control``, which Chaos Toolkit calls whatever happened to the
   run (failed, aborted, interrupted by SIGINT), tears down again. Teardown
   is idempotent: stop traffic, close clients, clear every fault on every
@@ -357,7 +359,9 @@ def _record_in_journal(journal: dict[str, Any], configuration: dict[str, Any]) -
         logger.warning(f"chaosagenkit: method expectations not met ({names}): experiment deviated")
     judgement = verdicts.judge(journal)
     extension.update(judgement.to_json())
-    if judgement.verdict in (verdicts.Verdict.BASELINE_NOT_MET, verdicts.Verdict.FAILED):
+    if judgement.verdict in (verdicts.Verdict.BASELINE_NOT_MET, verdicts.Verdict.FAILED) and (
+        judgement.reason != verdicts.NOTHING_CHECKED  # Chaos Toolkit's "just exploring" stays completed
+    ):
         # chaoslib leaves these "completed" and not deviated: plain `chaos run` would exit 0
         journal["status"] = "failed"
     log = logger.info if judgement.verdict == verdicts.Verdict.HOLDS else logger.warning

@@ -45,6 +45,7 @@ from typing import Any
 __all__ = [
     "EXIT_CODES",
     "EXTENSION_NAME",
+    "NOTHING_CHECKED",
     "STEADY_STATE_PREFIX",
     "Comparison",
     "Judgement",
@@ -60,6 +61,8 @@ __all__ = [
 EXTENSION_NAME = "chaosagenkit"
 #: how a steady-state probe is named among the deviations
 STEADY_STATE_PREFIX = "steady-state:"
+#: the reason of a run that checked nothing (chaoslib's "just exploring"): failed, never holds
+NOTHING_CHECKED = "nothing was checked: no steady-state probe and no method expectation"
 
 
 class Verdict(StrEnum):

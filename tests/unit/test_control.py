@@ -290,3 +290,13 @@ def test_a_fixed_endpoint_without_the_host_serving_it_is_refused_before_anything
         "configuration 'target_endpoint' (tcp://10.0.0.5:9000) is set but 'target_control_url' is not"
     )
     assert extension(journal)["timeline"] == []  # nothing was started
+
+
+def test_a_run_that_checks_nothing_is_failed_but_stays_completed_for_chaos_toolkit():
+    run = experiment([probe("x", 1, None)])
+    del run["steady-state-hypothesis"]
+    run["method"][0].pop("tolerance")
+    journal = run_experiment(run)
+    assert journal["status"] == "completed"  # Chaos Toolkit's "just exploring"
+    assert extension(journal)["verdict"] == "failed"
+    assert extension(journal)["reason"].startswith("nothing was checked")
