@@ -23,10 +23,10 @@ The configuration is checked before the first run: an unknown ``--var`` key
 ``--transport``), a malformed value; ``--var K=V`` reads V as JSON when it
 parses (``chaosagenkit.configuration``).
 
-``--jobs N`` runs N experiments at once, each in its own process
-(``python -m chaosagenkit.suite --worker``; the run's registry,
-``chaosagenkit.sandbox``, is process-wide), with one progress line per
-finished run. Ctrl-C stops the suite: serially, chaoslib catches the
+``--jobs N`` runs N experiments at once, each in its own process (forked
+from the runner after it imported chaoslib and agenkit once; the run's
+registry, ``chaosagenkit.sandbox``, is process-wide), with one progress
+line per finished run. Ctrl-C stops the suite: serially, chaoslib catches the
 KeyboardInterrupt itself and returns an "interrupted" journal, so a SIGINT
 handler notes it and nothing runs after; in parallel, the runner forwards
 one SIGINT to every running worker (they run in their own sessions, so a
@@ -39,15 +39,16 @@ error; valid JSON that is not an experiment is skipped.
 from __future__ import annotations
 
 import difflib
+import importlib
 import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+import traceback
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,6 +57,7 @@ from typing import Any
 
 import click
 
+from chaosagenkit import ACTIVITY_MODULES
 from chaosagenkit import configuration as run_configuration
 from chaosagenkit.verdict import Comparison, Judgement, Verdict, compare, exit_code, judge, not_run, skipped
 
@@ -86,7 +88,6 @@ TRANSPORTS = ("tcp", "unix", "ws", "http", "h2c", "grpc")
 DEFAULT_JOBS = max(1, min(4, 2 * (os.cpu_count() or 1)))
 #: How long a worker may take to tear down after the runner forwarded Ctrl-C.
 STOP_GRACE_S = 60.0
-_WORKER_ENV = "CHAOSAGENKIT_SUITE_PARENT"
 _NO_JOURNAL = 3  # a worker's exit status when its run could not start (its reason on stderr)
 
 
@@ -327,7 +328,10 @@ def run_suite(
     suite_id = suite_id or _new_suite_id()
     config_vars, secret_vars = config_vars or {}, secret_vars or {}
     if jobs > 1 and sum(1 for p in plans if not p.skip_reason) > 1:
-        return _Parallel(plans, journals, config_vars, secret_vars, out, jobs, suite_id).run()
+        parallel = _Parallel(plans, journals, config_vars, secret_vars, out, jobs, suite_id).run()
+        if parallel is not None:
+            return parallel
+        _write_line(out, "note: this process runs threads, so it cannot fork workers: one run at a time")
     results: list[RunResult] = []
     suite_started = time.monotonic()
     with _SigintWatch() as sigint:
@@ -564,7 +568,14 @@ def run(
 
 
 class _Parallel:
-    """Run plans ``jobs`` at a time, one worker process each; one line per finished run."""
+    """Run plans ``jobs`` at a time, each in a forked worker process; one line per finished run.
+
+    The runner imports what a run needs (chaoslib, agenkit: ~2.7 s of CPU)
+    once, then forks one worker per run, so a worker costs no import: on a
+    small machine the imports of one process per run ate what parallelism
+    gained (benchmarks/results/suite.md). Forking needs a single-threaded
+    runner; one that runs threads runs the plans one at a time instead.
+    """
 
     def __init__(
         self,
@@ -578,14 +589,19 @@ class _Parallel:
     ) -> None:
         self.plans = plans
         self.journals = journals
-        self.job = {"config_vars": config_vars, "secret_vars": secret_vars, "suite_id": suite_id}
+        self.vars = (config_vars, secret_vars)
+        self.suite_id = suite_id
         self.out = out
         self.jobs = jobs
         self.results: dict[int, RunResult] = {}
-        self.running: dict[int, tuple[subprocess.Popen[bytes], float, Any]] = {}
+        self.running: dict[int, _Worker] = {}
         self.interrupted_at: float | None = None
 
-    def run(self) -> list[RunResult]:
+    def run(self) -> list[RunResult] | None:
+        """The results in plan order; None when this process cannot fork safely (it runs threads)."""
+        if threading.active_count() > 1:
+            return None
+        _preload()
         pending = list(enumerate(self.plans))
         with _SigintWatch(raise_interrupt=False, on_signal=self._interrupt) as sigint:
             try:
@@ -612,53 +628,47 @@ class _Parallel:
         # the worker's journal is its answer: one left by an earlier run must not be read as it
         (self.journals / f"{plan.id}.json").unlink(missing_ok=True)
         log = tempfile.TemporaryFile()  # noqa: SIM115  # closed when the worker is reaped
-        env = {**os.environ, _WORKER_ENV: str(os.getpid())}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "chaosagenkit.suite", "--worker"],
-            stdin=subprocess.PIPE,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,  # a terminal's Ctrl-C reaches the runner only; it forwards one
-        )
-        job = {
-            **self.job,
-            "path": str(plan.path),
-            "transport": plan.transport,
-            "journals": str(self.journals),
-        }
-        assert process.stdin is not None
-        process.stdin.write(json.dumps(job).encode())
-        process.stdin.close()
-        self.running[index] = (process, time.monotonic(), log)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the worker: never returns
+            code = 2
+            try:
+                code = _run_forked(plan, self.journals, self.vars, self.suite_id, log.fileno())
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        self.running[index] = _Worker(pid, time.monotonic(), log)
 
     def _reap(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            for index, (process, started, log) in list(self.running.items()):
-                if process.poll() is not None:
+            for index, worker in list(self.running.items()):
+                if worker.poll() is not None:
                     del self.running[index]
-                    self._finish(index, self._result(self.plans[index], process, started, log))
+                    self._finish(index, self._result(self.plans[index], worker))
             if time.monotonic() >= deadline or not self.running:
                 return
             time.sleep(0.02)
 
-    def _result(self, plan: RunPlan, process: subprocess.Popen[bytes], started: float, log: Any) -> RunResult:
-        duration = time.monotonic() - started
+    def _result(self, plan: RunPlan, worker: _Worker) -> RunResult:
+        duration = time.monotonic() - worker.started
         journal_path = self.journals / f"{plan.id}.json"
         try:
             journal = json.loads(journal_path.read_text())
         except (OSError, ValueError):
-            log.seek(0)
-            tail = log.read().decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-            log.close()
+            tail = worker.last_line()
             if self.interrupted_at is not None:
                 judgement = Judgement(Verdict.INTERRUPTED, "interrupted (Ctrl-C) before it wrote a journal")
                 return RunResult(plan, judgement, duration)
-            if process.returncode == _NO_JOURNAL:  # the worker said why (run_one's reason)
-                return RunResult(plan, Judgement(Verdict.FAILED, tail[0]), duration)
-            return RunResult(plan, not_run(f"worker exited {process.returncode}: {tail[0]}"), duration)
-        log.close()
+            if worker.returncode == _NO_JOURNAL:  # the worker said why (run_one's reason)
+                return RunResult(plan, Judgement(Verdict.FAILED, tail), duration)
+            return RunResult(plan, not_run(f"worker exited {worker.returncode}: {tail}"), duration)
+        finally:
+            worker.log.close()
         return _result(plan, journal, duration, journal_path)
 
     def _finish(self, index: int, result: RunResult) -> None:
@@ -673,8 +683,8 @@ class _Parallel:
             return
         self.interrupted_at = time.monotonic()
         _write_line(self.out, f"interrupted: stopping {len(self.running)} running experiment(s)")
-        for process, _, _ in self.running.values():
-            _signal(process, signal.SIGINT)
+        for worker in self.running.values():
+            worker.signal(signal.SIGINT)
 
     def _stop_all(self) -> None:
         """Stop what still runs (Ctrl-C forwarded once); kill a worker that outstays the grace."""
@@ -685,39 +695,81 @@ class _Parallel:
         deadline = (self.interrupted_at or time.monotonic()) + STOP_GRACE_S
         while self.running and time.monotonic() < deadline:
             self._reap(timeout=0.2)
-        for index, (process, started, log) in list(self.running.items()):
-            process.kill()
-            process.wait()
-            log.close()
+        for index, worker in list(self.running.items()):
+            worker.kill()
+            worker.log.close()
             del self.running[index]
             why = f"killed: still running {STOP_GRACE_S:g} s after Ctrl-C"
-            self._finish(
-                index,
-                RunResult(self.plans[index], Judgement(Verdict.INTERRUPTED, why), time.monotonic() - started),
-            )
+            duration = time.monotonic() - worker.started
+            self._finish(index, RunResult(self.plans[index], Judgement(Verdict.INTERRUPTED, why), duration))
 
 
-def _signal(process: subprocess.Popen[bytes], signum: int) -> None:
-    if process.poll() is None:
+@dataclass
+class _Worker:
+    """A forked worker: its pid, when it started, its output (a temporary file)."""
+
+    pid: int
+    started: float
+    log: Any
+    returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def signal(self, signum: int) -> None:
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        if self.returncode is None:
+            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+
+    def last_line(self) -> str:
+        self.log.seek(0)
+        lines = self.log.read().decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else "no output"
+
+
+def _preload() -> None:
+    """Import, before forking, what every run imports, so no worker pays for it again."""
+    for module in (
+        "chaoslib.experiment",
+        "chaoslib.loader",
+        "chaosagenkit.control",
+        "chaosagenkit.client.harness",
+        "chaosagenkit.client.registry",
+        "chaosagenkit.service.process",
+        "chaosagenkit.network.process",
+        *(name for name, _ in ACTIVITY_MODULES),
+    ):
         try:
-            process.send_signal(signum)
-        except ProcessLookupError:
+            importlib.import_module(module)
+        except ImportError:  # the run that needs it will say so itself
             pass
 
 
-def _worker() -> int:
-    """One run in this process: a job as JSON on stdin; the journal is the answer."""
-    job = json.loads(sys.stdin.read())
-    parent = int(os.environ.pop(_WORKER_ENV, "0") or 0)
-    if parent:
-        _interrupt_when_parent_dies(parent)
-    journals = Path(job["journals"])
-    _configure_logging(journals / "chaostoolkit.log")
-    plans = [p for p in plan_runs([Path(job["path"])]) if p.transport == job["transport"]]
-    if not plans:
-        print(f"{job['path']} does not declare transport {job['transport']}", file=sys.stderr)
-        return 2
-    result = run_one(plans[0], journals, job["config_vars"], job["secret_vars"], job.get("suite_id"))
+def _run_forked(
+    plan: RunPlan, journals: Path, variables: tuple[dict, dict], suite_id: str, log_fd: int
+) -> int:
+    """In a forked worker: its own session and output, a lifeline to the runner, one run."""
+    parent = os.getppid()
+    os.setsid()  # a terminal's Ctrl-C reaches the runner only; it forwards one
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # not the runner's handler
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    # the runner's sys.stdout/stderr may not be fds 1 and 2 (a caller capturing them): these are
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115  # the process's own
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+    _interrupt_when_parent_dies(parent)
+    result = run_one(plan, journals, variables[0], variables[1], suite_id)
     if result.journal_path is None:  # the runner reads the journal; without one, say why
         print(result.detail, file=sys.stderr)
         return _NO_JOURNAL
@@ -904,9 +956,3 @@ def _counts(results: list[RunResult]) -> str:
     for r in results:
         totals[str(r.verdict)] = totals.get(str(r.verdict), 0) + 1
     return ", ".join(f"{n} {v}" for v, n in sorted(totals.items())) or "none yet"
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] == ["--worker"]:
-        sys.exit(_worker())
-    sys.exit("usage: python -m chaosagenkit.suite --worker  (a job as JSON on stdin)")
