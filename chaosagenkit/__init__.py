@@ -5,17 +5,27 @@ serves any agenkit agent with service faults controlled at run time, a fault
 proxy that speaks Toxiproxy's API and understands agenkit's frames, and a
 client harness that drives traffic through agenkit's own RemoteAgent and
 resilience middleware and reads what the middleware did.
+
+``from chaosagenkit import ChaosAgent`` wraps your own agent with service
+faults in your own code; it is imported on first use, so ``import
+chaosagenkit`` stays fast and never imports agenkit (about a second).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # chaoslib is only needed when Chaos Toolkit asks for discovery
     from chaoslib.types import DiscoveredActivities, Discovery
 
-__all__ = ["ACTIVITY_MODULES", "__version__", "discover", "load_exported_activities"]
+    from chaosagenkit.service.chaos_agent import ChaosAgent
+
+__all__ = ["ACTIVITY_MODULES", "ChaosAgent", "__version__", "discover", "load_exported_activities"]
 __version__ = "0.1.0"
+
+#: public names imported on first use (they pull in agenkit), and where they live
+_LAZY = {"ChaosAgent": "chaosagenkit.service.chaos_agent"}
 
 #: Every module whose ``__all__`` Chaos Toolkit can call, with what it holds.
 ACTIVITY_MODULES: tuple[tuple[str, str], ...] = (
@@ -54,3 +64,10 @@ def load_exported_activities() -> list[DiscoveredActivities]:
         found = discover_probes(module) if kind == "probe" else discover_actions(module)
         activities.extend(found)
     return activities
+
+
+def __getattr__(name: str) -> Any:
+    """Import ``ChaosAgent`` (and agenkit with it) only when it is asked for."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'chaosagenkit' has no attribute {name!r}")

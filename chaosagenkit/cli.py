@@ -25,6 +25,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "run": ("chaosagenkit.suite:run", "Run experiments, write journals, summarise verdicts."),
     "report": ("chaosagenkit.report.cli:report", "Turn journals into JUnit, Markdown and HTML."),
+    "verdicts": (
+        "chaosagenkit.report.cli:verdicts",
+        "Print journals' verdicts and deviations as experiments record them.",
+    ),
+    "init-experiments": (
+        "chaosagenkit.builtin_suite:init_experiments",
+        "Copy the built-in experiments into a folder of your project.",
+    ),
 }
 
 

@@ -23,7 +23,14 @@ Declare it once at the top of an experiment::
 
 Lifecycle (a design rule of this module):
 
-- ``before_experiment_control`` (before the steady-state hypothesis) fixes
+- ``configure_control`` (before anything runs) reads string values of the
+  configuration as JSON where the experiment declares a number, boolean,
+  list or object (plain ``chaos run --var steady_requests=5`` passes the
+  string "5"); see ``chaosagenkit.configuration``.
+- ``before_experiment_control`` (before the steady-state hypothesis) first
+  checks the configuration (each problem one line naming the key; a client
+  calling a fixed endpoint that the run's faults would not reach is
+  refused), then fixes
   the run's seed, builds the kernel network if one is declared (``network``,
   see ``chaosagenkit.kernel``: servers declared with ``"namespace"`` run in
   it, clients call from its callers' side), starts the declared LLM fault
@@ -32,7 +39,9 @@ Lifecycle (a design rule of this module):
   processes) or registers external ones (``control_url``), starts the fault
   proxy or uses an external Toxiproxy-compatible API (``url``), declares the
   proxies, builds the declared topology (``chaosagenkit.topology``: hosts
-  leaves first, one proxy per edge), and creates the clients. If anything fails it tears down what it
+  leaves first, one proxy per edge), and creates the clients. An external chaos host gets the run's
+  derived seed (``POST /seed``, a ``seed`` event on the timeline), as a
+  started one does on its command line. If anything fails it tears down what it
   started and stops the run with ``InterruptExecution``: an experiment never
   runs against half a sandbox.
 - ``after_method_control`` checks the ``tolerance`` of every method probe
@@ -41,20 +50,36 @@ Lifecycle (a design rule of this module):
   ``${name}`` placeholders anywhere in such a tolerance come from the
   configuration, so counts and bounds can be overridden with ``--var``.
 - ``after_experiment_control`` writes the chaosagenkit extension into the
-  journal (seed, scalar configuration values except those whose name
-  contains token, secret, password or key, fault timeline, every client's
-  request outcomes, the method expectations) and marks the journal
-  ``deviated`` when a method expectation was not met; then it tears down.
+  journal (below), marks the journal ``deviated`` when a method expectation
+  was not met, and ``status: failed`` when the verdict is
+  ``baseline_not_met`` or ``failed`` (chaoslib records a baseline that was
+  not met, or a fault action that raised, as ``completed``, not deviated:
+  ``chaos run`` would exit 0); a run that checked nothing stays
+  ``completed`` for Chaos Toolkit ("just exploring"), though its verdict is
+  ``failed``; then it tears down.
 - ``cleanup_control``, which Chaos Toolkit calls whatever happened to the
   run (failed, aborted, interrupted by SIGINT), tears down again. Teardown
   is idempotent: stop traffic, close clients, clear every fault on every
   known server and on every host an action faulted by control URL, remove
   the run's proxies and toxics, clear and stop the LLM endpoints, stop every
   process the run started.
+
+The journal's ``chaosagenkit`` extension (what reports and other tools read):
+``version``, ``versions`` (chaosagenkit, agenkit, chaostoolkit-lib, python),
+``seed``, ``configuration`` (every value, credentials removed by name),
+``overrides`` (the values that differ from the experiment's own),
+``agents`` (server name -> ``MODULE:FACTORY``, or ``external <control URL>``),
+``answer_checks`` (client name -> answer check), ``tolerances`` (steady-state
+probe name -> its tolerance with ``${...}`` resolved), ``timeline``,
+``clients`` (request outcomes), ``expectations``, ``expectations_met``, and
+the verdict of ``chaosagenkit.verdict``: ``verdict``, ``reason``,
+``deviations``.
 """
 
 from __future__ import annotations
 
+import json
+import platform
 import sys
 import threading
 from typing import Any
@@ -63,6 +88,8 @@ from chaoslib.exceptions import InterruptExecution
 from logzero import logger
 
 from chaosagenkit import __version__
+from chaosagenkit import configuration as run_configuration
+from chaosagenkit import verdict as verdicts
 from chaosagenkit.activity import seed_or_none
 from chaosagenkit.sandbox import SANDBOX
 from chaosagenkit.validation import random_seed
@@ -84,16 +111,30 @@ EXTENSION_NAME = "chaosagenkit"
 _teardown_lock = threading.Lock()
 _expectations: list[dict[str, Any]] = []
 _interruptions: list[str] = []  # why this control stopped the run, for the journal
-#: A configuration key containing one of these never reaches the journal's extension.
-_CREDENTIAL_WORDS = ("token", "secret", "password", "key")
+_problems: list[str] = []  # configuration problems found before the run, one line each
+_declared: dict[str, Any] = {}  # the experiment's own configuration and declarations
+_run_facts: dict[str, Any] = {}  # agents and answer checks, for the journal
 
 
-def configure_control(**kwargs: Any) -> None:
-    """Start each run from an empty registry (the chaos process may run several)."""
+def configure_control(
+    configuration: dict[str, Any] | None = None,
+    experiment: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> None:
+    """Start each run from an empty registry; read string values as the experiment declares them."""
     teardown_sandbox()
     SANDBOX.reset()
     _expectations.clear()
     _interruptions.clear()
+    _problems.clear()
+    _declared.clear()
+    _run_facts.clear()
+    declared = (experiment or {}).get("configuration")
+    _declared["configuration"] = dict(declared) if isinstance(declared, dict) else {}
+    _declared["arguments"] = _own_arguments(experiment or {})
+    if configuration is not None:
+        # the same dict chaoslib substitutes ${...} from, so the right kinds reach every activity
+        _problems.extend(run_configuration.coerce_configuration(configuration, _declared["configuration"]))
 
 
 def before_experiment_control(
@@ -110,7 +151,17 @@ def before_experiment_control(
     topology: dict[str, Any] | list[dict[str, Any]] | None = None,
     **kwargs: Any,
 ) -> None:
-    """Build the sandbox before the steady-state hypothesis; stop the run if it cannot."""
+    """Check the configuration, build the sandbox; stop the run (one line) if either fails."""
+    declared = _declared.get("arguments") or {}
+    problems = list(_problems) + run_configuration.check_clients(
+        servers or [], clients or [], declared.get("servers"), declared.get("clients")
+    )
+    if problems:
+        for problem in problems:
+            logger.error(f"chaosagenkit.control: {problem}")
+        message = "; ".join(problems)
+        _interruptions.append(message)
+        raise InterruptExecution(f"chaosagenkit.control: {message}")
     try:
         build_sandbox(
             seed=seed,
@@ -145,12 +196,13 @@ def after_method_control(
 def after_experiment_control(
     context: dict[str, Any],
     state: dict[str, Any] | None = None,
+    configuration: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> None:
-    """Record the chaosagenkit extension in the journal, then tear the sandbox down."""
+    """Record the chaosagenkit extension and the verdict in the journal, then tear down."""
     try:
         if state is not None:
-            _record_in_journal(state)
+            _record_in_journal(state, configuration or SANDBOX.configuration)
     finally:
         teardown_sandbox()
 
@@ -188,11 +240,17 @@ def build_sandbox(
         for spec in llm_endpoints:
             llm_process.start_or_register(spec)
 
+    _run_facts["agents"] = {}
     if servers:
         from chaosagenkit.service import hosts as service_hosts
 
         for spec in servers:
-            service_hosts.start_or_register(spec)
+            ref = service_hosts.start_or_register(spec)
+            if ref.process is None:  # a host elsewhere: the run's seed drives its faults too
+                _reseed_external(service_hosts, ref, spec)
+                _run_facts["agents"][ref.name] = f"external {ref.control_url}"
+            else:
+                _run_facts["agents"][ref.name] = spec.get("agent") or "chaosagenkit.targets:echo"
 
     if proxy or proxies:
         from chaosagenkit.network import daemons as network_daemons
@@ -211,6 +269,11 @@ def build_sandbox(
 
         for spec in clients:
             client_registry.create_client_from_spec(spec)
+    _run_facts["answer_checks"] = {
+        spec["name"]: spec.get("answer_check") or "echo"
+        for spec in clients
+        if isinstance(spec, dict) and isinstance(spec.get("name"), str)
+    }
 
 
 def teardown_sandbox() -> list[str]:
@@ -301,7 +364,7 @@ def evaluate_expectations(
     return results
 
 
-def _record_in_journal(journal: dict[str, Any]) -> None:
+def _record_in_journal(journal: dict[str, Any], configuration: dict[str, Any]) -> None:
     clients: dict[str, Any] = {}
     if SANDBOX.clients:
         from chaosagenkit.client import registry as client_registry
@@ -311,11 +374,17 @@ def _record_in_journal(journal: dict[str, Any]) -> None:
         except Exception as e:
             logger.error(f"chaosagenkit: could not export client outcomes: {e}")
     unmet = [e for e in _expectations if not e["met"]]
+    declared = _declared.get("configuration") or {}
     extension = {
         "name": EXTENSION_NAME,
         "version": __version__,
+        "versions": _versions(),
         "seed": SANDBOX.seed,
-        "configuration": _public_configuration(SANDBOX.configuration),
+        "configuration": run_configuration.public(dict(SANDBOX.configuration)),
+        "overrides": run_configuration.overrides(dict(SANDBOX.configuration), declared),
+        "agents": dict(_run_facts.get("agents") or {}),
+        "answer_checks": dict(_run_facts.get("answer_checks") or {}),
+        "tolerances": _steady_state_tolerances(journal, configuration),
         "timeline": SANDBOX.timeline(),
         "clients": clients,
         "expectations": list(_expectations),
@@ -338,16 +407,63 @@ def _record_in_journal(journal: dict[str, Any]) -> None:
         journal["deviated"] = True
         names = ", ".join(str(e["activity"]) for e in unmet)
         logger.warning(f"chaosagenkit: method expectations not met ({names}): experiment deviated")
+    judgement = verdicts.judge(journal)
+    extension.update(judgement.to_json())
+    if judgement.verdict in (verdicts.Verdict.BASELINE_NOT_MET, verdicts.Verdict.FAILED) and (
+        judgement.reason != verdicts.NOTHING_CHECKED  # Chaos Toolkit's "just exploring" stays completed
+    ):
+        # chaoslib leaves these "completed" and not deviated: plain `chaos run` would exit 0
+        journal["status"] = "failed"
+    log = logger.info if judgement.verdict == verdicts.Verdict.HOLDS else logger.warning
+    log(f"chaosagenkit verdict: {judgement.verdict.label}: {judgement.reason}")
 
 
-def _public_configuration(configuration: dict[str, Any]) -> dict[str, Any]:
-    """The scalar configuration values a journal may show: none whose name suggests a credential."""
-    return {
-        key: value
-        for key, value in configuration.items()
-        if isinstance(value, str | int | float | bool)
-        and not any(word in str(key).lower() for word in _CREDENTIAL_WORDS)
-    }
+def _steady_state_tolerances(journal: dict[str, Any], configuration: dict[str, Any]) -> dict[str, Any]:
+    """Each steady-state probe's tolerance with ``${...}`` resolved (the journal keeps the declared one)."""
+    from chaoslib import substitute
+
+    hypothesis = (journal.get("experiment") or {}).get("steady-state-hypothesis") or {}
+    resolved = {}
+    for probe in hypothesis.get("probes") or []:
+        if isinstance(probe, dict) and "tolerance" in probe and "${" in json.dumps(probe["tolerance"]):
+            try:
+                resolved[str(probe.get("name"))] = substitute(probe["tolerance"], configuration or {}, {})
+            except Exception as e:  # an unresolvable placeholder is shown as declared
+                logger.error(f"chaosagenkit: cannot resolve the tolerance of {probe.get('name')}: {e}")
+    return run_configuration.public(resolved)
+
+
+def _versions() -> dict[str, str | None]:
+    """What was tested with: chaosagenkit, agenkit, chaostoolkit-lib and Python versions."""
+    from importlib import metadata
+
+    found: dict[str, str | None] = {"chaosagenkit": __version__, "python": platform.python_version()}
+    for package in ("agenkit", "chaostoolkit-lib"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = None
+    return found
+
+
+def _reseed_external(service_hosts: Any, ref: Any, spec: dict[str, Any]) -> None:
+    """Give a chaos host this run did not start the run's derived seed, on the timeline."""
+    seed = seed_or_none(spec.get("seed"))
+    seed = SANDBOX.component_seed(f"server:{ref.name}") if seed is None else seed
+    if seed is None:
+        return
+    service_hosts.client_for(ref).post("/seed", {"seed": seed})
+    SANDBOX.record_event("seed", ref.name, control=ref.control_url, seed=seed)
+
+
+def _own_arguments(experiment: dict[str, Any]) -> dict[str, Any]:
+    """This control's arguments as the experiment declares them (``${...}`` not substituted)."""
+    for control in experiment.get("controls") or []:
+        provider = control.get("provider") if isinstance(control, dict) else None
+        if isinstance(provider, dict) and provider.get("module") == __name__:
+            arguments = provider.get("arguments")
+            return arguments if isinstance(arguments, dict) else {}
+    return {}
 
 
 def _resolve_seed(seed: int | str | None) -> int:

@@ -11,32 +11,20 @@ columnar shape. Definitions used everywhere (probes, summaries, reports):
 - success = ok and not wrong; ``success_ratio`` = successes / sent.
 - ``error``: ``__name__`` of the exception the caller saw (the outermost);
   its ``__cause__``/``__context__`` chain names are kept for detail.
-- Percentiles interpolate linearly between closest ranks (numpy's default,
-  Excel's PERCENTILE.INC): p50 of [10, 20] is 15.
+- Percentiles: ``chaosagenkit.stats.percentile``, the one definition the
+  reports and the host's stats use too (linear between closest ranks).
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from chaosagenkit.stats import percentile
+
 __all__ = ["Recorder", "Window", "error_chain", "latency_summary", "percentile"]
-
-
-def percentile(sorted_values: list[float], p: float) -> float:
-    """The ``p``-th percentile (0..100) of ascending ``sorted_values``, linearly interpolated."""
-    if not sorted_values:
-        raise ValueError("percentile of no values")
-    if not 0 <= p <= 100:
-        raise ValueError(f"percentile must be between 0 and 100, got {p}")
-    rank = (len(sorted_values) - 1) * p / 100.0
-    low = math.floor(rank)
-    high = min(low + 1, len(sorted_values) - 1)
-    fraction = rank - low
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * fraction
 
 
 def latency_summary(latencies_ms: list[float]) -> dict[str, float | None]:

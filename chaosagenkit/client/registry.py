@@ -25,7 +25,6 @@ from chaosagenkit.sandbox import SANDBOX
 
 __all__ = [
     "CLIENT_KEYS",
-    "NOT_THROUGH_PROXY",
     "TRANSPORTS",
     "close_all_clients",
     "close_client",
@@ -47,10 +46,6 @@ CLIENT_KEYS = (
 )  # fmt: skip
 #: Schemes a client can call with agenkit's RemoteAgent (the chaos host serves the first six).
 TRANSPORTS = ("tcp", "unix", "ws", "http", "h2c", "grpc", "https", "wss")
-#: Why a scheme cannot go through the fault proxy (yet).
-NOT_THROUGH_PROXY = {
-    "unix": "is not yet supported for a client over unix:// (the fault proxy listens on TCP only)",
-}
 MAX_BATCH = 1_000_000
 MAX_TRAFFIC_S = 24 * 3600.0
 
@@ -120,9 +115,24 @@ def resolve_endpoint(endpoint: str = "", server: str = "", proxy: str = "", tran
         proxy_ref = SANDBOX.proxies.get(proxy)
         if proxy_ref is None:
             raise ConfigurationError("proxy", f"unknown proxy {proxy!r} (known: {_names(SANDBOX.proxies)})")
-        scheme = transport or _scheme_of(server_ref) or _scheme_of(_server_at(proxy_ref.upstream)) or "tcp"
-        if scheme in NOT_THROUGH_PROXY:
-            raise ConfigurationError("proxy", NOT_THROUGH_PROXY[scheme])
+        on_unix = proxy_ref.listen.startswith("unix:")
+        scheme = (
+            transport
+            or _scheme_of(server_ref)
+            or _scheme_of(_server_at(proxy_ref.upstream))
+            or ("unix" if on_unix else "tcp")
+        )
+        if on_unix:
+            if scheme != "unix":
+                raise ConfigurationError(
+                    "proxy", f"{proxy!r} listens on {proxy_ref.listen}: only unix:// reaches it"
+                )
+            return f"unix://{proxy_ref.listen.removeprefix('unix:')}"
+        if scheme == "unix":
+            raise ConfigurationError(
+                "proxy",
+                f"{proxy!r} listens on TCP ({proxy_ref.listen}): give it a listen 'unix:/PATH' for unix://",
+            )
         return f"{scheme}://{_connectable(proxy_ref.listen)}"
     if server_ref is not None:
         scheme = _scheme_of(server_ref)

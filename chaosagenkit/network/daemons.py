@@ -14,6 +14,7 @@ are. Teardown never raises before every daemon this run started is stopped.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 from typing import Any
 from urllib.parse import urlsplit
@@ -92,8 +93,9 @@ def declare_proxy_from_spec(spec: dict[str, Any]) -> ProxyRef:
     """Create a proxy through its daemon's API and record it in the SANDBOX.
 
     ``spec``: ``name``; ``upstream`` ("server:NAME" for a server of this run,
-    or "HOST:PORT"); ``listen`` (default 127.0.0.1:0); ``daemon`` (default:
-    the only daemon). A proxy of that name left on the daemon by an earlier
+    "HOST:PORT" or "unix:/PATH"); ``listen`` (default 127.0.0.1:0, or for a
+    unix-socket upstream a unix socket beside it, so a unix:// caller can use
+    the proxy); ``daemon`` (default: the only daemon). A proxy of that name left on the daemon by an earlier
     run is replaced.
     """
     name = _text(spec, "name")
@@ -103,12 +105,20 @@ def declare_proxy_from_spec(spec: dict[str, Any]) -> ProxyRef:
     if name in SANDBOX.proxies:
         raise ConfigurationError("proxies.name", f"proxy {name!r} is declared twice")
     upstream = upstream_address(_text(spec, "upstream"))
-    listen = _text(spec, "listen", "127.0.0.1:0")
+    listen = _text(spec, "listen") or _default_listen(name, upstream)
     daemon = _daemon(_text(spec, "daemon"))
     proxy_json = create_proxy(daemon, name, upstream, listen)
     ref = ProxyRef(name=name, daemon=daemon.name, listen=proxy_json["listen"], upstream=upstream)
     SANDBOX.proxies[name] = ref
     return ref
+
+
+def _default_listen(name: str, upstream: str) -> str:
+    """Where a proxy listens when its declaration does not say: TCP on loopback, or a unix
+    socket in the upstream socket's directory (the host's own temporary directory)."""
+    if upstream.startswith("unix:"):
+        return f"unix:{os.path.join(os.path.dirname(upstream.removeprefix('unix:')), f'proxy-{name}.sock')}"
+    return "127.0.0.1:0"
 
 
 def create_proxy(daemon: ProxyDaemonRef, name: str, upstream: str, listen: str) -> dict[str, Any]:

@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from chaosagenkit.exceptions import ConfigurationError
-from chaosagenkit.report.journal import journal_files, load_journal, load_results
-from chaosagenkit.report.model import ExperimentResult, Verdict, read_result, result_without_journal
+from chaosagenkit.report.journal import earlier_runs, journal_files, load_journal, load_results
+from chaosagenkit.report.model import ExperimentResult, read_result, result_without_journal
+from chaosagenkit.verdict import Verdict, exit_code
 
 __all__ = [
     "REPORT_FILES",
     "ExperimentResult",
     "Verdict",
+    "earlier_runs",
     "journal_files",
     "load_journal",
     "load_results",
@@ -43,13 +45,16 @@ def write_reports(
     *,
     not_run: Iterable[Mapping[str, Any]] = (),
     plot_format: str = "svg",
+    against_recorded: bool = False,
 ) -> dict[str, str]:
     """Write junit.xml, summary.md and report.html for the journals into ``out_dir``.
 
     ``journal_paths`` are journal files or directories of them. ``not_run``
     lists runs that left no journal but must show in the reports, each
-    ``{"title": ..., "transport": ... (optional), "verdict": "skipped" | "error",
-    "reason": ...}``; they follow the journals. Returns
+    ``{"title": ..., "transport": ... (optional), "experiment": the experiment
+    file's name (optional, for the stable id), "verdict": "skipped" | "error", "reason": ...}``; they follow
+    the journals. ``against_recorded`` shows a deviation exactly as the
+    experiment records it as expected (a known finding), not as a failure. Returns
     ``{"junit": path, "markdown": path, "html": path}``. Raises
     ``ConfigurationError`` (one line, naming the file) for a missing,
     unreadable or non-journal file, before anything is written.
@@ -62,13 +67,14 @@ def write_reports(
                 str(run.get("verdict") or "error"),
                 str(run.get("reason") or ""),
                 transport=run.get("transport") or None,
+                experiment_id=run.get("experiment") or None,
             )
         )
     if not results:
         raise ConfigurationError("journal", "no journal given and no run to report")
     out = Path(out_dir)
     targets = {fmt: out / name for fmt, name in REPORT_FILES.items()}
-    return render_reports(results, targets, plot_format=plot_format)
+    return render_reports(results, targets, plot_format=plot_format, against_recorded=against_recorded)
 
 
 def render_reports(
@@ -77,12 +83,15 @@ def render_reports(
     *,
     plot_format: str = "svg",
     workers: int | None = None,
+    against_recorded: bool = False,
+    warnings: list[str] | None = None,
 ) -> dict[str, str]:
     """Render the formats named in ``targets`` (junit, markdown, html) and write them.
 
     ``plot_format`` is how the HTML embeds its plots: svg (vector axes and
     text, dots rasterised; smaller and faster to draw) or png. ``workers`` is how many
-    processes draw plots (default: one per core, at most 4).
+    processes draw plots (default: one per core, at most 4). ``against_recorded``:
+    see ``write_reports``; ``warnings`` are shown at the top of the summary and the page.
     """
     from chaosagenkit.report import html, junit, markdown
     from chaosagenkit.report.plot import PLOT_FORMATS
@@ -93,22 +102,25 @@ def render_reports(
         )
     documents: dict[str, str] = {}
     if "junit" in targets:
-        documents["junit"] = junit.junit_xml(results)
+        documents["junit"] = junit.junit_xml(results, against_recorded)
     if "markdown" in targets:
-        documents["markdown"] = markdown.markdown_summary(results)
+        documents["markdown"] = markdown.markdown_summary(results, against_recorded, warnings)
     if "html" in targets:
         from chaosagenkit.report.parallel import render_plots  # matplotlib, on every core
 
-        documents["html"] = html.html_report(results, render_plots(results, plot_format, workers))
+        plots = render_plots(results, plot_format, workers)
+        documents["html"] = html.html_report(results, plots, against_recorded, warnings)
     written = {}
     for fmt, text in documents.items():
         written[fmt] = str(_replace(Path(targets[fmt]), text))
     return written
 
 
-def suite_exit_code(results: Iterable[ExperimentResult]) -> int:
-    """0: every experiment held, 1: some deviated, 2: some failed, aborted or were interrupted."""
-    return max((r.verdict.severity for r in results), default=0)
+def suite_exit_code(results: Iterable[ExperimentResult], against_recorded: bool = False) -> int:
+    """README's exit code (``chaosagenkit.verdict.exit_code``): 0 held, 1 deviated, 2 not judged."""
+    results = list(results)
+    comparisons = [r.comparison for r in results] if against_recorded else None
+    return exit_code([r.judgement for r in results], comparisons)
 
 
 def _replace(path: Path, text: str) -> Path:

@@ -15,14 +15,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chaosagenkit import __version__
-from chaosagenkit.report.markdown import VERDICT_LABEL, anchor
-from chaosagenkit.report.model import ExperimentResult, RunEntry, Verdict
+from chaosagenkit.report.markdown import anchor, verdict_label
+from chaosagenkit.report.model import ExperimentResult, RunEntry
 from chaosagenkit.report.outcomes import ClientOutcomes
 from chaosagenkit.report.text import (
     MISSING,
     checked_value,
     duration_text,
     entry_summary,
+    is_expected,
     ms_text,
     observed_vs_recorded,
     offset_text,
@@ -55,6 +56,7 @@ section.experiment{border:1px solid #d0d7de;border-left:6px solid #8c959f;border
 .v0{border-left-color:#1a7f37}.v0 .badge,.badge.v0{background:#1a7f37}
 .v1{border-left-color:#cf222e}.v1 .badge,.badge.v1{background:#cf222e}
 .v2{border-left-color:#9a6700}.v2 .badge,.badge.v2{background:#9a6700}
+.vx{border-left-color:#0969da}.vx .badge,.badge.vx{background:#0969da}
 .o-met,.o-succeeded{color:#1a7f37}.o-not-met,.o-error,.o-did-not-finish{color:#cf222e;font-weight:600}
 .o-not-run,.o-not-checked,.missing{color:#6e7781;font-style:italic}
 .facts{color:#424a53;margin:4px 0}.facts span{margin-right:10px;display:inline-block}
@@ -62,8 +64,16 @@ section.experiment{border:1px solid #d0d7de;border-left:6px solid #8c959f;border
 """
 
 
-def html_report(results: list[ExperimentResult], plots: Plots | None = None) -> str:
-    """The whole page, with the client ``plots`` given (see ``parallel.render_plots``)."""
+def html_report(
+    results: list[ExperimentResult],
+    plots: Plots | None = None,
+    against_recorded: bool = False,
+    warnings: list[str] | None = None,
+) -> str:
+    """The whole page, with the client ``plots`` given (see ``parallel.render_plots``).
+
+    ``against_recorded``: a deviation exactly as recorded shows as expected (a known finding).
+    """
     plots = plots or {}
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     parts = [
@@ -73,15 +83,16 @@ def html_report(results: list[ExperimentResult], plots: Plots | None = None) -> 
         "<title>Chaos experiments</title>",
         f"<style>{_CSS}</style></head><body>",
         "<h1>Chaos experiments</h1>",
-        f'<p class="facts">{_e(": ".join(verdict_tally(results)))} · generated {generated} by chaosagenkit {_e(__version__)}</p>',
-        _summary_table(results),
+        f'<p class="facts">{_e(": ".join(verdict_tally(results, against_recorded)))} · generated {generated} by chaosagenkit {_e(__version__)}</p>',
+        *(f'<p class="warn">warning: {_e(w)}</p>' for w in warnings or []),
+        _summary_table(results, against_recorded),
     ]
-    parts += [_section(i, r, plots) for i, r in enumerate(results)]
+    parts += [_section(i, r, plots, against_recorded) for i, r in enumerate(results)]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
 
-def _summary_table(results: list[ExperimentResult]) -> str:
+def _summary_table(results: list[ExperimentResult], against_recorded: bool) -> str:
     rows = [
         "<table><tr><th>#</th><th>Experiment</th><th>Plan</th><th>Verdict</th>"
         "<th>Recorded</th><th>Duration</th><th>Decisive values</th></tr>"
@@ -90,7 +101,7 @@ def _summary_table(results: list[ExperimentResult]) -> str:
         decisive = "<br>".join(_e(entry_summary(e, 70)) for e in r.decisive()) or "—"
         rows.append(
             f'<tr><td class="num">{i + 1}</td><td><a href="#{_e(anchor(i, r))}">{_e(r.name)}</a></td>'
-            f"<td>{_e(r.plan.plan if r.plan and r.plan.plan else '')}</td><td>{_badge(r.verdict)}</td>"
+            f"<td>{_e(r.plan.plan if r.plan and r.plan.plan else '')}</td><td>{_badge(r, against_recorded)}</td>"
             f"<td>{_e(observed_vs_recorded(r) or '')}</td><td class='num'>{_e(duration_text(r.duration_s))}</td>"
             f'<td class="val">{decisive}</td></tr>'
         )
@@ -98,10 +109,10 @@ def _summary_table(results: list[ExperimentResult]) -> str:
     return "\n".join(rows)
 
 
-def _section(i: int, r: ExperimentResult, plots: Plots) -> str:
+def _section(i: int, r: ExperimentResult, plots: Plots, against_recorded: bool) -> str:
     out = [
-        f'<section class="experiment v{r.verdict.severity}" id="{_e(anchor(i, r))}">',
-        f"<h2>{i + 1}. {_e(r.name)} {_badge(r.verdict)}</h2>",
+        f'<section class="experiment {_verdict_class(r, against_recorded)}" id="{_e(anchor(i, r))}">',
+        f"<h2>{i + 1}. {_e(r.name)} {_badge(r, against_recorded)}</h2>",
         f"<p>{_e(r.verdict_sentence)}</p>",
     ]
     if not r.has_journal:
@@ -135,14 +146,14 @@ def _section(i: int, r: ExperimentResult, plots: Plots) -> str:
 
 def _facts(r: ExperimentResult) -> str:
     facts = [
+        ("id", r.test_id),
         ("journal", r.source),
         ("status", r.status or MISSING),
         ("deviated", str(r.deviated).lower()),
         ("started", time_text(r.start)),
         ("duration", duration_text(r.duration_s)),
     ]
-    if r.transport:
-        facts.append(("transport", r.transport))
+    facts += r.tested_with
     if r.run is not None:
         facts.append(("seed", str(r.run.seed) if r.run.seed is not None else MISSING))
     if r.plan and r.plan.plan:
@@ -284,9 +295,13 @@ def _stats_table(c: ClientOutcomes, r: ExperimentResult) -> str:
     return table
 
 
-def _badge(verdict: Verdict) -> str:
-    label = VERDICT_LABEL[verdict]
-    return f'<span class="badge v{verdict.severity}">{_e(label)}</span>'
+def _badge(r: ExperimentResult, against_recorded: bool) -> str:
+    return f'<span class="badge {_verdict_class(r, against_recorded)}">{_e(verdict_label(r, against_recorded))}</span>'
+
+
+def _verdict_class(r: ExperimentResult, against_recorded: bool) -> str:
+    """v0 holds/skipped, v1 deviates, v2 could not judge, vx deviates as recorded."""
+    return "vx" if is_expected(r, against_recorded) else f"v{r.verdict.exit_code}"
 
 
 def _e(text: str) -> str:

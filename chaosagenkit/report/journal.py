@@ -16,7 +16,7 @@ from typing import Any
 from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.report.model import ExperimentResult, read_result
 
-__all__ = ["journal_files", "load_journal", "load_results"]
+__all__ = ["earlier_runs", "journal_files", "load_journal", "load_results"]
 
 #: a journal has its experiment and at least one of these (chaoslib writes all of them)
 _JOURNAL_KEYS = ("status", "steady_states", "run", "start")
@@ -69,3 +69,26 @@ def load_journal(path: Path) -> dict[str, Any]:
 def load_results(paths: Iterable[str | Path]) -> list[ExperimentResult]:
     """Read every journal under ``paths`` (files or directories), in the order given."""
     return [read_result(load_journal(p), str(p)) for p in journal_files(paths)]
+
+
+def earlier_runs(results: list[ExperimentResult]) -> list[str]:
+    """Warn when the journals come from more than one run (old journals left in a folder).
+
+    ``chaosagenkit run`` labels each journal with its invocation's id; the
+    journals of the latest invocation (the one holding the latest start) are
+    "the run", any other journal was left by an earlier run or written by
+    something else. Journals that carry no id at all say nothing, so nothing
+    is said about them.
+    """
+    journals = [r for r in results if r.has_journal]
+    ids = {r.run.suite_id if r.run else None for r in journals}
+    if len(ids) < 2:
+        return []
+    latest = max(journals, key=lambda r: r.start.timestamp() if r.start else float("-inf"))
+    run_id = latest.run.suite_id if latest.run else None
+    others = [r for r in journals if (r.run.suite_id if r.run else None) != run_id]
+    names = ", ".join(Path(r.source).name for r in others[:3]) + (", ..." if len(others) > 3 else "")
+    return [
+        f"{len(others)} of {len(journals)} journals are not from the latest run "
+        f"({run_id or 'unlabelled'}): {names}; left by an earlier run? They are reported too"
+    ]

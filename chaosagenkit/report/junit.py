@@ -2,8 +2,11 @@
 
 Mapping, stated once (docs/reports.md repeats it for users):
 
-- one ``<testsuite>`` per journal, named after the experiment's title and
-  transport; properties carry verdict, status, seed, plan and journal path;
+- one ``<testsuite>`` per journal, named by its stable id ``<experiment
+  file>.<transport>`` (``retry.tcp``, not the title, so CI tracks it across
+  title changes); properties carry title, verdict, reason, status, seed,
+  plan, journal path and what was tested (agent, answer check, overrides,
+  versions);
 - one ``<testcase>`` per steady-state probe (before, after), per method
   activity and per rollback, with the journal's own duration;
 - a probe outside its tolerance is a ``<failure>`` whose message holds the
@@ -15,7 +18,12 @@ Mapping, stated once (docs/reports.md repeats it for users):
   skipped on purpose gets ``<skipped>`` there); that testcase also carries a
   failed or deviated verdict that no other testcase shows (a deviation
   during the method, a failure with no probe to blame), so every verdict
-  other than held/completed is visible as at least one failure or error.
+  other than holds is visible as at least one failure or error;
+- ``against_recorded``: a deviation exactly as recorded (verdict and set of
+  deviations) is a known finding: its unmet tolerances and the ``experiment
+  run`` testcase are ``<skipped>`` with the finding as message, not
+  failures; a run that differs from its record gets a ``<failure
+  type="DiffersFromRecord">`` on ``experiment run`` saying how.
 
 The output follows the Ant/Jenkins ``junit-10.xsd`` shape (checked against
 ``tests/fixtures/junit-10.xsd``): times are plain decimals in seconds,
@@ -30,8 +38,9 @@ from collections import Counter
 from datetime import UTC
 from pathlib import Path
 
-from chaosagenkit.report.model import ExperimentResult, RunEntry, Verdict
-from chaosagenkit.report.text import checked_value, tolerance_text, value_text
+from chaosagenkit.report.model import ExperimentResult, RunEntry
+from chaosagenkit.report.text import checked_value, is_expected, tolerance_text, value_text
+from chaosagenkit.verdict import Verdict
 
 __all__ = ["RUN_TESTCASE", "junit_xml", "write_junit"]
 
@@ -47,13 +56,13 @@ _PHASE_PREFIX = {
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
-def junit_xml(results: list[ExperimentResult]) -> str:
+def junit_xml(results: list[ExperimentResult], against_recorded: bool = False) -> str:
     """The JUnit XML document for ``results``, one testsuite each."""
     root = ET.Element("testsuites", name="chaosagenkit")
     totals: Counter[str] = Counter()
     total_time = 0.0
     for result in results:
-        suite = _suite(result)
+        suite = _suite(result, against_recorded)
         root.append(suite)
         for key in ("tests", "failures", "errors"):
             totals[key] += int(suite.get(key, "0"))
@@ -65,13 +74,13 @@ def junit_xml(results: list[ExperimentResult]) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def write_junit(results: list[ExperimentResult], path: Path) -> Path:
-    path.write_text(junit_xml(results), encoding="utf-8")
+def write_junit(results: list[ExperimentResult], path: Path, against_recorded: bool = False) -> Path:
+    path.write_text(junit_xml(results, against_recorded), encoding="utf-8")
     return path
 
 
-def _suite(result: ExperimentResult) -> ET.Element:
-    suite = ET.Element("testsuite", name=_clean(result.name))
+def _suite(result: ExperimentResult, against_recorded: bool) -> ET.Element:
+    suite = ET.Element("testsuite", name=_clean(result.test_id))
     if result.duration_s is not None:
         suite.set("time", _seconds(result.duration_s))
     if result.start is not None:
@@ -80,13 +89,14 @@ def _suite(result: ExperimentResult) -> ET.Element:
         suite.set("hostname", _clean(result.node))
     if result.source:
         suite.set("file", _clean(result.source))
-    suite.append(_properties(result))
+    suite.append(_properties(result, against_recorded))
 
-    cases = [_testcase(result, e) for e in [*result.before, *result.method]]
+    expected = is_expected(result, against_recorded)
+    cases = [_testcase(result, e, expected) for e in [*result.before, *result.method]]
     if result.during_iterations:
         cases.append(_during(result))
-    cases += [_testcase(result, e) for e in [*result.after, *result.rollbacks]]
-    run_case = _run_testcase(result, cases)
+    cases += [_testcase(result, e, expected) for e in [*result.after, *result.rollbacks]]
+    run_case = _run_testcase(result, cases, against_recorded)
     if run_case is not None:
         cases.insert(0, run_case)
     _make_names_unique(cases)
@@ -102,9 +112,13 @@ def _suite(result: ExperimentResult) -> ET.Element:
     return suite
 
 
-def _properties(result: ExperimentResult) -> ET.Element:
+def _properties(result: ExperimentResult, against_recorded: bool) -> ET.Element:
     props = {
+        "id": result.test_id,
+        "title": result.title,
         "verdict": result.verdict.value,
+        "reason": result.judgement.reason,
+        "deviations": ", ".join(result.judgement.deviations),
         "status": result.status or "",
         "deviated": str(result.deviated).lower(),
     }
@@ -116,21 +130,36 @@ def _properties(result: ExperimentResult) -> ET.Element:
         props["seed"] = str(result.run.seed)
     if result.plan is not None and result.plan.plan:
         props["plan"] = result.plan.plan
+    props.update({name.replace(" ", "_"): value for name, value in result.tested_with})
     if result.recorded_verdict is not None:
         props["recorded_verdict"] = result.recorded_verdict
         props["observed_verdict"] = result.observed_verdict
+        if result.recorded_deviations is not None:
+            props["recorded_deviations"] = ", ".join(result.recorded_deviations)
+        if against_recorded:
+            props["against_recorded"] = result.comparison.outcome
     element = ET.Element("properties")
     for name, value in props.items():
         ET.SubElement(element, "property", name=name, value=_clean(value))
     return element
 
 
-def _testcase(result: ExperimentResult, entry: RunEntry) -> ET.Element:
+def _testcase(result: ExperimentResult, entry: RunEntry, expected: bool = False) -> ET.Element:
     prefix = _PHASE_PREFIX.get(entry.phase, entry.phase)
-    case = ET.Element("testcase", classname=_clean(result.name), name=_clean(f"{prefix}: {entry.name}"))
+    case = ET.Element("testcase", classname=_clean(result.test_id), name=_clean(f"{prefix}: {entry.name}"))
     if entry.duration_s is not None:
         case.set("time", _seconds(entry.duration_s))
     match entry.outcome:
+        case "not met" if expected:
+            label, value = checked_value(entry)
+            finding = result.recorded_finding or "deviates as recorded"
+            _child(
+                case,
+                "skipped",
+                None,
+                f"expected deviation ({finding}): {label} = {value_text(value)}, "
+                f"outside tolerance {tolerance_text(entry.tolerance)}",
+            )
         case "not met":
             label, value = checked_value(entry)
             _child(
@@ -151,7 +180,7 @@ def _testcase(result: ExperimentResult, entry: RunEntry) -> ET.Element:
                 f"started but never finished: the run was {result.status or 'cut short'}",
             )
         case "not run":
-            reason = result.verdict.value if result.verdict.severity else "the run took another path"
+            reason = result.verdict.label if result.verdict.exit_code else "the run took another path"
             _child(case, "skipped", None, f"not run ({reason})")
         case "not checked":
             _child(case, "skipped", None, "tolerance not checked: the journal records no tolerance_met")
@@ -162,7 +191,7 @@ def _testcase(result: ExperimentResult, entry: RunEntry) -> ET.Element:
 
 
 def _during(result: ExperimentResult) -> ET.Element:
-    case = ET.Element("testcase", classname=_clean(result.name), name="steady-state during method")
+    case = ET.Element("testcase", classname=_clean(result.test_id), name="steady-state during method")
     if result.during_not_met:
         _child(
             case,
@@ -173,25 +202,32 @@ def _during(result: ExperimentResult) -> ET.Element:
     return case
 
 
-def _run_testcase(result: ExperimentResult, cases: list[ET.Element]) -> ET.Element | None:
+def _run_testcase(
+    result: ExperimentResult, cases: list[ET.Element], against_recorded: bool
+) -> ET.Element | None:
     shown = {child.tag for case in cases for child in case}
     verdict = result.verdict
+    case = ET.Element("testcase", classname=_clean(result.test_id), name=RUN_TESTCASE)
+    if result.duration_s is not None:
+        case.set("time", _seconds(result.duration_s))
     if verdict == Verdict.SKIPPED:
-        case = ET.Element("testcase", classname=_clean(result.name), name=RUN_TESTCASE)
         _child(case, "skipped", None, result.verdict_sentence)
         return case
+    if is_expected(result, against_recorded):
+        _child(case, "skipped", None, f"expected deviation: {result.comparison.message}")
+        return case
+    if against_recorded and result.comparison.outcome == "differs":
+        _child(case, "failure", "DiffersFromRecord", result.comparison.message, result.verdict_sentence)
+        return case
     needed = (
-        verdict in (Verdict.INTERRUPTED, Verdict.ABORTED, Verdict.UNKNOWN, Verdict.NO_JOURNAL)
+        verdict in (Verdict.INTERRUPTED, Verdict.ABORTED, Verdict.BASELINE_NOT_MET)
         or (verdict == Verdict.FAILED and "error" not in shown)
-        or (verdict in (Verdict.DEVIATED, Verdict.BASELINE_NOT_MET) and "failure" not in shown)
+        or (verdict == Verdict.DEVIATES and "failure" not in shown)
     )
     if not needed:
         return None
-    case = ET.Element("testcase", classname=_clean(result.name), name=RUN_TESTCASE)
-    if result.duration_s is not None:
-        case.set("time", _seconds(result.duration_s))
-    tag = "failure" if verdict.severity == 1 else "error"
-    _child(case, tag, verdict.value.title().replace(" ", ""), result.verdict_sentence)
+    tag = "failure" if verdict.exit_code == 1 else "error"
+    _child(case, tag, verdict.label.title().replace(" ", ""), result.verdict_sentence)
     return case
 
 

@@ -17,6 +17,7 @@ from chaosagenkit.report.text import (
     checked_value,
     duration_text,
     entry_summary,
+    is_expected,
     ms_text,
     observed_vs_recorded,
     offset_text,
@@ -27,20 +28,23 @@ from chaosagenkit.report.text import (
     verdict_tally,
 )
 
-__all__ = ["VERDICT_LABEL", "anchor", "markdown_summary", "write_markdown"]
+__all__ = ["EXPECTED_LABEL", "VERDICT_LABEL", "anchor", "markdown_summary", "verdict_label", "write_markdown"]
 
 VERDICT_LABEL = {
-    Verdict.HELD: "✔ held",
-    Verdict.COMPLETED: "○ completed, nothing judged",
-    Verdict.DEVIATED: "✘ deviated",
-    Verdict.BASELINE_NOT_MET: "✘ baseline not met",
+    Verdict.HOLDS: "✔ holds",
+    Verdict.DEVIATES: "✘ deviates",
+    Verdict.BASELINE_NOT_MET: "‼ baseline not met",
     Verdict.FAILED: "‼ failed",
     Verdict.ABORTED: "‼ aborted",
     Verdict.INTERRUPTED: "‼ interrupted",
-    Verdict.UNKNOWN: "? unknown",
     Verdict.SKIPPED: "– skipped",
-    Verdict.NO_JOURNAL: "‼ no journal",
 }
+#: a deviation exactly as recorded, in a report made against the record: a known finding
+EXPECTED_LABEL = "≈ deviates (expected)"
+
+
+def verdict_label(result: ExperimentResult, against_recorded: bool = False) -> str:
+    return EXPECTED_LABEL if is_expected(result, against_recorded) else VERDICT_LABEL[result.verdict]
 
 
 def anchor(index: int, result: ExperimentResult) -> str:
@@ -48,9 +52,15 @@ def anchor(index: int, result: ExperimentResult) -> str:
     return f"exp-{index + 1}-{result.slug}"[:80]
 
 
-def markdown_summary(results: list[ExperimentResult]) -> str:
-    count, verdicts = verdict_tally(results)
+def markdown_summary(
+    results: list[ExperimentResult], against_recorded: bool = False, warnings: list[str] | None = None
+) -> str:
+    """The summary; ``against_recorded`` shows deviations as recorded as expected findings."""
+    count, verdicts = verdict_tally(results, against_recorded)
     lines = ["# Chaos experiments", "", f"**{count}:** {verdicts}", ""]
+    lines += [f"> warning: {_text(w)}" for w in warnings or []]
+    if warnings:
+        lines.append("")
     lines += [
         "| # | Experiment | Plan | Verdict | Recorded | Duration | Decisive values |",
         "|---|---|---|---|---|---|---|",
@@ -61,10 +71,10 @@ def markdown_summary(results: list[ExperimentResult]) -> str:
         decisive = "<br>".join(_text(entry_summary(e, 60)) for e in r.decisive()) or "—"
         lines.append(
             f"| {i + 1} | [{_text(r.name)}](#{anchor(i, r)}) | {_text(plan)} | "
-            f"{VERDICT_LABEL[r.verdict]} | {_text(recorded)} | {duration_text(r.duration_s)} | {decisive} |"
+            f"{verdict_label(r, against_recorded)} | {_text(recorded)} | {duration_text(r.duration_s)} | {decisive} |"
         )
     for i, r in enumerate(results):
-        lines += ["", *_details(i, r)]
+        lines += ["", *_details(i, r, against_recorded)]
     return "\n".join(lines) + "\n"
 
 
@@ -73,17 +83,18 @@ def write_markdown(results: list[ExperimentResult], path: Path) -> Path:
     return path
 
 
-def _details(i: int, r: ExperimentResult) -> list[str]:
+def _details(i: int, r: ExperimentResult, against_recorded: bool) -> list[str]:
     out = [
         f'<a id="{anchor(i, r)}"></a>',
-        f"## {i + 1}. {_text(r.name)}: {VERDICT_LABEL[r.verdict]}",
+        f"## {i + 1}. {_text(r.name)}: {verdict_label(r, against_recorded)}",
         "",
-        r.verdict_sentence,
+        _text(r.verdict_sentence),
         "",
     ]
     if not r.has_journal:
         return out[:-1]
     facts = [
+        f"id `{r.test_id}`",
         f"journal `{r.source}`",
         f"status {r.status or MISSING}",
         f"started {time_text(r.start)}",
@@ -94,6 +105,9 @@ def _details(i: int, r: ExperimentResult) -> list[str]:
     if r.plan and r.plan.plan:
         facts.append(f"plan {_text(r.plan.plan)}")
     out += ["- " + " · ".join(facts)]
+    tested = r.tested_with
+    if tested:
+        out.append("- tested with: " + " · ".join(f"{k} {_text(v)}" for k, v in tested))
     comparison = observed_vs_recorded(r)
     if comparison:
         out.append(f"- verdict: {comparison}")
@@ -138,16 +152,17 @@ def _details(i: int, r: ExperimentResult) -> list[str]:
     if r.run.clients:
         out += ["", "**Clients**", ""]
         out += [
-            "| Client | Requests | Good | Errors | p50 / p95 latency | Good in faults / outside |",
-            "|---|---|---|---|---|---|",
+            "| Client | Requests | Good | Errors | Wrong answers | p50 / p95 latency | Good in faults / outside |",
+            "|---|---|---|---|---|---|---|",
         ]
         for c in r.run.clients:
             if not c.t:
-                out.append(f"| {_text(c.name)} | {_text(c.problem or 'no requests')} | | | | |")
+                out.append(f"| {_text(c.name)} | {_text(c.problem or 'no requests')} | | | | | |")
                 continue
             s = r.client_stats(c)
+            wrong = MISSING if s.wrong is None else str(s.wrong)
             out.append(
-                f"| {_text(c.name)} | {s.requests} | {s.good} | {s.errors} | "
+                f"| {_text(c.name)} | {s.requests} | {s.good} | {s.errors} | {wrong} | "
                 f"{ms_text(s.latency_p50_ms)} / {ms_text(s.latency_p95_ms)} | "
                 f"{share_text(s.good_in_faults)} / {share_text(s.good_outside_faults)} |"
             )

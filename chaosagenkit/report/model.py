@@ -8,31 +8,37 @@ finish"; a tolerance nobody checked is "not checked" (Chaos Toolkit does
 not check the tolerance of method probes: chaosagenkit's control does, and
 marks the entry ``tolerance_met``).
 
-The verdict follows the precedence Chaos Toolkit itself uses for
-``chaos run --output agent``, from the least to the most trustworthy
-result: interrupted, aborted, failed (a steady-state probe raised), unknown
-(no status), baseline not met, deviated, held. "completed" is a run that
-judged nothing (no hypothesis probe and no method expectation).
-
-A method expectation whose probe raised is not met, as chaosagenkit's
-control records it (``tolerance_met`` false, the run deviated): the run
-deviated, it never held. Chaos Toolkit's own status rules stay as they
-are (a raising method probe does not fail a chaoslib run). The held
-sentence says every expectation was met only when each one's
-``tolerance_met`` is true; it counts those nobody checked.
+The verdict is ``chaosagenkit.verdict.judge``'s, the one engine every
+part of chaosagenkit uses (holds | deviates | baseline_not_met | failed |
+aborted | interrupted | skipped); this module only reads what the reports
+show around it. Against the experiment's record (``--against-recorded``) a
+run compares by ``chaosagenkit.verdict.compare``: its verdict and its set of
+deviations.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
+from chaosagenkit import configuration as run_configuration
 from chaosagenkit.faults.toxics.base import finite_float
 from chaosagenkit.report.outcomes import ClientOutcomes, OutcomeStats, parse_client
 from chaosagenkit.report.windows import FaultWindow, fault_windows, usable_events
+from chaosagenkit.verdict import (
+    Comparison,
+    Judgement,
+    Verdict,
+    compare,
+    exception_line,
+    judge,
+    not_run,
+    skipped,
+)
 
 __all__ = [
     "EXTENSION_NAME",
@@ -46,28 +52,6 @@ __all__ = [
 ]
 
 EXTENSION_NAME = "chaosagenkit"
-
-
-class Verdict(StrEnum):
-    HELD = "held"
-    COMPLETED = "completed"  # nothing was judged
-    DEVIATED = "deviated"
-    BASELINE_NOT_MET = "baseline not met"
-    FAILED = "failed"
-    ABORTED = "aborted"
-    INTERRUPTED = "interrupted"
-    UNKNOWN = "unknown"
-    SKIPPED = "skipped"  # not run on purpose (no journal): see result_without_journal
-    NO_JOURNAL = "no journal"  # the run could not start or left no journal
-
-    @property
-    def severity(self) -> int:
-        """0: fine, 1: the system did not hold, 2: the run itself went wrong."""
-        if self in (Verdict.HELD, Verdict.COMPLETED, Verdict.SKIPPED):
-            return 0
-        if self in (Verdict.DEVIATED, Verdict.BASELINE_NOT_MET):
-            return 1
-        return 2
 
 
 @dataclass
@@ -116,6 +100,7 @@ class PlanRecord:
     plan: str | None = None
     verdicts: dict[str, str] = field(default_factory=dict)
     findings: dict[str, str] = field(default_factory=dict)
+    deviations: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -130,6 +115,15 @@ class RunRecord:
     clients: list[ClientOutcomes] = field(default_factory=list)
     expectations_met: bool | None = None
     topology: dict[str, Any] = field(default_factory=dict)  # chaosagenkit.topology's journal section
+    #: what was tested with (see chaosagenkit.control): versions, agents, answer checks, overrides
+    versions: dict[str, Any] = field(default_factory=dict)
+    agents: dict[str, Any] = field(default_factory=dict)
+    answer_checks: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)
+    #: steady-state probe name -> its tolerance with ${...} resolved
+    tolerances: dict[str, Any] = field(default_factory=dict)
+    #: the ``chaosagenkit run`` invocation that wrote the journal, if any
+    suite_id: str | None = None
 
 
 @dataclass
@@ -157,7 +151,9 @@ class ExperimentResult:
     node: str | None
     interruption: str | None
     dry: str | None
-    verdict: Verdict = Verdict.UNKNOWN
+    judgement: Judgement = field(default_factory=lambda: not_run("not judged"))
+    #: ``retry`` for experiments/retry.json; with the transport, the stable id ``retry.tcp``
+    experiment_id: str | None = None
     #: why there is no journal (skipped, could not start); None for a real journal
     no_journal_reason: str | None = None
     _stats: dict[str, OutcomeStats] = field(default_factory=dict, repr=False, compare=False)
@@ -169,9 +165,19 @@ class ExperimentResult:
         return self._stats[client.name]
 
     @property
+    def verdict(self) -> Verdict:
+        return self.judgement.verdict
+
+    @property
     def name(self) -> str:
-        """The experiment's title with the transport, as CI lists it."""
+        """The experiment's title with the transport, as people read it."""
         return f"{self.title} [{self.transport}]" if self.transport else self.title
+
+    @property
+    def test_id(self) -> str:
+        """Stable across runs and title changes, as CI tracks it: ``retry.tcp``."""
+        base = self.experiment_id or re.sub(r"[^a-z0-9]+", "_", self.title.lower()).strip("_") or "experiment"
+        return f"{base}.{self.transport}" if self.transport else base
 
     @property
     def slug(self) -> str:
@@ -210,13 +216,53 @@ class ExperimentResult:
         return next(iter(recorded.values())) if len(recorded) == 1 else None
 
     @property
+    def recorded_deviations(self) -> list[str] | None:
+        """The deviations the experiment file records for this transport (None: not recorded)."""
+        if not self.plan:
+            return None
+        if self.transport and self.transport in self.plan.deviations:
+            return self.plan.deviations[self.transport]
+        return None
+
+    @property
+    def comparison(self) -> Comparison:
+        """This run against the experiment's record (verdict and deviations)."""
+        return compare(self.judgement, self.recorded_verdict, self.recorded_deviations, self.recorded_finding)
+
+    @property
     def observed_verdict(self) -> str:
         """This run's verdict in the words experiment files record: holds | deviates | ..."""
-        return {Verdict.HELD: "holds", Verdict.DEVIATED: "deviates"}.get(self.verdict, self.verdict.value)
+        return self.verdict.value
 
     @property
     def verdict_sentence(self) -> str:
-        return _sentence(self)
+        """The engine's one line on what decided the verdict, as a sentence."""
+        reason = self.judgement.reason
+        return (reason[:1].upper() + reason[1:]).rstrip(".") + "."
+
+    @property
+    def tested_with(self) -> list[tuple[str, str]]:
+        """What was tested: agent, answer check, transport, overrides, versions (as recorded)."""
+        facts: list[tuple[str, str]] = []
+        run = self.run
+        if run is not None and run.agents:
+            facts.append(("agent", ", ".join(f"{k}: {v}" for k, v in run.agents.items())))
+        if run is not None and run.answer_checks:
+            checks = set(map(str, run.answer_checks.values()))
+            text = (
+                checks.pop()
+                if len(checks) == 1
+                else ", ".join(f"{k}: {v}" for k, v in run.answer_checks.items())
+            )
+            facts.append(("answer check", text))
+        if self.transport:
+            facts.append(("transport", self.transport))
+        if run is not None and run.overrides:
+            overridden = run_configuration.public(run.overrides)
+            facts.append(("overridden", ", ".join(f"{k}={_compact(v)}" for k, v in overridden.items())))
+        if run is not None and run.versions:
+            facts.append(("versions", ", ".join(f"{k} {v}" for k, v in run.versions.items() if v)))
+        return facts
 
     @property
     def has_journal(self) -> bool:
@@ -224,17 +270,12 @@ class ExperimentResult:
 
     @property
     def warnings(self) -> list[str]:
-        """What weakens the verdict: dry runs, failed actions, unplayed rollbacks."""
+        """What weakens the verdict: dry runs, unplayed rollbacks, unchecked expectations."""
         found: list[str] = []
         if not self.has_journal:
             return found
         if self.dry:
             found.append(f"dry run ({self.dry}): activities were not executed")
-        if not self.before and not self.after and not self.expectations:
-            found.append("no steady-state probe and no method expectation: nothing was judged")
-        failed = [e.name for e in self.method if e.ran and e.status == "failed"]
-        if failed:
-            found.append(f"method activities failed, the fault may not be in place: {', '.join(failed)}")
         failed = [e.name for e in self.rollbacks if e.ran and e.status == "failed"]
         if failed:
             found.append(f"rollbacks failed: {', '.join(failed)}")
@@ -265,6 +306,7 @@ def read_result(journal: dict[str, Any], source: str) -> ExperimentResult:
     run = _run_record(journal)
     start, end = _time(journal.get("start")), _time(journal.get("end"))
     duration = journal.get("duration")
+    ext = _extension(journal) or {}
     result = ExperimentResult(
         source=source,
         title=str(experiment.get("title") or "(untitled experiment)"),
@@ -296,21 +338,29 @@ def read_result(journal: dict[str, Any], source: str) -> ExperimentResult:
         interruption=_interruption(journal),
         dry=str(experiment["dry"]) if experiment.get("dry") else None,
     )
+    result.experiment_id = _experiment_id(ext, source, result.transport)
     if run is not None:
-        _fill_expectations_from_extension(result.method, _dict(_extension(journal)))
+        _fill_expectations_from_extension(result.method, _dict(ext))
+        _resolve_steady_state_tolerances([*result.before, *result.after], run.tolerances)
         run_end = end.timestamp() if end else _last_instant(run)
         result.windows = fault_windows(run.timeline, run_end)
-    result.verdict = _classify(result, steady)
+    result.judgement = judge(journal)
     return result
 
 
 def result_without_journal(
-    title: str, verdict: str, reason: str, transport: str | None = None, source: str = ""
+    title: str,
+    verdict: str,
+    reason: str,
+    transport: str | None = None,
+    source: str = "",
+    experiment_id: str | None = None,
 ) -> ExperimentResult:
     """A run the reports must list although it left no journal.
 
     ``verdict`` is "skipped" (not run on purpose, e.g. a transport the
-    experiment skips) or "error" (it could not start). ``reason`` is shown.
+    experiment skips) or anything else: it could not start (failed, with
+    ``reason``). ``experiment_id`` is the experiment file's name (``retry``).
     """
     result = ExperimentResult(
         source=source, title=title, description=None, tags=[], status=None, deviated=False,
@@ -318,85 +368,11 @@ def result_without_journal(
         during_iterations=0, during_not_met=0, method=[], rollbacks=[], transport=transport,
         plan=None, run=None, windows=[], node=None, interruption=None, dry=None,
     )  # fmt: skip
-    result.verdict = Verdict.SKIPPED if verdict == "skipped" else Verdict.NO_JOURNAL
-    result.no_journal_reason = reason or "no reason given"
+    reason = reason or "no reason given"
+    result.judgement = skipped(reason) if verdict == "skipped" else not_run(reason)
+    result.no_journal_reason = reason
+    result.experiment_id = experiment_id
     return result
-
-
-# -- verdict -------------------------------------------------------------------------------
-
-
-def _classify(r: ExperimentResult, steady: dict[str, Any]) -> Verdict:
-    if r.status == "interrupted":
-        return Verdict.INTERRUPTED
-    if r.status == "aborted":
-        return Verdict.ABORTED
-    if r.status == "failed" or any(e.ran and e.status != "succeeded" for e in [*r.before, *r.after]):
-        return Verdict.FAILED
-    if r.status != "completed":
-        return Verdict.UNKNOWN
-    if _dict(steady.get("before")).get("steady_state_met") is False:
-        return Verdict.BASELINE_NOT_MET
-    if (
-        r.deviated
-        or r.during_not_met
-        or _dict(steady.get("after")).get("steady_state_met") is False
-        or any(e.tolerance_met is False or e.outcome == "error" for e in r.expectations)
-    ):
-        return Verdict.DEVIATED
-    if not r.before and not r.after and not r.expectations:
-        return Verdict.COMPLETED
-    return Verdict.HELD
-
-
-def _sentence(r: ExperimentResult) -> str:
-    match r.verdict:
-        case Verdict.HELD:
-            return _held_sentence(r)
-        case Verdict.COMPLETED:
-            return "The run completed without judging anything (no steady-state probe, no expectation)."
-        case Verdict.DEVIATED:
-            unmet = [e.name for e in r.entries if e.outcome == "not met"]
-            raised = [e.name for e in r.expectations if e.outcome == "error"]
-            found = [f"{', '.join(unmet)} outside tolerance"] if unmet else []
-            found += [f"{', '.join(raised)} raised, so not met"] if raised else []
-            where = f": {'; '.join(found)}" if found else ""
-            if r.during_not_met:
-                where += f"; the steady state failed {r.during_not_met} of {r.during_iterations} checks during the method"
-            return f"The system deviated from its steady state or expectations{where}."
-        case Verdict.BASELINE_NOT_MET:
-            return "The steady state did not hold before the method: nothing was injected."
-        case Verdict.FAILED:
-            broken = [e.name for e in r.entries if e.outcome == "error"]
-            names = f" ({', '.join(broken)})" if broken else ""
-            return f"A steady-state probe raised{names}, so its tolerance could not be checked."
-        case Verdict.ABORTED:
-            return "The method ran into an unexpected error and the run was aborted."
-        case Verdict.INTERRUPTED:
-            reason = r.interruption or "the journal does not record why"
-            return f"The run was interrupted before it completed ({reason})."
-        case Verdict.SKIPPED:
-            return f"Not run: {r.no_journal_reason}."
-        case Verdict.NO_JOURNAL:
-            return f"The run left no journal: {r.no_journal_reason}."
-    return f"The journal records no final status ({r.status!r}): the run may not have finished."
-
-
-def _held_sentence(r: ExperimentResult) -> str:
-    """What held, saying "every expectation was met" only when each was checked and met."""
-    steady = "The steady state held" if r.before or r.after else "There is no steady-state probe"
-    expectations = r.expectations
-    if not expectations:
-        return f"{steady}; the method has no expectation."
-    met = sum(1 for e in expectations if e.tolerance_met is True)
-    if met == len(expectations):
-        return f"{steady} and every method expectation was met."
-    unchecked = len(expectations) - met
-    were = "was" if unchecked == 1 else "were"
-    return (
-        f"{steady}, but {unchecked} of {len(expectations)} method expectations {were} not checked "
-        "(Chaos Toolkit does not check method probes' tolerances; chaosagenkit's control does)."
-    )
 
 
 # -- phases --------------------------------------------------------------------------------
@@ -445,10 +421,17 @@ def _entry(phase: str, run: dict[str, Any]) -> RunEntry:
         tolerance_met=met if isinstance(met, bool) else None,
         start=_time(run.get("start")),
         duration_s=finite_float(duration),
-        error=_last_line(lines),
+        error=exception_line(lines),
         traceback="".join(lines) if lines else None,
         background=activity.get("background") is True,
     )
+
+
+def _resolve_steady_state_tolerances(entries: list[RunEntry], resolved: dict[str, Any]) -> None:
+    """Show a steady-state probe's tolerance as checked (``${name}`` resolved by the control)."""
+    for entry in entries:
+        if entry.has_tolerance and entry.name in resolved and resolved[entry.name] != entry.tolerance:
+            entry.declared_tolerance, entry.tolerance = entry.tolerance, resolved[entry.name]
 
 
 def _fill_expectations_from_extension(method: list[RunEntry], extension: dict[str, Any]) -> None:
@@ -482,16 +465,17 @@ def _extension(journal: dict[str, Any]) -> dict[str, Any] | None:
 
 def _run_record(journal: dict[str, Any]) -> RunRecord | None:
     ext = _extension(journal)
-    if ext is None:
-        return None
+    if ext is None or not any(key in ext for key in ("timeline", "clients", "seed")):
+        return None  # no control ran: at most chaosagenkit run's label
     timeline = _list(ext.get("timeline"))
     usable = usable_events(timeline)
     clients = _dict(ext.get("clients"))
     seed = ext.get("seed")
+    suite = _dict(ext.get("suite"))
     return RunRecord(
         version=str(ext["version"]) if ext.get("version") is not None else None,
         seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
-        configuration=_dict(ext.get("configuration")),
+        configuration=run_configuration.public(_dict(ext.get("configuration"))),
         timeline=usable,
         unplaced_events=len(timeline) - len(usable),
         clients=[parse_client(str(name), rec) for name, rec in clients.items()],
@@ -499,19 +483,39 @@ def _run_record(journal: dict[str, Any]) -> RunRecord | None:
         if isinstance(ext.get("expectations_met"), bool)
         else None,
         topology=_dict(ext.get("topology")),
+        versions=_dict(ext.get("versions")),
+        agents=_dict(ext.get("agents")),
+        answer_checks=_dict(ext.get("answer_checks")),
+        overrides=run_configuration.public(_dict(ext.get("overrides"))),
+        tolerances=_dict(ext.get("tolerances")),
+        suite_id=str(suite["id"]) if suite.get("id") else None,
     )
+
+
+def _experiment_id(ext: dict[str, Any], source: str, transport: str | None) -> str | None:
+    """The experiment file's name: as ``chaosagenkit run`` labelled the journal, else its file name."""
+    if isinstance(ext.get("experiment"), str) and ext["experiment"]:
+        return ext["experiment"]
+    name = Path(source).name
+    if transport and name.endswith(f".{transport}.json"):  # chaosagenkit run's <experiment>.<transport>.json
+        return name[: -len(f".{transport}.json")] or None
+    return None
 
 
 def _plan(experiment: dict[str, Any]) -> PlanRecord | None:
     for ext in _list(experiment.get("extensions")):
         if isinstance(ext, dict) and ext.get("name") == EXTENSION_NAME:
             verdicts, findings = _dict(ext.get("verdicts")), _dict(ext.get("findings"))
+            deviations = _dict(ext.get("deviations"))
             if ext.get("plan") is None and not verdicts and not findings:
                 continue
             return PlanRecord(
                 plan=str(ext["plan"]) if ext.get("plan") is not None else None,
                 verdicts={str(k): str(v) for k, v in verdicts.items()},
                 findings={str(k): str(v) for k, v in findings.items()},
+                deviations={
+                    str(k): [str(n) for n in v] for k, v in deviations.items() if isinstance(v, list)
+                },
             )
     return None
 
@@ -547,6 +551,11 @@ def _last_instant(run: RunRecord) -> float | None:
 # -- small readers -------------------------------------------------------------------------
 
 
+def _compact(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -563,13 +572,3 @@ def _time(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _last_line(lines: list[str]) -> str | None:
-    """The exception's own line, without chaoslib's wrapper: ``RuntimeError: unreachable``."""
-    text = [line.strip() for chunk in lines for line in chunk.splitlines() if line.strip()]
-    if not text:
-        return None
-    last = text[-1]
-    wrapper = "chaoslib.exceptions.ActivityFailed: "
-    return last[len(wrapper) :] if last.startswith(wrapper) and len(last) > len(wrapper) else last

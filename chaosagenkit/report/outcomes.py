@@ -10,15 +10,15 @@ rather than being cut to fit.
 from __future__ import annotations
 
 import bisect
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from chaosagenkit.faults.toxics.base import finite_float
 from chaosagenkit.report.windows import FaultWindow
+from chaosagenkit.stats import percentile
 
-__all__ = ["ClientOutcomes", "OutcomeStats", "parse_client", "percentile"]
+__all__ = ["ClientOutcomes", "OutcomeStats", "parse_client"]
 
 _REQUIRED = ("t", "latency_ms", "ok")
 _OPTIONAL = ("error", "wrong")
@@ -92,8 +92,8 @@ class ClientOutcomes:
             ok=ok,
             errors=n - ok,
             wrong=wrong,
-            latency_p50_ms=percentile(latencies, 50),
-            latency_p95_ms=percentile(latencies, 95),
+            latency_p50_ms=_percentile(latencies, 50),
+            latency_p95_ms=_percentile(latencies, 95),
             latency_max_ms=latencies[-1] if latencies else None,
             error_kinds=dict(kinds.most_common()),
             good_in_faults=good_inside / inside if inside and spans else None,
@@ -152,9 +152,6 @@ def _merged(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return merged
 
 
-def percentile(sorted_values: list[float], q: float) -> float | None:
-    """The ``q``-th percentile (nearest rank) of already sorted values, or None."""
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
+def _percentile(sorted_values: list[float], q: float) -> float | None:
+    """``chaosagenkit.stats.percentile``, the one definition probes use too; None for no values."""
+    return percentile(sorted_values, q) if sorted_values else None

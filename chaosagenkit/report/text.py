@@ -14,6 +14,7 @@ __all__ = [
     "checked_value",
     "duration_text",
     "entry_summary",
+    "is_expected",
     "ms_text",
     "observed_vs_recorded",
     "offset_text",
@@ -119,18 +120,37 @@ def entry_summary(entry: RunEntry, limit: int = 80) -> str:
 
 
 def observed_vs_recorded(result: ExperimentResult) -> str | None:
-    """``recorded deviates, observed holds`` when the experiment records a verdict."""
+    """``recorded deviates, observed holds (differs: ...)`` when the experiment records a verdict."""
     recorded = result.recorded_verdict
     if recorded is None:
         return None
-    same = recorded == result.observed_verdict
-    return f"recorded {recorded}, observed {result.observed_verdict}" + ("" if same else " (differs)")
+    comparison = result.comparison
+    text = f"recorded {recorded}, observed {result.observed_verdict}"
+    match comparison.outcome:
+        case "same" | "expected":
+            return text
+        case "not recorded":
+            return f"{text} (deviations not recorded)"
+        case _:
+            return f"{text} (differs: {comparison.message})"
 
 
-def verdict_tally(results: list[ExperimentResult]) -> tuple[str, str]:
-    """("3 experiments", "2 held, 1 deviated"): how many runs, and how many of each verdict."""
-    counts = Counter(r.verdict for r in results)
-    parts = [f"{counts[v]} {v.value}" for v in Verdict if counts[v]]
+def is_expected(result: ExperimentResult, against_recorded: bool) -> bool:
+    """A deviation equal to the recorded one, in a report made ``--against-recorded``: a known finding."""
+    return against_recorded and result.comparison.outcome == "expected"
+
+
+def verdict_tally(results: list[ExperimentResult], against_recorded: bool = False) -> tuple[str, str]:
+    """("3 experiments", "2 holds, 1 deviates"): how many runs, and how many of each verdict.
+
+    ``against_recorded``: deviations exactly as recorded are counted as "expected".
+    """
+    counts: Counter[str] = Counter()
+    for r in results:
+        counts["deviates (expected)" if is_expected(r, against_recorded) else r.verdict.label] += 1
+    order = [v.label for v in Verdict]
+    order.insert(order.index("deviates") + 1, "deviates (expected)")
+    parts = [f"{counts[label]} {label}" for label in order if counts[label]]
     return f"{len(results)} experiment{'s' if len(results) != 1 else ''}", ", ".join(parts)
 
 

@@ -60,6 +60,7 @@ from chaosagenkit.faults.service import (
     FaultSpec,
     parse_faults,
 )
+from chaosagenkit.stats import percentile
 
 __all__ = [
     "CRASH_EXIT_CODE",
@@ -147,10 +148,8 @@ class LatencyRecorder:
     def summary(self) -> dict[str, Any]:
         ordered = sorted(self._samples)
 
-        def pct(q: float) -> float | None:
-            if not ordered:
-                return None
-            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+        def pct(q: float) -> float | None:  # the one definition probes and reports use
+            return round(percentile(ordered, q * 100), 3) if ordered else None
 
         return {
             "count": self.count,

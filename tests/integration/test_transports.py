@@ -184,11 +184,32 @@ def test_crash_now_and_after_requests(run, transport):
     assert not listening(new.endpoint)
 
 
-def test_a_client_over_unix_through_a_proxy_is_refused_in_one_line(run):
+def test_a_client_over_unix_through_a_tcp_proxy_is_refused_in_one_line(run):
     from chaosagenkit.sandbox import ProxyRef
 
     SANDBOX.proxies["p"] = ProxyRef(name="p", daemon="d", listen="127.0.0.1:9", upstream="127.0.0.1:10")
-    with pytest.raises(ConfigurationError, match="'proxy' is not yet supported for a client over unix://"):
+    with pytest.raises(ConfigurationError, match=r"'proxy' 'p' listens on TCP .*unix:/PATH' for unix://"):
         registry.create_client("caller", proxy="p", transport="unix")
     with pytest.raises(ConfigurationError):
         get_client("caller")  # nothing was registered
+
+
+def test_a_client_over_unix_goes_through_a_proxy_that_listens_beside_the_socket(run):
+    from chaosagenkit.network import actions as network_actions
+    from chaosagenkit.network import daemons
+    from chaosagenkit.network import probes as network_probes
+
+    ref = serve("unix")
+    try:
+        daemons.start_or_register_daemon({}, {})
+        proxy = daemons.declare_proxy_from_spec({"name": "p", "upstream": "server:target"})
+        socket_dir = Path(ref.endpoint.removeprefix("unix://")).parent
+        assert proxy.listen == f"unix:{socket_dir / 'proxy-p.sock'}"
+        client = client_actions.create_client("caller", proxy="p")
+        assert client["endpoint"] == f"unix://{socket_dir / 'proxy-p.sock'}"
+        assert client_probes.send_requests("caller", count=3)["ok"] == 3
+        toxic = network_actions.inject_latency("p", latency_ms=1, duration_s=30)
+        assert client_probes.send_requests("caller", count=2)["ok"] == 2
+        assert network_probes.traffic_impacted("p", toxic["name"])  # the toxic met unix traffic
+    finally:
+        daemons.teardown()

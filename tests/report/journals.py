@@ -82,10 +82,10 @@ def experiment(
     return exp
 
 
-def run(exp: dict[str, Any]) -> dict[str, Any]:
+def run(exp: dict[str, Any], experiment_vars: tuple[dict, dict] | None = None) -> dict[str, Any]:
     """Run ``exp`` through chaoslib; return the journal as ``chaos run`` saves it (JSON)."""
     logging.getLogger("chaostoolkit").setLevel(logging.CRITICAL)  # keep test output readable
-    journal = run_experiment(exp)
+    journal = run_experiment(exp, experiment_vars=experiment_vars)
     return json.loads(json.dumps(journal, default=str))
 
 

@@ -25,7 +25,7 @@ def test_without_output_options_prints_the_markdown_summary(write_journal):
     result = run_cli(path)
     assert result.exit_code == 0, result.output
     assert result.output.startswith("# Chaos experiments\n")
-    assert "✘ deviated" in result.output and str(path) in result.output
+    assert "✘ deviates" in result.output and str(path) in result.output
 
 
 def test_writes_each_requested_format_and_prints_its_path(write_journal, tmp_path):
@@ -121,7 +121,7 @@ def test_the_installed_command_runs(write_journal):
     done = subprocess.run([sys.executable, "-m", "chaosagenkit", "report", str(write_journal("plain"))],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "✔ held" in done.stdout
+    assert "✔ holds" in done.stdout
 
 
 def test_runs_without_a_journal_are_listed_after_the_journals(write_journal, tmp_path):
@@ -133,15 +133,15 @@ def test_runs_without_a_journal_are_listed_after_the_journals(write_journal, tmp
     paths = write_reports([tmp_path / "journals"], tmp_path / "r", not_run=not_run)
     junit = ET.parse(paths["junit"]).getroot()
     suites = {s.get("name"): s for s in junit.findall("testsuite")}
-    assert list(suites) == ["Retry under transient failures [tcp]", "Packet loss [http]", "Broken experiment"]
-    skipped = suites["Packet loss [http]"].find("testcase/skipped")
-    assert skipped.get("message") == "Not run: no meaning over HTTP."
-    error = suites["Broken experiment"].find("testcase/error")
-    assert error.get("message") == "The run left no journal: InvalidExperiment: no method."
+    assert list(suites) == ["retry_under_transient_failures.tcp", "packet_loss.http", "broken_experiment"]
+    skipped = suites["packet_loss.http"].find("testcase/skipped")
+    assert skipped.get("message") == "No meaning over HTTP."
+    error = suites["broken_experiment"].find("testcase/error")
+    assert error.get("message") == "Could not run: InvalidExperiment: no method."
     md = (tmp_path / "r" / "summary.md").read_text()
-    assert "– skipped" in md and "‼ no journal" in md and "1 held, 1 skipped, 1 no journal" in md
+    assert "– skipped" in md and "‼ failed" in md and "1 holds, 1 failed, 1 skipped" in md
     html = (tmp_path / "r" / "report.html").read_text()
-    assert "Not run: no meaning over HTTP." in html and "no steady-state hypothesis" not in html
+    assert "No meaning over HTTP." in html and "no steady-state hypothesis" not in html
     # only runs without journals is fine too; nothing at all is not
     assert write_reports([], tmp_path / "r2", not_run=not_run[:1])["junit"].endswith("junit.xml")
     with pytest.raises(ConfigurationError, match="no journal given"):

@@ -16,11 +16,11 @@ STORED = FIXTURES / "journals"
 def test_stored_journals_keep_their_verdicts():
     results = {r.source.rsplit("/", 1)[-1]: r for r in load_results([STORED])}
     assert {name: r.verdict for name, r in results.items()} == {
-        "deviated-expectation.json": Verdict.DEVIATED,
+        "deviated-expectation.json": Verdict.DEVIATES,
         "failed.json": Verdict.FAILED,
-        "held-with-traffic.json": Verdict.HELD,
+        "held-with-traffic.json": Verdict.HOLDS,
         "interrupted.json": Verdict.INTERRUPTED,
-        "plain-completed.json": Verdict.HELD,
+        "plain-completed.json": Verdict.HOLDS,
     }
     for name in ("deviated-expectation.json", "held-with-traffic.json", "interrupted.json"):
         (client,) = results[name].run.clients

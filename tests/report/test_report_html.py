@@ -88,7 +88,7 @@ def test_sections_show_verdict_probes_tolerances_and_timeline(traffic_results):
     assert "between 0.95 and 1.0" in text  # hypothesis tolerance
     assert "target_proxy: reset_peer" in text and "cleared" in text  # fault window
     assert "good in fault windows" in text
-    assert "recorded holds, observed deviates (differs)" in text
+    assert "recorded holds, observed deviates (differs" in text
     count, verdicts = verdict_tally(traffic_results)
     assert f"{count}: {verdicts}" in text  # the same tally as the Markdown summary, in plain text
     assert re.search(r"\d+\.\d% of \d+", text), "shares say what they are a share of"

@@ -69,7 +69,7 @@ def test_reports_of_a_real_run_with_real_client_outcomes(tmp_path):
     path.write_text(json.dumps(journal, default=str))
 
     (result,) = load_results([path])
-    assert result.verdict == Verdict.HELD
+    assert result.verdict == Verdict.HOLDS
     assert result.run.seed == 5 and result.transport == "tcp"
     (client,) = result.run.clients
     assert client.problem is None and client.endpoint.startswith("tcp://127.0.0.1:")
@@ -91,6 +91,6 @@ def test_reports_of_a_real_run_with_real_client_outcomes(tmp_path):
     paths = write_reports([path.parent], tmp_path / "reports")
     xmlschema.XMLSchema(str(FIXTURES / "junit-10.xsd")).validate(paths["junit"])
     (suite,) = ET.parse(paths["junit"]).getroot().findall("testsuite")
-    assert suite.get("name") == "Echo under steady traffic [tcp]" and suite.get("failures") == "0"
+    assert suite.get("name") == "echo.tcp" and suite.get("failures") == "0"
     html = (tmp_path / "reports" / "report.html").read_text()
     assert html.count('<img class="plot"') == 1

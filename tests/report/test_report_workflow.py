@@ -62,9 +62,57 @@ def test_reports_are_published_and_kept_even_when_the_run_failed(workflow):
 
 def test_the_run_command_is_the_suite_runner_with_journals_and_reports(workflow):
     command = steps(workflow)["Run the experiments"]["run"]
-    assert command == (
-        'chaosagenkit run "$EXPERIMENTS" --journals "$ARTIFACTS/journals" --report "$ARTIFACTS/reports"'
+    assert (
+        'chaosagenkit run "$EXPERIMENTS" --journals "$ARTIFACTS/journals" --report "$ARTIFACTS/reports" '
+        "$CHAOS_FLAGS" in command
     )
+    assert workflow["env"]["CHAOS_FLAGS"] == ""
+
+
+def test_in_chaosagenkits_own_repository_it_runs_the_tests_and_the_suite_against_the_record(workflow):
+    """.ci/run: make test (lint, tests), then make demo (the suite --against-recorded into artifacts/)."""
+    command = steps(workflow)["Run the experiments"]["run"]
+    assert "grep -qs '^name = \"chaosagenkit\"' pyproject.toml" in command and ".ci/run" in command
+    assert (ROOT / "pyproject.toml").read_text().count('name = "chaosagenkit"') == 1
+    ci = [line for line in (ROOT / ".ci/run").read_text().splitlines() if line.startswith("make")]
+    assert ci == ["make test", "make demo"]
+    makefile = (ROOT / "Makefile").read_text()
+    demo = makefile[makefile.index("\ndemo:") :].split("\n\n")[0]
+    assert "chaosagenkit run experiments" in demo and "--against-recorded" in demo
+    assert "--journals $(ARTIFACTS)/journals --report $(ARTIFACTS)/reports" in demo
+    assert workflow["env"]["ARTIFACTS"] == "artifacts"  # where make demo writes, the later steps read
+
+
+def fake_commands(tmp_path: Path) -> tuple[Path, Path]:
+    """``python`` and ``chaosagenkit`` that only log their arguments (nothing is installed in a test)."""
+    fake, log = tmp_path / "fake-bin", tmp_path / "calls.log"
+    fake.mkdir()
+    for name in ("python", "chaosagenkit"):
+        (fake / name).write_text(f'#!/bin/sh\necho "{name} $*" >> {log}\n')
+        (fake / name).chmod(0o755)
+    return fake, log
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash runs the workflow's scripts")
+def test_a_teams_copy_installs_chaosagenkit_and_the_teams_own_package(workflow, tmp_path):
+    install = steps(workflow)["Install chaosagenkit and your package"]["run"]
+    team = tmp_path / "team"
+    team.mkdir()
+    (team / "pyproject.toml").write_text('[project]\nname = "myteam"\n')
+    fake, log = fake_commands(tmp_path)
+    done = subprocess.run(["bash", "-e", "-c", install], cwd=team, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", **workflow["env"]})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert log.read_text().splitlines() == [
+        "python -m pip install --upgrade pip",
+        "python -m pip install chaosagenkit",
+        "python -m pip install -e .",
+        "chaosagenkit --version",
+    ]
+    log.unlink()
+    done = subprocess.run(["bash", "-e", "-c", install], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", **workflow["env"]})  # fmt: skip
+    assert done.returncode == 0 and log.read_text().splitlines() == ["python -m pip install --upgrade pip"]
 
 
 def bash(script: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
@@ -93,14 +141,14 @@ def test_run_and_summary_scripts_leave_reports_when_an_experiment_deviates(workf
     assert sorted(p.name for p in reports.iterdir()) == ["junit.xml", "report.html", "summary.md"]
     assert (tmp_path / "artifacts" / "journals" / "breaker.tcp.json").exists()
     (suite,) = ET.parse(reports / "junit.xml").getroot().findall("testsuite")
-    assert suite.get("name") == "Circuit breaker opens [tcp]" and suite.get("failures") == "1"
+    assert suite.get("name") == "breaker.tcp" and suite.get("failures") == "1"
 
     summary_file = tmp_path / "step-summary.md"
     summary_file.write_text("earlier step\n")
     done = bash(found["Summary"]["run"], tmp_path, GITHUB_STEP_SUMMARY=str(summary_file), **env)
     assert done.returncode == 0, done.stderr
     text = summary_file.read_text()
-    assert text.startswith("earlier step\n# Chaos experiments\n") and "✘ deviated" in text
+    assert text.startswith("earlier step\n# Chaos experiments\n") and "✘ deviates" in text
 
 
 def test_summary_script_says_so_when_no_report_was_written(workflow, tmp_path):

@@ -28,6 +28,9 @@ def declare_topology() -> None:
     SANDBOX.proxies["target_proxy"] = ProxyRef("target_proxy", "proxy", "127.0.0.1:4300", "127.0.0.1:4100")
     SANDBOX.proxies["loose"] = ProxyRef("loose", "proxy", "0.0.0.0:4400", "127.0.0.1:4999")
     SANDBOX.servers["socket"] = ServerRef("socket", "unix:///tmp/x/agent.sock", "http://127.0.0.1:4501")
+    SANDBOX.proxies["socket_proxy"] = ProxyRef(
+        "socket_proxy", "proxy", "unix:/tmp/x/proxy-p.sock", "unix:/tmp/x/agent.sock"
+    )
 
 
 @pytest.mark.parametrize(
@@ -44,6 +47,7 @@ def declare_topology() -> None:
         ({"proxy": "target_proxy", "transport": "h2c"}, "h2c://127.0.0.1:4300"),
         ({"proxy": "target_proxy", "transport": "grpc"}, "grpc://127.0.0.1:4300"),
         ({"server": "socket", "transport": "unix"}, "unix:///tmp/x/agent.sock"),
+        ({"proxy": "socket_proxy"}, "unix:///tmp/x/proxy-p.sock"),
     ],
 )
 def test_endpoint_resolution(kwargs, expected):
@@ -56,15 +60,22 @@ def test_endpoint_resolution(kwargs, expected):
     [
         ({}, "'endpoint' is missing: give an endpoint, a server or a proxy"),
         ({"server": "nope"}, "'server' unknown server 'nope' (known: other, socket, target)"),
-        ({"proxy": "nope"}, "'proxy' unknown proxy 'nope' (known: loose, target_proxy)"),
+        ({"proxy": "nope"}, "'proxy' unknown proxy 'nope' (known: loose, socket_proxy, target_proxy)"),
         (
             {"proxy": "loose", "transport": "smtp"},
             "'transport' must be one of tcp, unix, ws, http, h2c, grpc",
         ),
-        ({"proxy": "loose", "transport": "unix"}, "'proxy' is not yet supported for a client over unix://"),
+        (
+            {"proxy": "loose", "transport": "unix"},
+            "'proxy' 'loose' listens on TCP (0.0.0.0:4400): give it a listen 'unix:/PATH' for unix://",
+        ),
         (
             {"proxy": "target_proxy", "server": "socket"},
-            "'proxy' is not yet supported for a client over unix://",
+            "'proxy' 'target_proxy' listens on TCP (127.0.0.1:4300)",
+        ),
+        (
+            {"proxy": "socket_proxy", "transport": "tcp"},
+            "'proxy' 'socket_proxy' listens on unix:/tmp/x/proxy-p.sock: only unix:// reaches it",
         ),
         ({"server": "target", "transport": "tcp"}, "'transport' is 'tcp' but server 'target' serves http://"),
     ],
