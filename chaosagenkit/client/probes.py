@@ -27,6 +27,7 @@ __all__ = [
     "outcomes_summary",
     "rate_limiter_metrics",
     "rejected_fast",
+    "retry_backoff",
     "retry_count",
     "retry_metrics",
     "send_requests",
@@ -300,6 +301,24 @@ def retry_metrics(
     failed_after_retries, total_retries}.
     """
     return measure.middleware_entry("retry", client, server, which, configuration)["metrics"]
+
+
+@activity
+def retry_backoff(
+    client: str, last_batch: bool = True, configuration: dict = None, secrets: dict = None
+) -> dict[str, Any]:
+    """Measure the backoff the client's retry middleware waited between attempts.
+
+    Each call that reached the RemoteAgent under the client's ``retry``
+    middleware is timed; per request, the pauses (ms) from the end of one
+    attempt to the start of the next. Over the client's last send_requests
+    (``last_batch``, default) or everything it sent. Returns {attempts,
+    requests_retried, gaps_ms: [[50.1, 100.3], ...], min_growth}: the
+    smallest ratio of a pause to the one before it (null when no request
+    paused twice). Exponential backoff with multiplier 2 gives about 2.0;
+    a constant backoff about 1.0. Fails for a client without retry middleware.
+    """
+    return measure.retry_backoff(client, last_batch)
 
 
 @activity

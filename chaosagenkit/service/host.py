@@ -14,7 +14,6 @@ even when no request comes.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import time
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from chaosagenkit.faults.service import (
     MemoryPressure,
     parse_faults,
 )
+from chaosagenkit.references import import_reference
 from chaosagenkit.service.chaos_agent import ChaosAgent, crash_process
 from chaosagenkit.service.endpoint import Endpoint
 from chaosagenkit.service.resources import HostResources
@@ -44,16 +44,9 @@ def load_agent(reference: str) -> Any:
     """Call the zero-argument factory ``MODULE:FACTORY``; it must return an agenkit Agent."""
     from agenkit.interfaces import Agent
 
-    module_name, sep, attribute = reference.partition(":")
-    if not sep or not module_name or not attribute:
-        raise ConfigurationError("agent", f"must be MODULE:FACTORY, got {reference!r}")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as e:
-        raise ConfigurationError("agent", f"module {module_name!r} cannot be imported: {e}") from e
-    factory = getattr(module, attribute, None)
+    factory = import_reference(reference, "agent", "MODULE:FACTORY")
     if not callable(factory):
-        raise ConfigurationError("agent", f"{reference!r} is not a callable in {module_name}")
+        raise ConfigurationError("agent", f"{reference!r} is not callable")
     try:
         agent = factory()
     except Exception as e:
