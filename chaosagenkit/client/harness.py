@@ -274,6 +274,7 @@ class Client:
         self.closed = False
         self.traffic: Any = None  # chaosagenkit.client.traffic.Traffic while running
         self.last_batch: tuple[int, int] | None = None  # (source, first row) of the last send_requests
+        self.first_batch: tuple[int, int] | None = None  # the same for the first: the baseline
         self.last_batch_attempts = 0  # attempt_log.logged when the last send_requests began
         self._numbers = itertools.count()
         self._sources = itertools.count(1)

@@ -34,6 +34,7 @@ __all__ = [
     "error_count",
     "first_recovery",
     "last_event",
+    "latency_change",
     "latency_percentile",
     "middleware_chain",
     "middleware_entry",
@@ -119,6 +120,32 @@ def latency_percentile(
     if not len(window):
         return None
     return round(percentile(sorted(window.latency_ms), pct), 2)
+
+
+def latency_change(client: str, pct: float) -> dict[str, float | None]:
+    """The ``pct``-th latency percentile of the client's last batch against its first (the baseline).
+
+    Returns {baseline_ms, ms, added_ms, ratio}: ``added_ms`` is what the last
+    batch added to the baseline (0 when it was not slower); None values when
+    a batch is empty.
+    """
+    require_number(pct, "percentile", minimum=0, maximum=100)
+    harness = get_client(client)
+    if harness.first_batch is None or harness.last_batch is None:
+        raise ConfigurationError("client", f"client {client!r} has not sent a batch (send_requests) yet")
+    values = []
+    for source, start in (harness.first_batch, harness.last_batch):
+        latencies = harness.recorder.select(source=source, start=start).latency_ms
+        values.append(round(percentile(sorted(latencies), pct), 2) if latencies else None)
+    baseline, now = values
+    if baseline is None or now is None:
+        return {"baseline_ms": baseline, "ms": now, "added_ms": None, "ratio": None}
+    return {
+        "baseline_ms": baseline,
+        "ms": now,
+        "added_ms": round(max(0.0, now - baseline), 2),
+        "ratio": round(now / baseline, 3) if baseline > 0 else None,
+    }
 
 
 def success_rate(client: str, window_s: float, last_batch: bool = False) -> float | None:

@@ -23,6 +23,7 @@ __all__ = [
     "circuit_transitions",
     "error_count",
     "latency",
+    "latency_change",
     "middleware_metrics",
     "outcomes_summary",
     "rate_limiter_metrics",
@@ -110,6 +111,21 @@ def latency(
     Returns ms with 2 decimals, or null when no request matches.
     """
     return measure.latency_percentile(client, percentile, window_s, outcome, last_batch)
+
+
+@activity
+def latency_change(
+    client: str, percentile: float = 95.0, configuration: dict = None, secrets: dict = None
+) -> dict[str, Any]:
+    """Compare a latency percentile of the client's last batch with its first batch.
+
+    The first send_requests of a client is its baseline (in the shipped
+    experiments, the steady-state hypothesis before any fault); the last is
+    the batch just sent. ``percentile`` 0..100. Returns {baseline_ms, ms,
+    added_ms, ratio}: both percentiles (ms), what the last batch added (ms,
+    0 when it was not slower) and last / baseline.
+    """
+    return measure.latency_change(client, percentile)
 
 
 @activity

@@ -48,6 +48,8 @@ async def send_batch(
     if remember:  # send_requests' batches are what ``last_batch`` probes look at
         client.last_batch = (source, start)
         client.last_batch_attempts = attempts
+        if client.first_batch is None:
+            client.first_batch = client.last_batch
     return client.recorder.select(source=source, start=start)
 
 

@@ -39,11 +39,12 @@ from chaosagenkit.lifeline import expected_parent, parent_is_gone
 if TYPE_CHECKING:
     from chaosagenkit.service.host import HostConfig
 
-__all__ = ["EXIT_BAD_ARGUMENTS", "EXIT_START_FAILED", "TOKEN_ENV", "serve"]
+__all__ = ["EXIT_BAD_ARGUMENTS", "EXIT_START_FAILED", "MEMORY_HEADROOM_ENV", "TOKEN_ENV", "serve"]
 
 EXIT_BAD_ARGUMENTS = 2
 EXIT_START_FAILED = 1
 TOKEN_ENV = "CHAOSAGENKIT_SERVE_TOKEN"
+MEMORY_HEADROOM_ENV = "CHAOSAGENKIT_MEMORY_HEADROOM_MIB"
 _PARENT_POLL_S = 0.25
 _SHUTDOWN_GRACE_S = 5.0
 
@@ -86,6 +87,14 @@ _SHUTDOWN_GRACE_S = 5.0
     show_default=True,
     help="http:// only: keep agenkit HTTPAgentServer's default rate limiter and timeout.",
 )
+@click.option(
+    "--memory-headroom-mib",
+    envvar=MEMORY_HEADROOM_ENV,
+    type=click.IntRange(min=1),
+    default=None,
+    help="Cap the host's data memory (RLIMIT_DATA) at its size once serving plus this many MiB: "
+    f"allocations beyond fail with MemoryError (or ${MEMORY_HEADROOM_ENV}).",
+)
 @click.option("--exit-with-parent", is_flag=True, default=False, help="Exit when the parent process dies.")
 def serve(
     agent: str,
@@ -94,6 +103,7 @@ def serve(
     token: str | None,
     seed: int | None,
     http_default_middleware: bool,
+    memory_headroom_mib: int | None,
     exit_with_parent: bool,
 ) -> None:
     """Serve an agenkit agent with service faults controlled at run time."""
@@ -125,17 +135,24 @@ def serve(
         served = load_agent(agent)
     except ConfigurationError as e:
         _fail(EXIT_BAD_ARGUMENTS, str(e))
-    sys.exit(asyncio.run(_run(served, config, parent if exit_with_parent else None)))
+    sys.exit(asyncio.run(_run(served, config, parent if exit_with_parent else None, memory_headroom_mib)))
 
 
-async def _run(agent: Any, config: HostConfig, parent: int | None) -> int:
+async def _run(agent: Any, config: HostConfig, parent: int | None, memory_headroom_mib: int | None) -> int:
     from chaosagenkit.service.host import ChaosHost
+    from chaosagenkit.service.resources import limit_data_memory
 
     host = ChaosHost(agent, config)
     try:
         ready = await host.start()
     except OSError as e:
         _fail(EXIT_START_FAILED, f"cannot bind: {e}")
+    if memory_headroom_mib is not None:  # once serving: the limit is on what the agent does from now on
+        try:  # from the default executor's thread, so that thread's stack counts as "serving"
+            ready["memory_limit_mib"] = await asyncio.to_thread(limit_data_memory, memory_headroom_mib)
+        except ConfigurationError as e:
+            await host.stop()
+            _fail(EXIT_BAD_ARGUMENTS, str(e))
     print(json.dumps(ready), flush=True)
     os.dup2(2, 1)  # later prints (an agent's, a library's) go to stderr, not to a pipe nobody reads
 

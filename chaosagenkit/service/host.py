@@ -17,7 +17,6 @@ import asyncio
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from chaosagenkit import __version__
@@ -176,7 +175,7 @@ class ChaosHost:
 
     def stats(self) -> dict[str, Any]:
         self._reconcile()
-        return {**self.chaos.stats, **self.resources.stats(), "rss_mib": _rss_mib()}
+        return {**self.chaos.stats, **self.resources.stats()}
 
     def faults(self) -> list[dict[str, Any]]:
         return [fault.to_json() for fault in self._active()]
@@ -251,13 +250,3 @@ class ChaosHost:
         if next_expiry is not None:
             delay = max(0.0, next_expiry - time.time()) + 0.001
             self._expiry_timer = asyncio.get_running_loop().call_later(delay, self._reconcile)
-
-
-def _rss_mib() -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
