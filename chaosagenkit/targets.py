@@ -60,7 +60,7 @@ class RelayAgent(Agent):
     ) -> None:
         from chaosagenkit.client.harness import Client
 
-        self._client = Client("relay", endpoint, middleware, timeout_ms, connections, answer_check="none")
+        self._client = Client("relay", endpoint, middleware, timeout_ms, connections, answer_check="any")
         self._agent = self._client.agent
 
     @property

@@ -27,6 +27,7 @@ def create_client(
     timeout_ms: int = 5000,
     connections: int = 1,
     answer_check: str = "echo",
+    request_content: str = "req-{n}",
     configuration: dict = None,
     secrets: dict = None,
 ) -> dict[str, Any]:
@@ -44,7 +45,12 @@ def create_client(
     RemoteAgent's own per-request timeout (ms). ``connections`` RemoteAgents
     share one middleware stack (1 = agenkit's one serialised connection).
     ``answer_check`` is "echo" (answers must carry their request's content
-    and request_id), "none", or "module:function" (f(request, answer) -> bool).
+    and request_id), "any" (any answer that is not an error) or
+    "module:function" (f(request, answer) -> bool, imported with the current
+    directory on the path, like a served agent); a check that raises fails
+    the client's next probe instead of counting wrong answers.
+    ``request_content`` is the content of request n, a template with
+    ``{n}`` (e.g. "status of order {n}").
 
     Returns the client's description. Fails, changing nothing, on an unknown
     middleware type or parameter, a bad value or an unknown server/proxy.
@@ -59,6 +65,7 @@ def create_client(
         timeout_ms=timeout_ms,
         connections=connections,
         answer_check=answer_check,
+        request_content=request_content,
     )
     logger.info(f"chaosagenkit: client '{name}' -> {client.endpoint}")
     return client.describe()

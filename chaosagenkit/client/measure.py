@@ -16,6 +16,7 @@ from the event but can only observe recovery from the moment it runs.
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -28,14 +29,18 @@ from chaosagenkit.sandbox import SANDBOX
 
 __all__ = [
     "OUTCOME_FILTERS",
+    "backoff_gaps",
     "circuit_transitions",
     "error_count",
     "first_recovery",
     "last_event",
+    "latency_change",
     "latency_percentile",
     "middleware_chain",
     "middleware_entry",
+    "min_backoff_growth",
     "rejected_fast",
+    "retry_backoff",
     "success_rate",
     "time_to_recover",
     "unexpected_errors",
@@ -117,6 +122,32 @@ def latency_percentile(
     return round(percentile(sorted(window.latency_ms), pct), 2)
 
 
+def latency_change(client: str, pct: float) -> dict[str, float | None]:
+    """The ``pct``-th latency percentile of the client's last batch against its first (the baseline).
+
+    Returns {baseline_ms, ms, added_ms, ratio}: ``added_ms`` is what the last
+    batch added to the baseline (0 when it was not slower); None values when
+    a batch is empty.
+    """
+    require_number(pct, "percentile", minimum=0, maximum=100)
+    harness = get_client(client)
+    if harness.first_batch is None or harness.last_batch is None:
+        raise ConfigurationError("client", f"client {client!r} has not sent a batch (send_requests) yet")
+    values = []
+    for source, start in (harness.first_batch, harness.last_batch):
+        latencies = harness.recorder.select(source=source, start=start).latency_ms
+        values.append(round(percentile(sorted(latencies), pct), 2) if latencies else None)
+    baseline, now = values
+    if baseline is None or now is None:
+        return {"baseline_ms": baseline, "ms": now, "added_ms": None, "ratio": None}
+    return {
+        "baseline_ms": baseline,
+        "ms": now,
+        "added_ms": round(max(0.0, now - baseline), 2),
+        "ratio": round(now / baseline, 3) if baseline > 0 else None,
+    }
+
+
 def success_rate(client: str, window_s: float, last_batch: bool = False) -> float | None:
     """Successes (answered and right) / sent in the window (4 decimals); None if empty."""
     window = window_of(client, window_s, last_batch=last_batch)
@@ -157,6 +188,52 @@ def unexpected_errors(client: str, allowed: list[str], window_s: float, last_bat
     )
     window = window_of(client, window_s, last_batch=last_batch)
     return sum(1 for name in window.error if name is not None and name not in allowed)
+
+
+def backoff_gaps(attempts: list[tuple[Any, float, float, str | None]]) -> list[list[float]]:
+    """Per request with at least two attempts, the pauses (ms) between one attempt's end and the next's start.
+
+    ``attempts`` are AttemptLog entries (request, started, ended, error), in
+    the order they were noted; a request is told apart by identity.
+    """
+    by_request: dict[int, list[tuple[float, float]]] = {}
+    for request, started, ended, _error in attempts:
+        by_request.setdefault(id(request), []).append((started, ended))
+    gaps = []
+    for spans in by_request.values():
+        spans.sort()
+        if len(spans) > 1:
+            gaps.append([round((b[0] - a[1]) * 1000.0, 2) for a, b in itertools.pairwise(spans)])
+    return gaps
+
+
+def retry_backoff(client: str, last_batch: bool = True) -> dict[str, Any]:
+    """The backoff a client's retry middleware really waited between attempts (see ``backoff_gaps``).
+
+    ``min_growth`` is the smallest ratio of a pause to the pause before it,
+    over every request that waited at least twice (None when none did).
+    """
+    require(isinstance(last_batch, bool), "last_batch", "true or false", last_batch)
+    harness = get_client(client)
+    if harness.attempt_log is None:
+        raise ConfigurationError("client", f"client {client!r} has no retry middleware (no attempts to time)")
+    if last_batch and harness.last_batch is None:
+        raise ConfigurationError("last_batch", f"client {client!r} has not sent a batch (send_requests) yet")
+    log = harness.attempt_log
+    attempts = RUNTIME.call(lambda: log.since(harness.last_batch_attempts if last_batch else 0))
+    gaps = backoff_gaps(attempts)
+    return {
+        "attempts": len(attempts),
+        "requests_retried": len(gaps),
+        "gaps_ms": gaps,
+        "min_growth": min_backoff_growth(gaps),
+    }
+
+
+def min_backoff_growth(gaps: list[list[float]]) -> float | None:
+    """The smallest ratio of a pause to the pause before it (3 decimals); None if none paused twice."""
+    growth = [b / a for pauses in gaps for a, b in itertools.pairwise(pauses) if a > 0]
+    return round(min(growth), 3) if growth else None
 
 
 def circuit_transitions(

@@ -23,10 +23,12 @@ __all__ = [
     "circuit_transitions",
     "error_count",
     "latency",
+    "latency_change",
     "middleware_metrics",
     "outcomes_summary",
     "rate_limiter_metrics",
     "rejected_fast",
+    "retry_backoff",
     "retry_count",
     "retry_metrics",
     "send_requests",
@@ -109,6 +111,21 @@ def latency(
     Returns ms with 2 decimals, or null when no request matches.
     """
     return measure.latency_percentile(client, percentile, window_s, outcome, last_batch)
+
+
+@activity
+def latency_change(
+    client: str, percentile: float = 95.0, configuration: dict = None, secrets: dict = None
+) -> dict[str, Any]:
+    """Compare a latency percentile of the client's last batch with its first batch.
+
+    The first send_requests of a client is its baseline (in the shipped
+    experiments, the steady-state hypothesis before any fault); the last is
+    the batch just sent. ``percentile`` 0..100. Returns {baseline_ms, ms,
+    added_ms, ratio}: both percentiles (ms), what the last batch added (ms,
+    0 when it was not slower) and last / baseline.
+    """
+    return measure.latency_change(client, percentile)
 
 
 @activity
@@ -300,6 +317,24 @@ def retry_metrics(
     failed_after_retries, total_retries}.
     """
     return measure.middleware_entry("retry", client, server, which, configuration)["metrics"]
+
+
+@activity
+def retry_backoff(
+    client: str, last_batch: bool = True, configuration: dict = None, secrets: dict = None
+) -> dict[str, Any]:
+    """Measure the backoff the client's retry middleware waited between attempts.
+
+    Each call that reached the RemoteAgent under the client's ``retry``
+    middleware is timed; per request, the pauses (ms) from the end of one
+    attempt to the start of the next. Over the client's last send_requests
+    (``last_batch``, default) or everything it sent. Returns {attempts,
+    requests_retried, gaps_ms: [[50.1, 100.3], ...], min_growth}: the
+    smallest ratio of a pause to the one before it (null when no request
+    paused twice). Exponential backoff with multiplier 2 gives about 2.0;
+    a constant backoff about 1.0. Fails for a client without retry middleware.
+    """
+    return measure.retry_backoff(client, last_batch)
 
 
 @activity

@@ -42,7 +42,7 @@ __all__ = [
 #: Keys a client declaration (control ``clients`` entry) may hold.
 CLIENT_KEYS = (
     "name", "endpoint", "server", "proxy", "transport", "middleware",
-    "timeout_ms", "connections", "answer_check",
+    "timeout_ms", "connections", "answer_check", "request_content",
 )  # fmt: skip
 #: Schemes a client can call with agenkit's RemoteAgent (the chaos host serves the first six).
 TRANSPORTS = ("tcp", "unix", "ws", "http", "h2c", "grpc", "https", "wss")
@@ -72,6 +72,7 @@ def create_client(
     timeout_ms: int | None = None,
     connections: int = 1,
     answer_check: str = "echo",
+    request_content: str = "req-{n}",
 ) -> Any:
     """Build a client over agenkit's RemoteAgent and middleware and register it under ``name``."""
     from chaosagenkit.client.harness import DEFAULT_TIMEOUT_MS, MAX_CONNECTIONS, Client
@@ -92,6 +93,7 @@ def create_client(
             timeout_ms=int(timeout_ms),
             connections=int(connections),
             answer_check=answer_check,
+            request_content=request_content,
         )
         SANDBOX.clients[name] = client
     return client
@@ -219,14 +221,17 @@ def stop_traffic(name: str, drain_s: float = 10.0) -> dict[str, Any]:
         raise ConfigurationError("client", f"client {name!r} has no traffic to stop")
     RUNTIME.run(traffic.stop(drain_s), drain_s + 10.0)
     client.traffic = None
+    client.raise_if_check_failed()
     return RUNTIME.call(traffic.summary)
 
 
 def traffic_summary(name: str) -> dict[str, Any]:
     """Client ``name``'s current traffic summarised so far, without stopping it."""
-    traffic = get_client(name).traffic
+    client = get_client(name)
+    traffic = client.traffic
     if traffic is None:
         raise ConfigurationError("client", f"client {name!r} has no traffic")
+    client.raise_if_check_failed()
     return RUNTIME.call(traffic.summary)
 
 

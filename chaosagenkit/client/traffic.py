@@ -31,16 +31,25 @@ __all__ = ["Traffic", "send_batch"]
 async def send_batch(
     client: Any, count: int, concurrency: int, distinct: int, interval_ms: float, remember: bool = False
 ) -> Window:
-    """Send ``count`` requests with ``concurrency`` workers; return the batch's outcomes."""
+    """Send ``count`` requests with ``concurrency`` workers; return the batch's outcomes.
+
+    Raises the client's ``AnswerCheckError`` if its answer check ever raised.
+    """
+    client.raise_if_check_failed()
     source = client.new_source()
     start = len(client.recorder)
+    attempts = client.attempt_log.logged if client.attempt_log is not None else 0
     turns = iter(range(count))  # shared by the workers: each takes the next turn
     workers = min(concurrency, count)
     await asyncio.gather(
         *(client.run_requests(turns, source, distinct, interval_ms / 1000.0) for _ in range(workers))
     )
+    client.raise_if_check_failed()
     if remember:  # send_requests' batches are what ``last_batch`` probes look at
         client.last_batch = (source, start)
+        client.last_batch_attempts = attempts
+        if client.first_batch is None:
+            client.first_batch = client.last_batch
     return client.recorder.select(source=source, start=start)
 
 
@@ -118,7 +127,7 @@ class Traffic:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     def _deadline_passed(self, loop: asyncio.AbstractEventLoop, deadline: float) -> bool:
-        return self._stopping or loop.time() >= deadline
+        return self._stopping or loop.time() >= deadline or self.client.check_error is not None
 
     async def _closed_worker(self) -> None:
         await self.client.run_requests(self._until_stopped(), self.source, self.distinct)
@@ -135,7 +144,7 @@ class Traffic:
         begin = loop.time()
         deadline = begin + self.duration_s
         scheduled = 0
-        while not self._deadline_passed(loop, deadline):
+        while not self._deadline_passed(loop, deadline) and self.client.check_error is None:
             due = int((loop.time() - begin) * self.rate_per_s) + 1 - scheduled
             for _ in range(due):
                 scheduled += 1
@@ -145,5 +154,12 @@ class Traffic:
                 task = loop.create_task(self.client.run_requests((None,), self.source, self.distinct))
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)
+                task.add_done_callback(_retrieve)
             next_at = begin + scheduled / self.rate_per_s
             await asyncio.sleep(max(0.0, min(next_at, deadline) - loop.time()))
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Mark a finished request task's exception as seen (run_requests records failures itself)."""
+    if not task.cancelled():
+        task.exception()

@@ -47,7 +47,9 @@ from chaosagenkit.validation import random_seed
 if TYPE_CHECKING:
     from chaosagenkit.service.host import ChaosHost
 
-__all__ = ["serve"]
+__all__ = ["MEMORY_HEADROOM_ENV", "serve"]
+
+MEMORY_HEADROOM_ENV = "CHAOSAGENKIT_MEMORY_HEADROOM_MIB"
 
 
 @click.command("serve")
@@ -83,6 +85,14 @@ __all__ = ["serve"]
     help="http:// and h2c:// only: keep agenkit HTTPAgentServer's default rate limiter and timeout.",
 )
 @control_plane_options
+@click.option(
+    "--memory-headroom-mib",
+    envvar=MEMORY_HEADROOM_ENV,
+    type=click.IntRange(min=1),
+    default=None,
+    help="Cap the host's data memory (RLIMIT_DATA) at its size once serving plus this many MiB: "
+    f"allocations beyond fail with MemoryError (or ${MEMORY_HEADROOM_ENV}).",
+)
 @click.option("--exit-with-parent", is_flag=True, default=False, help="Exit when the parent process dies.")
 @click.option("--own-socket-dir", is_flag=True, default=False, hidden=True)
 def serve(
@@ -96,6 +106,7 @@ def serve(
     default_ttl_s: float,
     allowed_hosts: tuple[str, ...],
     allow_browsers: bool,
+    memory_headroom_mib: int | None,
     exit_with_parent: bool,
     own_socket_dir: bool,
 ) -> None:
@@ -137,14 +148,24 @@ def serve(
         served = load_agent(agent)
     except ConfigurationError as e:
         fail("serve", EXIT_BAD_ARGUMENTS, str(e))
-    sys.exit(asyncio.run(_run(ChaosHost(served, config), watch, open_files)))
+    sys.exit(asyncio.run(_run(ChaosHost(served, config), watch, open_files, memory_headroom_mib)))
 
 
-async def _run(host: ChaosHost, watch: ParentWatch | None, open_files: int) -> int:
+async def _run(
+    host: ChaosHost, watch: ParentWatch | None, open_files: int, memory_headroom_mib: int | None
+) -> int:
+    from chaosagenkit.service.resources import limit_data_memory
+
     try:
         ready = await host.start()
     except OSError as e:
         fail("serve", EXIT_START_FAILED, f"cannot bind: {e}")
+    if memory_headroom_mib is not None:  # once serving: the limit is on what the agent does from now on
+        try:  # from the default executor's thread, so that thread's stack counts as "serving"
+            ready["memory_limit_mib"] = await asyncio.to_thread(limit_data_memory, memory_headroom_mib)
+        except ConfigurationError as e:
+            await host.stop()
+            fail("serve", EXIT_BAD_ARGUMENTS, str(e))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -16,12 +16,10 @@ even when no request comes.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from chaosagenkit import __version__
@@ -34,6 +32,7 @@ from chaosagenkit.faults.service import (
     parse_faults,
 )
 from chaosagenkit.limits import DEFAULT_TTL_S
+from chaosagenkit.references import import_reference
 from chaosagenkit.service.chaos_agent import ChaosAgent, crash_process
 from chaosagenkit.service.endpoint import TRANSPORT_LIMITS, Endpoint
 from chaosagenkit.service.resources import HostResources
@@ -48,16 +47,9 @@ def load_agent(reference: str) -> Any:
     """Call the zero-argument factory ``MODULE:FACTORY``; it must return an agenkit Agent."""
     from agenkit.interfaces import Agent
 
-    module_name, sep, attribute = reference.partition(":")
-    if not sep or not module_name or not attribute:
-        raise ConfigurationError("agent", f"must be MODULE:FACTORY, got {reference!r}")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as e:
-        raise ConfigurationError("agent", f"module {module_name!r} cannot be imported: {e}") from e
-    factory = getattr(module, attribute, None)
+    factory = import_reference(reference, "agent", "MODULE:FACTORY")
     if not callable(factory):
-        raise ConfigurationError("agent", f"{reference!r} is not a callable in {module_name}")
+        raise ConfigurationError("agent", f"{reference!r} is not callable")
     try:
         agent = factory()
     except Exception as e:
@@ -182,7 +174,7 @@ class ChaosHost:
 
     def stats(self) -> dict[str, Any]:
         self._reconcile()
-        return {**self.chaos.stats, **self.resources.stats(), "rss_mib": _rss_mib()}
+        return {**self.chaos.stats, **self.resources.stats()}
 
     def faults(self) -> list[dict[str, Any]]:
         return [fault.to_json() for fault in self._active()]
@@ -257,13 +249,3 @@ class ChaosHost:
         if next_expiry is not None:
             delay = max(0.0, next_expiry - time.time()) + 0.001
             self._expiry_timer = asyncio.get_running_loop().call_later(delay, self._reconcile)
-
-
-def _rss_mib() -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except (OSError, ValueError, IndexError):
-        return None
-    return None

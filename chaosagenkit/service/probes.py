@@ -5,13 +5,23 @@ of a chaos host running elsewhere (token from the configuration key
 ``chaosagenkit_server_token``). See docs/service.md.
 """
 
+import time
 from typing import Any
 
-from chaosagenkit.activity import activity, require_choice
+from chaosagenkit.activity import activity, require_choice, require_number
 from chaosagenkit.faults.service import FAULT_KINDS
 from chaosagenkit.service import operations
+from chaosagenkit.service.resources import cpu_use, memory_use
 
-__all__ = ["active_faults", "faults_injected", "requests_seen", "server_is_up", "server_stats"]
+__all__ = [
+    "active_faults",
+    "faults_injected",
+    "host_cpu",
+    "host_memory",
+    "requests_seen",
+    "server_is_up",
+    "server_stats",
+]
 
 
 @activity
@@ -79,3 +89,35 @@ def requests_seen(server: str, configuration: dict = None, secrets: dict = None)
     caller keeps sending shows fail-fast. Fails when the host cannot be reached.
     """
     return int(operations.stats(server, operations.token_from(configuration)).get("requests", 0))
+
+
+@activity
+def host_cpu(
+    server: str, window_s: float = 1.0, configuration: dict = None, secrets: dict = None
+) -> dict[str, Any]:
+    """Measure the CPU the chaos host's process uses, as the kernel counts it.
+
+    Reads the host's CPU time (all its threads, user + system, from its
+    /proc/self/stat) twice, ``window_s`` (s, > 0) apart. Returns {cores,
+    cpu_s, window_s}: ``cores`` is CPU seconds per second (1.0 = one core
+    busy all the time). Fails when the host cannot be reached.
+    """
+    require_number(window_s, "window_s", minimum=0, maximum=3600, exclusive_minimum=True)
+    token = operations.token_from(configuration)
+    before = operations.stats(server, token)
+    time.sleep(window_s)
+    return cpu_use(before, operations.stats(server, token))
+
+
+@activity
+def host_memory(server: str, configuration: dict = None, secrets: dict = None) -> dict[str, Any]:
+    """Read the chaos host's memory as the kernel counts it (its /proc/self/status).
+
+    Returns {rss_mib, baseline_rss_mib, growth_mib, data_mib, limit_mib,
+    free_mib}: the resident memory now and when the host started, the
+    growth between them, its data memory (VmData), the data-memory limit it
+    runs under (``chaosagenkit serve --memory-headroom-mib``) and how much
+    it may still allocate, all MiB (the last two null without a limit).
+    Fails when the host cannot be reached.
+    """
+    return memory_use(operations.stats(server, operations.token_from(configuration)))

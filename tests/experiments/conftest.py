@@ -43,6 +43,31 @@ def run_plan(plan: RunPlan, journals: Path, **config: Any):
     return result, journal
 
 
+def observed_deviations(journal: dict[str, Any]) -> list[str]:
+    """The sorted names of what deviated in a journal (the experiments' ``deviations`` format).
+
+    A method expectation whose tolerance was not met appears under its own
+    name; a steady-state probe (before or after the method) as
+    ``steady-state:<name>``. A stand-in until the verdict engine reads it.
+    """
+    names = set()
+    for phase in ("before", "after"):
+        state = (journal.get("steady_states") or {}).get(phase) or {}
+        for probe in state.get("probes") or []:
+            if probe.get("tolerance_met") is False:
+                names.add(f"steady-state:{probe['activity']['name']}")
+    for run in journal.get("run") or []:
+        if run.get("tolerance_met") is False:
+            names.add(run["activity"]["name"])
+    return sorted(names)
+
+
+def recorded_deviations(plan: RunPlan) -> list[str]:
+    """The deviations recorded in the experiment for the plan's transport ([] when it holds)."""
+    extension = experiment_extension(json.loads(plan.path.read_text()))
+    return sorted((extension.get("deviations") or {}).get(plan.transport) or [])
+
+
 def addresses_used(journal: dict[str, Any]) -> list[tuple[str, int]]:
     """Every loopback host:port the run's sandbox bound, from its recorded timeline."""
     found = set()

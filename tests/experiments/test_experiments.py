@@ -19,7 +19,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.experiments.conftest import assert_nothing_left_behind, experiment_plans, run_plan
+from tests.experiments.conftest import (
+    assert_nothing_left_behind,
+    experiment_plans,
+    observed_deviations,
+    recorded_deviations,
+    run_plan,
+)
 
 
 @pytest.mark.parametrize("plan", experiment_plans())

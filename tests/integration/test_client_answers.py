@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 from agenkit.interfaces import Agent, Message
+from chaoslib.exceptions import ActivityFailed
 
-from chaosagenkit.client import actions, probes
-from tests.integration.test_client_support import clean_clients, local_server
+from chaosagenkit.client import actions, probes, registry
+from tests.integration.test_client_support import clean_clients, local_server, wait_for
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_middleware]
 
@@ -36,6 +37,11 @@ def mismatch() -> Agent:
     return MismatchAgent()
 
 
+def broken_check(request: Message, answer: Message) -> bool:
+    """An answer check with a bug: it reads a metadata key no answer has."""
+    return answer.metadata["order_number"] == request.content
+
+
 def client_only_id(request: Message, answer: Message) -> bool:
     """A custom answer check (module:function) that looks at the request_id only."""
     return answer.metadata.get("request_id") == request.metadata["request_id"]
@@ -58,8 +64,8 @@ def test_mismatched_answers_are_counted_as_wrong_not_ok(clean_clients, mismatch_
     assert probes.success_rate("caller") == 0.5
 
 
-def test_answer_check_none_and_custom(clean_clients, mismatch_endpoint):
-    actions.create_client("blind", endpoint=mismatch_endpoint, answer_check="none")
+def test_answer_check_any_and_custom(clean_clients, mismatch_endpoint):
+    actions.create_client("blind", endpoint=mismatch_endpoint, answer_check="any")
     actions.create_client(
         "ids", endpoint=mismatch_endpoint, answer_check="tests.integration.test_client_answers:client_only_id"
     )
@@ -75,3 +81,33 @@ def test_echo_target_answers_are_all_right_with_pooled_connections(clean_clients
     assert summary["errors"] == {}
     latency = summary["latency_ms"]
     assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
+
+
+def test_an_answer_check_that_raises_is_one_configuration_error_not_wrong_answers(clean_clients):
+    check = "tests.integration.test_client_answers:broken_check"
+    with local_server("chaosagenkit.targets:echo") as endpoint:
+        actions.create_client("caller", endpoint=endpoint, answer_check=check, connections=2)
+        with pytest.raises(ActivityFailed) as raised:
+            probes.send_requests("caller", count=20, concurrency=4)
+        message = str(raised.value)
+        assert message.startswith(f"send_requests: 'answer_check' {check} raised KeyError: 'order_number'")
+        assert "\n" not in message
+        client = registry.get_client("caller")
+        assert len(client.recorder) == 0  # no request was judged, so none is counted wrong (or right)
+        assert client.recorder.select().summary()["wrong_answers"] == 0
+        with pytest.raises(ActivityFailed) as again:  # the same error, and nothing is sent
+            probes.send_requests("caller", count=5)
+        assert str(again.value) == message
+        assert len(client.recorder) == 0
+
+
+def test_an_answer_check_that_raises_stops_background_traffic_with_the_same_error(clean_clients):
+    check = "tests.integration.test_client_answers:broken_check"
+    with local_server("chaosagenkit.targets:echo") as endpoint:
+        actions.create_client("caller", endpoint=endpoint, answer_check=check)
+        actions.start_traffic("caller", rate_per_s=200, duration_s=30, concurrency=4)
+        client = registry.get_client("caller")
+        wait_for(lambda: client.check_error is not None, what="the answer check to raise")
+        wait_for(lambda: not client.traffic.running, what="the traffic to stop by itself")
+        with pytest.raises(ActivityFailed, match=r"^stop_traffic: 'answer_check' .* raised KeyError"):
+            actions.stop_traffic("caller")

@@ -7,6 +7,7 @@ own client (so its own agenkit decorators) and leaves the host without faults.
 from __future__ import annotations
 
 import pytest
+from chaoslib.exceptions import ActivityFailed
 
 from chaosagenkit.client import actions, probes
 from tests.integration.test_client_support import (
@@ -200,3 +201,31 @@ def test_background_traffic_sees_the_fault_window_and_recovery(target):
     assert summary["sent"] >= 15 and summary["errors"]["RemoteExecutionError"] >= 5
     assert summary["ok"] >= 10 and summary["wrong_answers"] == 0
     assert 0.0 < summary["success_ratio"] < 1.0
+
+
+def test_retry_backoff_times_each_pause_between_attempts(target):
+    actions.create_client(
+        "caller", server="target",
+        middleware=[{"type": "retry", "max_retries": 3, "initial_delay": 0.05, "multiplier": 2.0}],
+    )  # fmt: skip
+    probes.send_requests("caller", count=2)  # no retry: nothing to time
+    assert probes.retry_backoff("caller") == {
+        "attempts": 2, "requests_retried": 0, "gaps_ms": [], "min_growth": None,
+    }  # fmt: skip
+    inject(target, {"kind": "fail_first", "count": 2})
+    probes.send_requests("caller", count=1)
+    backoff = probes.retry_backoff("caller")
+    assert backoff["attempts"] == 3 and backoff["requests_retried"] == 1
+    first, second = backoff["gaps_ms"][0]
+    assert first >= 50.0 and second >= 100.0  # asyncio.sleep never ends early
+    assert backoff["min_growth"] == round(second / first, 3)
+    assert probes.retry_backoff("caller", last_batch=False)["attempts"] == 5
+
+
+def test_retry_backoff_needs_a_retry_middleware(target):
+    actions.create_client("caller", server="target")
+    probes.send_requests("caller", count=1)
+    with pytest.raises(
+        ActivityFailed, match=r"^retry_backoff: 'client' client 'caller' has no retry middleware"
+    ):
+        probes.retry_backoff("caller")

@@ -127,11 +127,29 @@ def test_a_name_cannot_be_reused_while_open_but_can_after_close():
         ({"endpoint": "carrier-pigeon://x"}, "create_client: 'endpoint' is not usable by agenkit"),
         (
             {"answer_check": "exact"},
-            "create_client: 'answer_check' must be 'echo', 'none' or 'module:function'",
+            "create_client: 'answer_check' must be 'echo', 'any' or 'module:function', got 'exact'",
         ),
-        ({"answer_check": "no_such_module:f"}, "create_client: 'answer_check' cannot import"),
-        ({"answer_check": ":f"}, "create_client: 'answer_check' cannot import ':f'"),
-        ({"answer_check": ".relative:f"}, "create_client: 'answer_check' cannot import '.relative:f'"),
+        (
+            {"answer_check": "no_such_module:f"},
+            "create_client: 'answer_check' module 'no_such_module' cannot be imported",
+        ),
+        ({"answer_check": ":f"}, "create_client: 'answer_check' must be 'echo', 'any' or 'module:function'"),
+        (
+            {"answer_check": ".relative:f"},
+            "create_client: 'answer_check' module '.relative' cannot be imported",
+        ),
+        (
+            {"answer_check": "operator:no_such_f"},
+            "create_client: 'answer_check' 'operator:no_such_f': module",
+        ),
+        (
+            {"answer_check": "operator:__doc__"},
+            "create_client: 'answer_check' 'operator:__doc__' is not callable",
+        ),
+        ({"request_content": "status"}, "create_client: 'request_content' must be a string with {n}"),
+        ({"request_content": 7}, "create_client: 'request_content' must be a string with {n}"),
+        ({"request_content": "{n} of {order}"}, "create_client: 'request_content' must use only {n}"),
+        ({"request_content": "{n} {"}, "create_client: 'request_content' must use only {n}"),
     ],
 )
 def test_create_client_checks_arguments_before_registering(kwargs, message):
@@ -206,3 +224,52 @@ def test_export_shape_and_close_all_forgets_clients():
     registry.close_all_clients()
     registry.close_all_clients()  # idempotent
     assert SANDBOX.clients == {}
+
+
+def test_requests_follow_the_request_content_template():
+    client = registry.create_client("c", endpoint="tcp://127.0.0.1:9", request_content="status of order {n}")
+    first, second = client.next_request(), client.next_request()
+    assert (first.content, first.metadata) == ("status of order 0", {"request_id": "c:0"})
+    assert (second.content, second.metadata) == ("status of order 1", {"request_id": "c:1"})
+    assert client.describe()["request_content"] == "status of order {n}"
+
+
+def test_distinct_keys_come_from_the_template_too():
+    client = registry.create_client("c", endpoint="tcp://127.0.0.1:9", request_content="order {n}?")
+    keys = [client.next_request(distinct=2) for _ in range(4)]
+    assert [m.content for m in keys] == ["order 0?", "order 1?", "order 0?", "order 1?"]
+    assert [m.metadata["request_id"] for m in keys] == ["key-0", "key-1", "key-0", "key-1"]
+
+
+def test_default_requests_are_unchanged():
+    client = registry.create_client("c", endpoint="tcp://127.0.0.1:9")
+    assert client.next_request().content == "req-0"
+    assert client.next_request(distinct=5).content == "req-1"
+
+
+@pytest.mark.parametrize("check", ["any", "none"])
+def test_any_answer_check_judges_nothing(check):
+    assert registry.create_client("c", endpoint="tcp://127.0.0.1:9", answer_check=check)._check is None
+
+
+def test_answer_check_is_imported_from_the_current_directory(tmp_path, monkeypatch):
+    """Like the served agent (python -m puts the current directory first on the path)."""
+    (tmp_path / "team_checks_for_cwd_test.py").write_text(
+        "def order_ok(request, answer):\n    return answer.content == 'yes'\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", [p for p in __import__("sys").path if p not in ("", str(tmp_path))])
+    client = registry.create_client(
+        "c", endpoint="tcp://127.0.0.1:9", answer_check="team_checks_for_cwd_test:order_ok"
+    )
+    assert client._check.__module__ == "team_checks_for_cwd_test"
+
+
+def test_the_attempt_log_sits_under_retry_only():
+    plain = registry.create_client("plain", endpoint="tcp://127.0.0.1:9")
+    retried = registry.create_client(
+        "retried", endpoint="tcp://127.0.0.1:9", middleware=[{"type": "retry", "max_retries": 2}]
+    )
+    assert plain.attempt_log is None and plain.agent is plain.remotes[0]
+    assert retried.attempt_log is not None and retried.attempt_log._agent is retried.remotes[0]
+    assert retried.agent._agent is retried.attempt_log

@@ -6,6 +6,7 @@ import pytest
 from agenkit.adapters.python.remote_agent import RemoteAgent
 from agenkit.middleware import CircuitBreakerDecorator, RetryDecorator
 
+from chaosagenkit.client.harness import AttemptLog
 from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.middleware_view import describe_chain
 from chaosagenkit.targets import RelayAgent, relay
@@ -22,7 +23,9 @@ def test_relay_builds_agenkit_middleware_over_a_remote_agent(monkeypatch):
     assert isinstance(agent, RelayAgent) and agent.name == "relay"
     assert isinstance(agent._agent, RetryDecorator)
     assert isinstance(agent._agent._agent, CircuitBreakerDecorator)
-    remote = agent._agent._agent._agent
+    attempts = agent._agent._agent._agent  # under retry, the client times each attempt
+    assert isinstance(attempts, AttemptLog)
+    remote = attempts._agent
     assert isinstance(remote, RemoteAgent) and remote._timeout_ms == 750
     # what the chaos host's GET /middleware shows for a served relay
     assert [entry["kind"] for entry in describe_chain(agent)] == ["retry", "circuit_breaker"]
