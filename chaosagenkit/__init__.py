@@ -25,6 +25,8 @@ ACTIVITY_MODULES: tuple[tuple[str, str], ...] = (
     ("chaosagenkit.network.probes", "probe"),
     ("chaosagenkit.client.actions", "action"),
     ("chaosagenkit.client.probes", "probe"),
+    ("chaosagenkit.explore.actions", "action"),
+    ("chaosagenkit.explore.probes", "probe"),
 )
 
 

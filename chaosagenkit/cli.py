@@ -21,6 +21,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "proxy": ("chaosagenkit.network.cli:proxy", "Run the fault proxy (Toxiproxy-compatible API)."),
     "run": ("chaosagenkit.suite:run", "Run experiments, write journals, summarise verdicts."),
     "report": ("chaosagenkit.report.cli:report", "Turn journals into JUnit, Markdown and HTML."),
+    "explore": (
+        "chaosagenkit.explore.cli:explore",
+        "Explore random fault schedules; shrink what breaks into minimal experiments.",
+    ),
 }
 
 

@@ -1,0 +1,525 @@
+"""The exploration loop: draw a schedule, run it for real, shrink what it breaks, confirm, write it down.
+
+One trial = one schedule run as a Chaos Toolkit experiment (``experiment``),
+in this process through chaoslib exactly as ``chaos run`` runs it (the
+suite runner's ``run_one``): a fresh sandbox, the steady state, the
+schedule's traffic and faults, every invariant as a method probe. Its
+journal says which invariants were violated.
+
+For each invariant a trial violates (those with no finding yet first):
+
+1. skip it if a finding of that invariant already exists whose fault and
+   traffic kinds are all in this schedule (the same cause, most likely;
+   counted as ``also_seen``);
+2. shrink (``shrink``), starting from the simplest schedule seen so far that
+   violates it, with the property "a real run of the candidate violates
+   it". Every run's violations are remembered for every invariant, so
+   shrinking one invariant can hand another a simpler starting point;
+3. confirm: run the minimal schedule ``confirm_runs`` more times (k of n).
+   If it reproduces less than half the time, try the schedule the shrinker
+   accepted before it (at most ``WALK_BACK`` times): a finding must replay;
+4. de-duplicate by invariant and minimal signature (fault kinds, traffic
+   event kinds, stack); write the experiment for the finding.
+
+The budget covers all of it: a run starts only if its estimated duration
+(the slowest sandbox so far plus the schedule's length) fits. Every
+decision comes from one ``random.Random(seed)``; each trial's sandbox seed
+is drawn from it and recorded (``trials.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chaosagenkit.explore.catalogue import kinds_for
+from chaosagenkit.explore.experiment import build_experiment, invariant_probe_name
+from chaosagenkit.explore.generate import GeneratorSettings, draw_schedule
+from chaosagenkit.explore.invariants import INVARIANTS, TOLERANCES, recovery_s
+from chaosagenkit.explore.recording import RECOVERY_TAIL_S
+from chaosagenkit.explore.schedule import Schedule
+from chaosagenkit.explore.shrink import complexity, shrink
+
+__all__ = ["ExploreOptions", "Explorer", "Trial"]
+
+#: Before any trial has been timed: what building and tearing down a sandbox may take (s).
+INITIAL_OVERHEAD_S = 20.0
+#: Stop exploring after this many trials in a row that could not run.
+MAX_CONSECUTIVE_ERRORS = 3
+#: How many less-shrunk schedules to confirm when the minimal one does not reproduce.
+WALK_BACK = 2
+
+
+class BudgetExhausted(Exception):
+    """The next run would not fit in the budget."""
+
+
+@dataclass(frozen=True)
+class ExploreOptions:
+    """Everything ``chaosagenkit explore`` was asked (see cli.py for each one's meaning)."""
+
+    out: Path
+    stacks: tuple[tuple[dict[str, Any], ...], ...]
+    seed: int
+    budget_s: float = 600.0
+    transport: str = "tcp"
+    agent: str = "chaosagenkit.targets:echo"
+    answer_check: str = "echo"
+    remote_timeout_ms: int = 2000
+    confirm_runs: int = 3
+    max_faults: int = 3
+    max_shrink_runs: int = 8
+    idle_gap_s: float = 62.0  # 0: never draw idle gaps
+    sources: tuple[str, ...] | None = None
+
+
+@dataclass
+class Trial:
+    """One real run of a schedule."""
+
+    number: int
+    purpose: str  # explore | shrink | confirm
+    schedule: Schedule
+    at_s: float  # when it started, s since the exploration began
+    duration_s: float = 0.0
+    status: str = ""  # the journal's status, or "error"
+    baseline_met: bool | None = None
+    verdicts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    experiment: str = ""
+    journal: str = ""
+
+    @property
+    def valid(self) -> bool:
+        """Completed, baseline met, every invariant probe ran."""
+        return self.status == "completed" and self.baseline_met is True and not self.problems
+
+    @property
+    def violated(self) -> list[str]:
+        if not self.valid:
+            return []
+        return [name for name, verdict in self.verdicts.items() if verdict.get("violations", 0) > 0]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "trial": self.number,
+            "purpose": self.purpose,
+            "seed": self.schedule.seed,
+            "at_s": round(self.at_s, 1),
+            "duration_s": round(self.duration_s, 1),
+            "status": self.status,
+            "baseline_met": self.baseline_met,
+            "violated": self.violated,
+            "problems": self.problems,
+            "schedule": self.schedule.to_json(),
+            "experiment": self.experiment,
+            "journal": self.journal,
+        }
+
+
+class Explorer:
+    """Runs one exploration (``run``) and returns its exit code."""
+
+    def __init__(self, options: ExploreOptions, out: Any = None, clock: Any = time.monotonic) -> None:
+        self.options = options
+        self.out = out or sys.stdout
+        self.clock = clock
+        self.rng = random.Random(options.seed)
+        self.started = 0.0
+        self.trials: list[Trial] = []
+        self.findings: list[dict[str, Any]] = []
+        self.seen: dict[str, list[Trial]] = {}  # schedule key -> its valid runs
+        self.first_violation_s: dict[str, float] = {}
+        self.faults_tried = 0
+        self.shrink_steps = 0
+        self.overhead_s = INITIAL_OVERHEAD_S
+        self.stopped_by = ""
+        kinds = tuple(kinds_for(options.transport, options.sources))
+        self.settings = GeneratorSettings(
+            stacks=options.stacks,
+            kinds=kinds,
+            remote_timeout_ms=options.remote_timeout_ms,
+            max_faults=options.max_faults,
+            idle_gap_s=options.idle_gap_s or 62.0,
+        )
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def run(self) -> int:
+        self.started = self.clock()
+        self.options.out.mkdir(parents=True, exist_ok=True)
+        (self.options.out / "trials").mkdir(exist_ok=True)
+        self._configure_logging()
+        o = self.options
+        self._say(
+            f"explore: seed {o.seed}, budget {o.budget_s:g} s, transport {o.transport}, agent {o.agent}, "
+            f"{len(o.stacks)} stack(s), {len(self.settings.kinds)} fault kinds"
+        )
+        consecutive_errors = 0
+        try:
+            while True:
+                schedule = draw_schedule(self.rng, self.settings, allow_idle=self._idle_fits())
+                trial = self._run(schedule, "explore")
+                self.faults_tried += len(schedule.faults)
+                if not trial.valid:
+                    consecutive_errors += 1
+                    if len(self.trials) == 1 or consecutive_errors >= MAX_CONSECUTIVE_ERRORS:
+                        self.stopped_by = f"trials cannot run: {self._why(trial)}"
+                        break
+                    continue
+                consecutive_errors = 0
+                self._pursue(trial)
+        except BudgetExhausted:
+            self.stopped_by = self.stopped_by or "budget"
+        except KeyboardInterrupt:
+            self.stopped_by = "interrupted (Ctrl-C)"
+        return self._finish()
+
+    def _pursue(self, trial: Trial) -> None:
+        """Shrink, confirm and record each invariant ``trial`` violated (unfound ones first)."""
+        found = {f["invariant"] for f in self.findings}
+        for invariant in sorted(trial.violated, key=lambda name: (name in found, name)):
+            self.first_violation_s.setdefault(invariant, trial.at_s + trial.duration_s)
+            covered = self._covering_finding(invariant, trial.schedule)
+            if covered is not None:
+                covered["also_seen"] += 1
+                self._say(f"    {invariant}: same kinds as finding {covered['id']}, not shrunk again")
+                continue
+            self._make_finding(invariant, trial)
+
+    def _make_finding(self, invariant: str, trial: Trial) -> None:
+        start = self._simplest_violating(invariant)
+        self._say(f"    shrinking {invariant} from: {start.schedule.describe()}")
+        estimate = self._estimate_s(start.schedule)
+
+        def keep_going() -> bool:
+            return self._fits(estimate)
+
+        def still_fails(candidate: Schedule) -> bool:
+            return invariant in self._violations_of(candidate, "shrink")
+
+        def on_step(candidate: Schedule, failed: bool) -> None:
+            self.shrink_steps += 1
+            verdict = "still violates" if failed else "holds"
+            self._say(f"      step {self.shrink_steps}: {candidate.describe()} -> {verdict}")
+
+        first_at = start.verdicts.get(invariant, {}).get("first_at_s")
+        result = shrink(
+            start.schedule,
+            still_fails,
+            keep_going=keep_going,
+            max_runs=self.options.max_shrink_runs,
+            first_violation_s=first_at,
+            on_step=on_step,
+        )
+        minimal, reproduced, runs = self._confirm(invariant, list(result.chain) or [result.schedule])
+        signature = self._signature(invariant, minimal)
+        for finding in self.findings:
+            if finding["signature"] == signature:
+                finding["also_seen"] += 1
+                self._say(f"    {invariant}: shrank to finding {finding['id']} again")
+                return
+        evidence_trial = next(
+            (t for t in reversed(self.seen.get(minimal.key(), [])) if invariant in t.violated), start
+        )
+        finding = {
+            "id": len(self.findings) + 1,
+            "invariant": invariant,
+            "title": INVARIANTS[invariant].title,
+            "signature": signature,
+            "minimal_schedule": minimal.to_json(),
+            "summary": minimal.describe(),
+            "experiment": "",
+            "reproduction": {
+                "reproduced": reproduced,
+                "runs": runs,
+                "rate": round(reproduced / runs, 3) if runs else None,
+                "confirmed": runs > 0 and 2 * reproduced >= runs,
+            },
+            "time_to_first_violation_s": round(self.first_violation_s[invariant], 1),
+            "found_in_trial": trial.number,
+            "trial_seed": trial.schedule.seed,
+            "shrinking": {
+                "steps": result.steps,
+                "runs": result.runs,
+                "stopped_by_budget": result.exhausted,
+                "from": start.schedule.to_json(),
+            },
+            "evidence": evidence_trial.verdicts.get(invariant, {}).get("examples", []),
+            "also_seen": 0,
+        }
+        finding["experiment"] = self._write_finding_experiment(finding, minimal)
+        self.findings.append(finding)
+        self._say(
+            f"    finding {finding['id']}: {invariant}: {minimal.describe()}  "
+            f"(reproduced {reproduced}/{runs}) -> {finding['experiment']}"
+        )
+
+    def _confirm(self, invariant: str, chain: list[Schedule]) -> tuple[Schedule, int, int]:
+        """(schedule, reproduced, runs): the most shrunk schedule of ``chain`` that reproduces.
+
+        Runs ``confirm_runs`` times from the minimal schedule back (at most
+        ``WALK_BACK`` steps) until one reproduces at least half the time; else
+        the best rate seen (the simpler one on a tie). Fewer runs when the
+        budget is short.
+        """
+        tried: list[tuple[float, int, Schedule, int, int]] = []
+        for back, schedule in enumerate(reversed(chain[-(WALK_BACK + 1) :])):
+            runs = reproduced = 0
+            for _ in range(self.options.confirm_runs):
+                if not self._fits(self._estimate_s(schedule)):
+                    break
+                runs += 1
+                reproduced += invariant in self._run(schedule, "confirm").violated
+            if runs == 0:
+                break
+            tried.append((reproduced / runs, -back, schedule, reproduced, runs))
+            if 2 * reproduced >= runs:
+                return schedule, reproduced, runs
+            self._say(f"    {invariant}: reproduced {reproduced}/{runs}; trying the schedule before it")
+        if not tried:
+            return chain[-1], 0, 0
+        _, _, schedule, reproduced, runs = max(tried, key=lambda t: (t[0], t[1]))
+        return schedule, reproduced, runs
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def _violations_of(self, schedule: Schedule, purpose: str) -> list[str]:
+        """What ``schedule`` violated in any valid run so far (running it once if it never ran)."""
+        known = self.seen.get(schedule.key())
+        if not known:
+            known = [self._run(schedule, purpose)]
+        return sorted({name for trial in known for name in trial.violated})
+
+    def _run(self, schedule: Schedule, purpose: str) -> Trial:
+        """Run ``schedule`` for real, if it fits the budget; record the trial."""
+        if not self._fits(self._estimate_s(schedule)):
+            raise BudgetExhausted
+        from chaosagenkit.suite import RunPlan, run_one
+
+        number = len(self.trials) + 1
+        trial = Trial(number, purpose, schedule, at_s=self._elapsed())
+        self.trials.append(trial)
+        trials_dir = self.options.out / "trials"
+        path = trials_dir / f"trial-{number:04d}.json"
+        experiment = build_experiment(
+            schedule,
+            transport=self.options.transport,
+            agent=self.options.agent,
+            answer_check=self.options.answer_check,
+            remote_timeout_ms=self.options.remote_timeout_ms,
+            extension={"trial": number, "purpose": purpose, "explore_seed": self.options.seed},
+        )
+        path.write_text(json.dumps(experiment, indent=2))
+        trial.experiment = str(path.relative_to(self.options.out))
+        started = self.clock()
+        try:
+            result = run_one(RunPlan(path, self.options.transport), trials_dir, {}, {})
+        except Exception as e:  # the experiment could not run at all
+            trial.status = "error"
+            trial.problems.append(f"{type(e).__name__}: {e}")
+        else:
+            journal = json.loads(result.journal_path.read_text()) if result.journal_path else {}
+            trial.journal = (
+                str(result.journal_path.relative_to(self.options.out)) if result.journal_path else ""
+            )
+            self._read_journal(trial, journal)
+        trial.duration_s = self.clock() - started
+        span = (
+            schedule.busy_until_s
+            + recovery_s(schedule.stack, self.options.remote_timeout_ms)
+            + RECOVERY_TAIL_S
+        )
+        if trial.valid:
+            self.seen.setdefault(schedule.key(), []).append(trial)
+            self.overhead_s = (
+                max(trial.duration_s - span, 0.0)
+                if len(self.trials) == 1
+                else max(self.overhead_s, trial.duration_s - span)
+            )
+        self._say(self._trial_line(trial))
+        self._save_trials()
+        if trial.status == "interrupted":
+            raise KeyboardInterrupt
+        return trial
+
+    def _read_journal(self, trial: Trial, journal: dict[str, Any]) -> None:
+        trial.status = str(journal.get("status") or "error")
+        before = (journal.get("steady_states") or {}).get("before") or {}
+        trial.baseline_met = before.get("steady_state_met")
+        probe_names = {invariant_probe_name(name): name for name in INVARIANTS}
+        for run in journal.get("run") or []:
+            activity = run.get("activity") or {}
+            name = activity.get("name", "")
+            if run.get("status") != "succeeded":
+                trial.problems.append(f"{name}: {_last_line(run.get('exception'))}")
+                continue
+            if name in probe_names and isinstance(run.get("output"), dict):
+                trial.verdicts[probe_names[name]] = run["output"]
+        missing = [n for n in INVARIANTS if n not in trial.verdicts]
+        if trial.status == "completed" and trial.baseline_met and missing and not trial.problems:
+            trial.problems.append(f"no verdict for {', '.join(missing)}")
+        if trial.baseline_met is False:
+            trial.problems.append("the steady state before the method was not met")
+
+    # -- bookkeeping --------------------------------------------------------------------------
+
+    def _simplest_violating(self, invariant: str) -> Trial:
+        candidates = [t for runs in self.seen.values() for t in runs if invariant in t.violated]
+        return min(candidates, key=lambda t: complexity(t.schedule))
+
+    def _covering_finding(self, invariant: str, schedule: Schedule) -> dict[str, Any] | None:
+        for finding in self.findings:
+            signature = finding["signature"]
+            if (
+                finding["invariant"] == invariant
+                and set(signature["faults"]) <= set(schedule.fault_kinds)
+                and set(signature["traffic"]) <= set(schedule.event_kinds)
+                and signature["stack"] == self._stack_index(schedule)
+            ):
+                return finding
+        return None
+
+    def _signature(self, invariant: str, schedule: Schedule) -> dict[str, Any]:
+        return {
+            "invariant": invariant,
+            "faults": list(schedule.fault_kinds),
+            "traffic": list(schedule.event_kinds),
+            "stack": self._stack_index(schedule),
+        }
+
+    def _stack_index(self, schedule: Schedule) -> int:
+        for index, stack in enumerate(self.options.stacks):
+            if tuple(stack) == tuple(schedule.stack):
+                return index
+        return -1
+
+    def _estimate_s(self, schedule: Schedule) -> float:
+        span = (
+            schedule.busy_until_s
+            + recovery_s(schedule.stack, self.options.remote_timeout_ms)
+            + RECOVERY_TAIL_S
+        )
+        return self.overhead_s + span + TOLERANCES.leak_settle_s
+
+    def _fits(self, estimate_s: float) -> bool:
+        return self._elapsed() + estimate_s <= self.options.budget_s
+
+    def _idle_fits(self) -> bool:
+        if self.options.idle_gap_s <= 0:
+            return False
+        return self.options.budget_s - self._elapsed() > 4 * (self.options.idle_gap_s + self.overhead_s)
+
+    def _elapsed(self) -> float:
+        return self.clock() - self.started
+
+    # -- output --------------------------------------------------------------------------------
+
+    def _finish(self) -> int:
+        from chaosagenkit.explore.findings import write_findings
+
+        self._save_trials()
+        errors = [t for t in self.trials if not t.valid]
+        write_findings(self.options.out, self.findings, self._summary(errors))
+        self._say(
+            f"done ({self.stopped_by or 'budget'}) after {self._elapsed():.0f} s: {len(self.trials)} runs "
+            f"({sum(t.purpose == 'explore' for t in self.trials)} trials, {self.faults_tried} faults tried), "
+            f"{len(self.findings)} finding(s) over {len({f['invariant'] for f in self.findings})} invariant(s), "
+            f"{self.shrink_steps} shrinking steps, {len(errors)} run(s) that could not be judged"
+        )
+        self._say(f"findings: {self.options.out / 'findings.md'}")
+        if self.findings:
+            return 1
+        if errors or self.stopped_by.startswith(("trials cannot run", "interrupted")) or not self.trials:
+            return 2
+        return 0
+
+    def _summary(self, errors: list[Trial]) -> dict[str, Any]:
+        o = self.options
+        return {
+            "seed": o.seed,
+            "budget_s": o.budget_s,
+            "elapsed_s": round(self._elapsed(), 1),
+            "stopped_by": self.stopped_by or "budget",
+            "transport": o.transport,
+            "agent": o.agent,
+            "stacks": [list(s) for s in o.stacks],
+            "remote_timeout_ms": o.remote_timeout_ms,
+            "runs": len(self.trials),
+            "trials": sum(t.purpose == "explore" for t in self.trials),
+            "faults_tried": self.faults_tried,
+            "shrink_steps": self.shrink_steps,
+            "unjudged_runs": [{"trial": t.number, "why": self._why(t)} for t in errors],
+            "tolerances": {k: v for k, v in vars(TOLERANCES).items()},
+        }
+
+    def _save_trials(self) -> None:
+        data = {"seed": self.options.seed, "trials": [t.to_json() for t in self.trials]}
+        (self.options.out / "trials.json").write_text(json.dumps(data, indent=2))
+
+    def _write_finding_experiment(self, finding: dict[str, Any], schedule: Schedule) -> str:
+        invariant = finding["invariant"]
+        kinds = "-".join(k.split(".", 1)[1] for k in schedule.fault_kinds) or "no-fault"
+        name = f"{finding['id']:02d}-{invariant.replace('_', '-')}-{kinds.replace('_', '-')}.json"[:120]
+        transport = self.options.transport
+        rate = finding["reproduction"]
+        line = (
+            f"{INVARIANTS[invariant].title}: violated by {schedule.describe()} "
+            f"(reproduced {rate['reproduced']}/{rate['runs']} by chaosagenkit explore --seed {self.options.seed})"
+        )
+        experiment = build_experiment(
+            schedule,
+            transport=transport,
+            agent=self.options.agent,
+            answer_check=self.options.answer_check,
+            remote_timeout_ms=self.options.remote_timeout_ms,
+            invariants=[invariant],
+            title=f"Explored: {INVARIANTS[invariant].title} (violated by {schedule.describe()})",
+            description=(
+                f"Minimal schedule found by `chaosagenkit explore --seed {self.options.seed}` "
+                f"(trial {finding['found_in_trial']}, shrunk in {finding['shrinking']['steps']} steps). "
+                f"Expected: {INVARIANTS[invariant].title}. Replay: chaos run {name}"
+            ),
+            extension={
+                "verdicts": {transport: "deviates"},
+                "deviations": {transport: [invariant_probe_name(invariant)]},
+                "findings": {transport: line},
+                "finding": {k: v for k, v in finding.items() if k not in ("experiment",)},
+            },
+        )
+        (self.options.out / name).write_text(json.dumps(experiment, indent=2))
+        return name
+
+    def _trial_line(self, trial: Trial) -> str:
+        what = ", ".join(trial.violated) if trial.violated else ("holds" if trial.valid else self._why(trial))
+        return (
+            f"[{trial.at_s:5.0f}s] run {trial.number} ({trial.purpose}, seed {trial.schedule.seed}, "
+            f"{trial.duration_s:.0f} s): {trial.schedule.describe()} -> {what}"
+        )
+
+    @staticmethod
+    def _why(trial: Trial) -> str:
+        if trial.problems:
+            return "; ".join(trial.problems)[:200]
+        return f"status {trial.status or 'unknown'}"
+
+    def _say(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def _configure_logging(self) -> None:
+        from chaosagenkit.suite import _configure_logging
+
+        _configure_logging(self.options.out / "explore.log")
+
+
+def _last_line(text: Any) -> str:
+    if isinstance(text, list):
+        text = "".join(text)
+    lines = [line for line in str(text or "").strip().splitlines() if line.strip()]
+    return lines[-1][:200] if lines else "failed"
