@@ -193,7 +193,7 @@ class Explorer:
             self._make_finding(invariant, trial)
 
     def _make_finding(self, invariant: str, trial: Trial) -> None:
-        start = self._simplest_violating(invariant)
+        start = self._simplest_violating(invariant, trial)
         self._say(f"    shrinking {invariant} from: {start.schedule.describe()}")
         estimate = self._estimate_s(start.schedule)
 
@@ -206,7 +206,8 @@ class Explorer:
         def on_step(candidate: Schedule, failed: bool) -> None:
             self.shrink_steps += 1
             verdict = "still violates" if failed else "holds"
-            self._say(f"      step {self.shrink_steps}: {candidate.describe()} -> {verdict}")
+            known = "" if self.trials[-1].schedule is candidate else " (known from an earlier run)"
+            self._say(f"      shrinking step {self.shrink_steps}: {candidate.describe()} -> {verdict}{known}")
 
         first_at = start.verdicts.get(invariant, {}).get("first_at_s")
         result = shrink(
@@ -241,7 +242,7 @@ class Explorer:
                 "rate": round(reproduced / runs, 3) if runs else None,
                 "confirmed": runs > 0 and 2 * reproduced >= runs,
             },
-            "time_to_first_violation_s": round(self.first_violation_s[invariant], 1),
+            "time_to_first_violation_s": round(trial.at_s + trial.duration_s, 1),
             "found_in_trial": trial.number,
             "trial_seed": trial.schedule.seed,
             "shrinking": {
@@ -270,12 +271,21 @@ class Explorer:
         """
         tried: list[tuple[float, int, Schedule, int, int]] = []
         for back, schedule in enumerate(reversed(chain[-(WALK_BACK + 1) :])):
-            runs = reproduced = 0
-            for _ in range(self.options.confirm_runs):
-                if not self._fits(self._estimate_s(schedule)):
-                    break
-                runs += 1
-                reproduced += invariant in self._run(schedule, "confirm").violated
+            # confirmation runs check every invariant: those of another finding count here too
+            confirmations = [t for t in self.seen.get(schedule.key(), []) if t.purpose == "confirm"]
+            attempts = 0
+            while (
+                len(confirmations) < self.options.confirm_runs
+                and attempts < self.options.confirm_runs + 2
+                and self._fits(self._estimate_s(schedule))
+            ):
+                attempts += 1
+                trial = self._run(schedule, "confirm")
+                if trial.valid:
+                    confirmations.append(trial)
+            confirmations = confirmations[: self.options.confirm_runs]
+            runs = len(confirmations)
+            reproduced = sum(invariant in t.violated for t in confirmations)
             if runs == 0:
                 break
             tried.append((reproduced / runs, -back, schedule, reproduced, runs))
@@ -369,9 +379,15 @@ class Explorer:
 
     # -- bookkeeping --------------------------------------------------------------------------
 
-    def _simplest_violating(self, invariant: str) -> Trial:
-        candidates = [t for runs in self.seen.values() for t in runs if invariant in t.violated]
-        return min(candidates, key=lambda t: complexity(t.schedule))
+    def _simplest_violating(self, invariant: str, trial: Trial) -> Trial:
+        """The simplest run so far that violated ``invariant`` with nothing ``trial``'s schedule lacks."""
+        candidates = [
+            t
+            for runs in self.seen.values()
+            for t in runs
+            if invariant in t.violated and _within(t.schedule, trial.schedule)
+        ]
+        return min(candidates or [trial], key=lambda t: complexity(t.schedule))
 
     def _covering_finding(self, invariant: str, schedule: Schedule) -> dict[str, Any] | None:
         for finding in self.findings:
@@ -454,6 +470,7 @@ class Explorer:
             "trials": sum(t.purpose == "explore" for t in self.trials),
             "faults_tried": self.faults_tried,
             "shrink_steps": self.shrink_steps,
+            "first_violation_s": {k: round(v, 1) for k, v in sorted(self.first_violation_s.items())},
             "unjudged_runs": [{"trial": t.number, "why": self._why(t)} for t in errors],
             "tolerances": {k: v for k, v in vars(TOLERANCES).items()},
         }
@@ -513,9 +530,26 @@ class Explorer:
         self.out.flush()
 
     def _configure_logging(self) -> None:
+        import logging
+
         from chaosagenkit.suite import _configure_logging
 
-        _configure_logging(self.options.out / "explore.log")
+        log_file = self.options.out / "explore.log"
+        _configure_logging(log_file)
+        # asyncio's own warnings (a client writing to a connection agenkit never reopens, F1)
+        # belong in the log, not on the console between the progress lines
+        asyncio_logger = logging.getLogger("asyncio")
+        asyncio_logger.addHandler(logging.FileHandler(log_file))
+        asyncio_logger.propagate = False
+
+
+def _within(inner: Schedule, outer: Schedule) -> bool:
+    """True when ``inner`` uses no fault or traffic kind, and no stack, that ``outer`` lacks."""
+    return (
+        set(inner.fault_kinds) <= set(outer.fault_kinds)
+        and set(inner.event_kinds) <= set(outer.event_kinds)
+        and inner.stack == outer.stack
+    )
 
 
 def _last_line(text: Any) -> str:

@@ -187,6 +187,11 @@ def _describe(history: History, request: Request) -> str:
     return f"{request.id} (sent {_at(history, request.sent)}, {request.latency_ms:.0f} ms)"
 
 
+def _error_text(request: Request) -> str:
+    """The error a caller saw with its causes: ``MaxRetriesExceededError <- MalformedPayloadError``."""
+    return " <- ".join(request.chain) if request.chain else str(request.error)
+
+
 def _ended(window: FaultWindow, history: History) -> float:
     return history.ended if window.end is None else window.end
 
@@ -238,7 +243,7 @@ def recovers_after_faults(history: History, tolerances: Tolerances = TOLERANCES)
         (
             r.end,
             f"{_describe(history, r)}, {r.sent - last_end:.2f}s after the last fault ended: "
-            + (f"{r.error}" if r.error else f"the answer to {r.answer_id}"),
+            + (_error_text(r) if r.error else f"the answer to {r.answer_id}"),
         )
         for r in after
         if not r.ok
@@ -260,7 +265,7 @@ def no_errors_without_faults(history: History, tolerances: Tolerances = TOLERANC
     if not checked:
         return Verdict(name, not_checked="no call ran while no fault was active")
     found = [
-        (r.end, f"{_describe(history, r)} failed with {r.error} while no fault was active")
+        (r.end, f"{_describe(history, r)} failed with {_error_text(r)} while no fault was active")
         for r in checked
         if r.error is not None
     ]
