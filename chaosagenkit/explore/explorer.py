@@ -8,9 +8,14 @@ journal says which invariants were violated.
 
 For each invariant a trial violates (those with no finding yet first):
 
-1. skip it if a finding of that invariant already exists whose fault and
-   traffic kinds are all in this schedule (the same cause, most likely;
-   counted as ``also_seen``);
+1. skip it if a finding of that invariant already exists with the same
+   kinds of violation (the innermost errors, "wrong_answer", ...) and the same
+   stack: most likely the same defect, reached another way (counted as
+   ``also_seen``, with the fault kinds that reached it). For
+   ``recovers_after_faults`` and ``no_errors_without_faults`` the trigger
+   matters too (a cut connection and an oversized answer both leave calls
+   failing; they are different defects): there the finding's fault and
+   traffic kinds must also all be in this schedule;
 2. shrink (``shrink``), starting from the simplest schedule seen so far that
    violates it, with the property "a real run of the candidate violates
    it". Every run's violations are remembered for every invariant, so
@@ -53,6 +58,8 @@ INITIAL_OVERHEAD_S = 20.0
 MAX_CONSECUTIVE_ERRORS = 3
 #: How many less-shrunk schedules to confirm when the minimal one does not reproduce.
 WALK_BACK = 2
+#: Invariants whose violations are told apart by what triggered them, not only by their kinds.
+TRIGGER_MATTERS = ("recovers_after_faults", "no_errors_without_faults")
 
 
 class BudgetExhausted(Exception):
@@ -185,10 +192,16 @@ class Explorer:
         found = {f["invariant"] for f in self.findings}
         for invariant in sorted(trial.violated, key=lambda name: (name in found, name)):
             self.first_violation_s.setdefault(invariant, trial.at_s + trial.duration_s)
-            covered = self._covering_finding(invariant, trial.schedule)
+            kinds = trial.verdicts[invariant].get("kinds") or []
+            covered = self._covering_finding(invariant, kinds, trial.schedule)
             if covered is not None:
                 covered["also_seen"] += 1
-                self._say(f"    {invariant}: same kinds as finding {covered['id']}, not shrunk again")
+                covered["also_seen_with"] = sorted(
+                    set(covered["also_seen_with"]) | set(trial.schedule.fault_kinds)
+                )
+                self._say(
+                    f"    {invariant}: like finding {covered['id']} ({', '.join(kinds)}), not shrunk again"
+                )
                 continue
             self._make_finding(invariant, trial)
 
@@ -219,15 +232,16 @@ class Explorer:
             on_step=on_step,
         )
         minimal, reproduced, runs = self._confirm(invariant, list(result.chain) or [result.schedule])
-        signature = self._signature(invariant, minimal)
+        evidence_trial = next(
+            (t for t in reversed(self.seen.get(minimal.key(), [])) if invariant in t.violated), start
+        )
+        kinds = evidence_trial.verdicts.get(invariant, {}).get("kinds") or []
+        signature = self._signature(invariant, minimal, kinds)
         for finding in self.findings:
             if finding["signature"] == signature:
                 finding["also_seen"] += 1
                 self._say(f"    {invariant}: shrank to finding {finding['id']} again")
                 return
-        evidence_trial = next(
-            (t for t in reversed(self.seen.get(minimal.key(), [])) if invariant in t.violated), start
-        )
         finding = {
             "id": len(self.findings) + 1,
             "invariant": invariant,
@@ -253,6 +267,7 @@ class Explorer:
             },
             "evidence": evidence_trial.verdicts.get(invariant, {}).get("examples", []),
             "also_seen": 0,
+            "also_seen_with": [],
         }
         finding["experiment"] = self._write_finding_experiment(finding, minimal)
         self.findings.append(finding)
@@ -310,53 +325,50 @@ class Explorer:
         """Run ``schedule`` for real, if it fits the budget; record the trial."""
         if not self._fits(self._estimate_s(schedule)):
             raise BudgetExhausted
-        from chaosagenkit.suite import RunPlan, run_one
-
-        number = len(self.trials) + 1
-        trial = Trial(number, purpose, schedule, at_s=self._elapsed())
+        trial = Trial(len(self.trials) + 1, purpose, schedule, at_s=self._elapsed())
         self.trials.append(trial)
-        trials_dir = self.options.out / "trials"
-        path = trials_dir / f"trial-{number:04d}.json"
-        experiment = build_experiment(
-            schedule,
-            transport=self.options.transport,
-            agent=self.options.agent,
-            answer_check=self.options.answer_check,
-            remote_timeout_ms=self.options.remote_timeout_ms,
-            extension={"trial": number, "purpose": purpose, "explore_seed": self.options.seed},
-        )
-        path.write_text(json.dumps(experiment, indent=2))
-        trial.experiment = str(path.relative_to(self.options.out))
         started = self.clock()
-        try:
-            result = run_one(RunPlan(path, self.options.transport), trials_dir, {}, {})
-        except Exception as e:  # the experiment could not run at all
-            trial.status = "error"
-            trial.problems.append(f"{type(e).__name__}: {e}")
-        else:
-            journal = json.loads(result.journal_path.read_text()) if result.journal_path else {}
-            trial.journal = (
-                str(result.journal_path.relative_to(self.options.out)) if result.journal_path else ""
-            )
-            self._read_journal(trial, journal)
+        self._execute(trial)
         trial.duration_s = self.clock() - started
-        span = (
-            schedule.busy_until_s
-            + recovery_s(schedule.stack, self.options.remote_timeout_ms)
-            + RECOVERY_TAIL_S
-        )
         if trial.valid:
             self.seen.setdefault(schedule.key(), []).append(trial)
-            self.overhead_s = (
-                max(trial.duration_s - span, 0.0)
-                if len(self.trials) == 1
-                else max(self.overhead_s, trial.duration_s - span)
-            )
+            span = schedule.busy_until_s + recovery_s(schedule.stack, self.options.remote_timeout_ms)
+            overhead = max(trial.duration_s - span - RECOVERY_TAIL_S, 0.0)
+            # the first measured sandbox replaces the guess; after that, the slowest one counts
+            first = not any(t.valid for t in self.trials[:-1])
+            self.overhead_s = overhead if first else max(self.overhead_s, overhead)
         self._say(self._trial_line(trial))
         self._save_trials()
         if trial.status == "interrupted":
             raise KeyboardInterrupt
         return trial
+
+    def _execute(self, trial: Trial) -> None:
+        """Write the trial's experiment, run it through chaoslib as ``chaos run`` would, read its journal."""
+        from chaosagenkit.suite import RunPlan, run_one
+
+        trials_dir = self.options.out / "trials"
+        path = trials_dir / f"trial-{trial.number:04d}.json"
+        experiment = build_experiment(
+            trial.schedule,
+            transport=self.options.transport,
+            agent=self.options.agent,
+            answer_check=self.options.answer_check,
+            remote_timeout_ms=self.options.remote_timeout_ms,
+            extension={"trial": trial.number, "purpose": trial.purpose, "explore_seed": self.options.seed},
+        )
+        path.write_text(json.dumps(experiment, indent=2))
+        trial.experiment = str(path.relative_to(self.options.out))
+        try:
+            result = run_one(RunPlan(path, self.options.transport), trials_dir, {}, {})
+        except Exception as e:  # the experiment could not run at all
+            trial.status = "error"
+            trial.problems.append(f"{type(e).__name__}: {e}")
+            return
+        journal = json.loads(result.journal_path.read_text()) if result.journal_path else {}
+        if result.journal_path:
+            trial.journal = str(result.journal_path.relative_to(self.options.out))
+        self._read_journal(trial, journal)
 
     def _read_journal(self, trial: Trial, journal: dict[str, Any]) -> None:
         trial.status = str(journal.get("status") or "error")
@@ -389,21 +401,30 @@ class Explorer:
         ]
         return min(candidates or [trial], key=lambda t: complexity(t.schedule))
 
-    def _covering_finding(self, invariant: str, schedule: Schedule) -> dict[str, Any] | None:
+    def _covering_finding(
+        self, invariant: str, kinds: list[str], schedule: Schedule
+    ) -> dict[str, Any] | None:
+        """An existing finding this violation most likely repeats (see the module docstring), or None."""
         for finding in self.findings:
             signature = finding["signature"]
             if (
-                finding["invariant"] == invariant
-                and set(signature["faults"]) <= set(schedule.fault_kinds)
-                and set(signature["traffic"]) <= set(schedule.event_kinds)
-                and signature["stack"] == self._stack_index(schedule)
+                finding["invariant"] != invariant
+                or not set(kinds) <= set(signature["kinds"])
+                or signature["stack"] != self._stack_index(schedule)
             ):
-                return finding
+                continue
+            if invariant in TRIGGER_MATTERS and not (
+                set(signature["faults"]) <= set(schedule.fault_kinds)
+                and set(signature["traffic"]) <= set(schedule.event_kinds)
+            ):
+                continue
+            return finding
         return None
 
-    def _signature(self, invariant: str, schedule: Schedule) -> dict[str, Any]:
+    def _signature(self, invariant: str, schedule: Schedule, kinds: list[str]) -> dict[str, Any]:
         return {
             "invariant": invariant,
+            "kinds": sorted(kinds),
             "faults": list(schedule.fault_kinds),
             "traffic": list(schedule.event_kinds),
             "stack": self._stack_index(schedule),

@@ -66,7 +66,9 @@ def render_markdown(findings: list[dict[str, Any]], summary: dict[str, Any]) -> 
             f"Found in trial {f['found_in_trial']} (sandbox seed {f['trial_seed']}), "
             f"{f['time_to_first_violation_s']:g} s into the exploration; shrunk in {f['shrinking']['steps']} steps "
             f"({f['shrinking']['runs']} runs); reproduced {f['reproduction']['reproduced']} of "
-            f"{f['reproduction']['runs']} confirmation runs; seen again in {f['also_seen']} other trial(s).",
+            f"{f['reproduction']['runs']} confirmation runs; seen again in {f['also_seen']} other trial(s)"
+            + (f" (with {', '.join(f['also_seen_with'])})." if f.get("also_seen_with") else "."),
+            f"What went wrong: {', '.join(f['signature'].get('kinds') or []) or '-'}.",
             "",
             f"Replay: `chaos run {f['experiment']}` (deviates on `{f['invariant']}`).",
         ]

@@ -90,6 +90,9 @@ class Verdict:
     count: int = 0  # number of violations (``violations`` keeps the first few)
     not_checked: str | None = None
     first_at_s: float | None = None  # when the first violating call ended, s after the traffic began
+    #: what went wrong, in short names (the innermost error, "wrong_answer", "tasks", ...): two
+    #: violations of one invariant with the same kinds are most likely one defect
+    kinds: tuple[str, ...] = ()
 
     @property
     def holds(self) -> bool:
@@ -106,6 +109,8 @@ class Verdict:
             data["not_checked"] = self.not_checked
         if self.first_at_s is not None:
             data["first_at_s"] = self.first_at_s
+        if self.kinds:
+            data["kinds"] = list(self.kinds)
         return data
 
 
@@ -170,13 +175,27 @@ def half_open_limit(stack: tuple[dict[str, Any], ...] | list[dict[str, Any]]) ->
 
 
 def _verdict(
-    name: str, history: History, checked: int, found: list[tuple[float | None, str]], tolerances: Tolerances
+    name: str,
+    history: History,
+    checked: int,
+    found: list[tuple[float | None, str]],
+    tolerances: Tolerances,
+    kinds: set[str] | None = None,
 ) -> Verdict:
     """``found``: (when the violating call ended, epoch s, or None; one line of evidence)."""
     times = [t for t, _ in found if t is not None]
     first = round(min(times) - history.started, 3) if times else None
     lines = tuple(text for _, text in found[: tolerances.max_examples])
-    return Verdict(name, checked, lines, len(found), first_at_s=first)
+    return Verdict(
+        name, checked, lines, len(found), first_at_s=first, kinds=tuple(sorted(kinds or ())) if found else ()
+    )
+
+
+def _innermost(request: Request) -> str:
+    """What went wrong with a call, in one name: its innermost error, or ``wrong_answer``."""
+    if request.error is None:
+        return "wrong_answer" if request.wrong else "ok"
+    return request.chain[-1] if request.chain else request.error
 
 
 def _at(history: History, t: float) -> str:
@@ -209,7 +228,7 @@ def answers_belong_to_requests(history: History, tolerances: Tolerances = TOLERA
         for r in answered
         if r.wrong
     ]
-    return _verdict(name, history, len(answered), found, tolerances)
+    return _verdict(name, history, len(answered), found, tolerances, {"wrong_answer"})
 
 
 def requests_end_by_deadline(history: History, tolerances: Tolerances = TOLERANCES) -> Verdict:
@@ -225,7 +244,8 @@ def requests_end_by_deadline(history: History, tolerances: Tolerances = TOLERANC
         for r in history.requests
         if r.latency_ms > limit
     ]
-    return _verdict(name, history, len(history.requests), found, tolerances)
+    late = {f"late:{_innermost(r)}" for r in history.requests if r.latency_ms > limit}
+    return _verdict(name, history, len(history.requests), found, tolerances, late)
 
 
 def recovers_after_faults(history: History, tolerances: Tolerances = TOLERANCES) -> Verdict:
@@ -248,7 +268,7 @@ def recovers_after_faults(history: History, tolerances: Tolerances = TOLERANCES)
         for r in after
         if not r.ok
     ]
-    return _verdict(name, history, len(after), found, tolerances)
+    return _verdict(name, history, len(after), found, tolerances, {_innermost(r) for r in after if not r.ok})
 
 
 def no_errors_without_faults(history: History, tolerances: Tolerances = TOLERANCES) -> Verdict:
@@ -269,7 +289,8 @@ def no_errors_without_faults(history: History, tolerances: Tolerances = TOLERANC
         for r in checked
         if r.error is not None
     ]
-    return _verdict(name, history, len(checked), found, tolerances)
+    kinds = {_innermost(r) for r in checked if r.error is not None}
+    return _verdict(name, history, len(checked), found, tolerances, kinds)
 
 
 def errors_are_agenkit_types(history: History, tolerances: Tolerances = TOLERANCES) -> Verdict:
@@ -295,7 +316,8 @@ def errors_are_agenkit_types(history: History, tolerances: Tolerances = TOLERANC
         for r in failed
         if not documented(r)
     ]
-    return _verdict(name, history, len(failed), found, tolerances)
+    kinds = {f"{r.error_module}.{r.error}" for r in failed if not documented(r)}
+    return _verdict(name, history, len(failed), found, tolerances, kinds)
 
 
 def open_circuit_fails_fast(history: History, tolerances: Tolerances = TOLERANCES) -> Verdict:
@@ -320,7 +342,7 @@ def open_circuit_fails_fast(history: History, tolerances: Tolerances = TOLERANCE
         for r in rejected
         if r.latency_ms > tolerances.fail_fast_ms
     ]
-    return _verdict(name, history, len(rejected), found, tolerances)
+    return _verdict(name, history, len(rejected), found, tolerances, {"slow_rejection"})
 
 
 def half_open_admits_limited_trials(history: History, tolerances: Tolerances = TOLERANCES) -> Verdict:
@@ -363,7 +385,7 @@ def half_open_admits_limited_trials(history: History, tolerances: Tolerances = T
         for client, start, trials in episodes
         if trials > limit
     ]
-    return _verdict(name, history, len(episodes), found, tolerances)
+    return _verdict(name, history, len(episodes), found, tolerances, {"extra_trials"})
 
 
 def _transitions(a: BreakerSample, b: BreakerSample) -> dict[str, int]:
@@ -377,6 +399,7 @@ def non_transient_errors_not_retried(history: History, tolerances: Tolerances = 
         return Verdict(name, not_checked="the callers have no retry middleware")
     checked = 0
     found: list[tuple[float | None, str]] = []
+    kinds: set[str] = set()
     for r in history.requests:
         for n, attempt in enumerate(r.attempts, 1):
             hit = [e for e in attempt.errors if e in tolerances.non_transient_errors]
@@ -384,12 +407,13 @@ def non_transient_errors_not_retried(history: History, tolerances: Tolerances = 
                 continue
             checked += 1
             if attempt.retried:
+                kinds.add(hit[0])
                 found.append(
                     (r.end, f"{_describe(history, r)}: attempt {n} failed with {hit[0]} and was retried")
                 )
     if not checked:
         return Verdict(name, not_checked="no attempt failed with a non-transient error")
-    return _verdict(name, history, checked, found, tolerances)
+    return _verdict(name, history, checked, found, tolerances, kinds)
 
 
 def host_leaks_nothing(history: History, tolerances: Tolerances = TOLERANCES) -> Verdict:
@@ -400,14 +424,16 @@ def host_leaks_nothing(history: History, tolerances: Tolerances = TOLERANCES) ->
     if before.pid != after.pid:
         return Verdict(name, not_checked="the host was restarted during the run")
     found: list[tuple[float | None, str]] = []
-    for what, a, b in (
-        ("open file descriptors", before.fds, after.fds),
-        ("connections on its agent port", before.connections, after.connections),
-        ("asyncio tasks", before.tasks, after.tasks),
+    kinds: set[str] = set()
+    for kind, what, a, b in (
+        ("fds", "open file descriptors", before.fds, after.fds),
+        ("connections", "connections on its agent port", before.connections, after.connections),
+        ("tasks", "asyncio tasks", before.tasks, after.tasks),
     ):
         if a is not None and b is not None and b > a:
             found.append((None, f"the host holds {b} {what} after the run, {a} before it"))
-    return _verdict(name, history, 3, found, tolerances)
+            kinds.add(kind)
+    return _verdict(name, history, 3, found, tolerances, kinds)
 
 
 INVARIANTS: dict[str, Invariant] = {

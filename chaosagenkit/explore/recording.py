@@ -191,46 +191,39 @@ class Recording:
         self._sample(client)
         sent = time.time()
         started = time.perf_counter()
+        outcome: dict[str, Any] = {}
         try:
             answer = await client.agent.process(message)
         except Exception as e:  # every failure is an outcome; CancelledError passes through
             latency_ms = (time.perf_counter() - started) * 1000.0
             client.recorder.record(sent, latency_ms, e, False, self._source)
-            self.requests.append(
-                Request(
-                    id=call_id,
-                    client=client.name,
-                    sent=sent,
-                    latency_ms=latency_ms,
-                    error=type(e).__name__,
-                    error_module=type(e).__module__,
-                    message=str(e)[:300],
-                    chain=error_chain(e),
-                    attempts=self._attempts_of(call_id),
-                )
-            )
+            outcome = {
+                "error": type(e).__name__,
+                "error_module": type(e).__module__,
+                "message": str(e)[:300],
+                "chain": error_chain(e),
+            }
         else:
             latency_ms = (time.perf_counter() - started) * 1000.0
             check = resolve_answer_check(client.answer_check)
             wrong = check is not None and not _right(check, message, answer)
             client.recorder.record_answer(sent, latency_ms, wrong, self._source)
             metadata = answer.metadata if isinstance(getattr(answer, "metadata", None), dict) else {}
-            self.requests.append(
-                Request(
-                    id=call_id,
-                    client=client.name,
-                    sent=sent,
-                    latency_ms=latency_ms,
-                    wrong=wrong,
-                    answer_id=str(metadata.get("request_id"))
-                    if metadata.get("request_id") is not None
-                    else None,
-                    attempts=self._attempts_of(call_id),
-                )
-            )
+            answer_id = metadata.get("request_id")
+            outcome = {"wrong": wrong, "answer_id": None if answer_id is None else str(answer_id)}
         finally:
             _CALL.reset(token)
             self._sample(client)
+        self.requests.append(
+            Request(
+                id=call_id,
+                client=client.name,
+                sent=sent,
+                latency_ms=latency_ms,
+                attempts=self._attempts_of(call_id),
+                **outcome,
+            )
+        )
 
     def _attempts_of(self, call_id: str) -> tuple[Attempt, ...]:
         observed = self._attempts.pop(call_id, [])

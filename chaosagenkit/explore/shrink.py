@@ -20,7 +20,11 @@ ends. Real runs are expensive, so proposals come biggest first:
    starts at ``EARLIEST_START_S``, durations halved, bursts halved;
 5. one at a time: per fault, simpler parameters (the catalogue's
    ``simplify``), half the duration, an earlier start; per event, half the
-   burst, one fresh client, an earlier time; a stream half as fast.
+   burst, one fresh client, an earlier time; the stream at its slowest.
+
+A deletion that did not fail is not proposed again for a schedule that
+differs only in timings or parameters (the same fault and event kinds):
+those rarely change whether a fault is needed, and every proposal is a real run.
 
 Floors keep a schedule meaningful: a fault lasts at least ``MIN_DURATION_S``
 and the stream is never slower than ``SLOWEST_INTERVAL_MS`` (fewer calls
@@ -104,8 +108,7 @@ def proposals(schedule: Schedule, first_violation_s: float | None = None) -> Ite
         for simpler in _simpler_events(event):
             yield _with(schedule, faults, [*events[:i], simpler, *events[i + 1 :]])
     if schedule.traffic.interval_ms < SLOWEST_INTERVAL_MS:
-        slower = min(SLOWEST_INTERVAL_MS, schedule.traffic.interval_ms * 2)
-        yield schedule.replace(traffic=Traffic(slower, schedule.traffic.events))
+        yield schedule.replace(traffic=Traffic(SLOWEST_INTERVAL_MS, schedule.traffic.events))
 
 
 def shrink(
@@ -126,6 +129,7 @@ def shrink(
     """
     chain = [schedule]
     cache: dict[str, bool] = {schedule.key(): True}
+    held_deletions: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()
     runs = 0
     cut = first_violation_s
     while True:
@@ -135,11 +139,16 @@ def shrink(
             key = candidate.key()
             if key in cache or not complexity(candidate) < complexity(current):
                 continue
+            deletion = _is_deletion(candidate, current)
+            if deletion and _shape(candidate) in held_deletions:
+                continue  # the same faults and events did not fail before: timing tweaks rarely change that
             if runs >= max_runs or not keep_going():
                 return ShrinkResult(current, len(chain) - 1, runs, exhausted=True, chain=tuple(chain))
             runs += 1
             failed = bool(still_fails(candidate))
             cache[key] = failed
+            if deletion and not failed:
+                held_deletions.add(_shape(candidate))
             if on_step is not None:
                 on_step(candidate, failed)
             if failed:
@@ -171,6 +180,19 @@ def canonical(schedule: Schedule) -> Schedule:
         for e in schedule.traffic.events
     ]
     return _with(schedule, faults, events)
+
+
+def _shape(schedule: Schedule) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return (
+        tuple(sorted(f.kind for f in schedule.faults)),
+        tuple(sorted(e.kind for e in schedule.traffic.events)),
+    )
+
+
+def _is_deletion(candidate: Schedule, current: Schedule) -> bool:
+    return len(candidate.faults) < len(current.faults) or len(candidate.traffic.events) < len(
+        current.traffic.events
+    )
 
 
 def _with(schedule: Schedule, faults: list[Fault], events: list[TrafficEvent]) -> Schedule:

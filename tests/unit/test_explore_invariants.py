@@ -138,7 +138,16 @@ def test_each_case_violates_exactly_its_invariant(invariant: str) -> None:
     violated = sorted(name for name, verdict in verdicts.items() if not verdict.holds)
     assert violated == [invariant]
     verdict = verdicts[invariant]
-    assert verdict.count >= 1 and verdict.violations and verdict.checked >= 1
+    assert verdict.count >= 1 and verdict.violations and verdict.checked >= 1 and verdict.kinds
+    assert all(not v.kinds for v in verdicts.values() if v.holds)
+
+
+def test_kinds_name_what_went_wrong() -> None:
+    kinds = {name: check_all(case)[name].kinds for name, case in CASES.items()}
+    assert kinds["recovers_after_faults"] == ("RemoteExecutionError",)
+    assert kinds["errors_are_agenkit_types"] == ("builtins.Exception",)
+    assert kinds["host_leaks_nothing"] == ("tasks",)
+    assert kinds["requests_end_by_deadline"] == ("late:ok",)
 
 
 def test_every_invariant_has_a_case() -> None:

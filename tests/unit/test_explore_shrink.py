@@ -122,3 +122,15 @@ def test_random_schedules_shrink_to_a_single_chosen_fault() -> None:
         assert [f.kind for f in minimal.faults] == [target] and minimal.traffic.events == ()
         shrunk += 1
     assert shrunk >= 10
+
+
+def test_a_deletion_that_held_is_not_tried_again_after_timing_tweaks() -> None:
+    tried: list[Schedule] = []
+
+    def prop(s: Schedule) -> bool:
+        tried.append(s)
+        return has("service.crash")(s)
+
+    shrink(BIG, prop)
+    without_faults = [tuple(e.kind for e in s.traffic.events) for s in tried if not s.faults]
+    assert len(without_faults) == len(set(without_faults)) == 2  # with and without the events, once each
