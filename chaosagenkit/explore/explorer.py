@@ -13,9 +13,10 @@ For each invariant a trial violates (those with no finding yet first):
    stack: most likely the same defect, reached another way (counted as
    ``also_seen``, with the fault kinds that reached it). For
    ``recovers_after_faults`` and ``no_errors_without_faults`` the trigger
-   matters too (a cut connection and an oversized answer both leave calls
-   failing; they are different defects): there the finding's fault and
-   traffic kinds must also all be in this schedule;
+   matters too (an oversized answer from the host and a timeout in the
+   network both leave a connection failing with MalformedPayloadError; they
+   are different defects): there the finding's fault sources (service,
+   network, frame) and traffic event kinds must also be in this schedule;
 2. shrink (``shrink``), starting from the simplest schedule seen so far that
    violates it, with the property "a real run of the candidate violates
    it". Every run's violations are remembered for every invariant, so
@@ -414,7 +415,7 @@ class Explorer:
             ):
                 continue
             if invariant in TRIGGER_MATTERS and not (
-                set(signature["faults"]) <= set(schedule.fault_kinds)
+                {kind.split(".", 1)[0] for kind in signature["faults"]} <= {f.source for f in schedule.faults}
                 and set(signature["traffic"]) <= set(schedule.event_kinds)
             ):
                 continue
