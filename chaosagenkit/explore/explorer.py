@@ -49,7 +49,7 @@ from chaosagenkit.explore.generate import GeneratorSettings, draw_schedule
 from chaosagenkit.explore.invariants import INVARIANTS, TOLERANCES, recovery_s
 from chaosagenkit.explore.recording import RECOVERY_TAIL_S
 from chaosagenkit.explore.schedule import Schedule
-from chaosagenkit.explore.shrink import complexity, shrink
+from chaosagenkit.explore.shrink import complexity, shape, shrink
 
 __all__ = ["ExploreOptions", "Explorer", "Trial"]
 
@@ -224,6 +224,15 @@ class Explorer:
             self._say(f"      shrinking step {self.shrink_steps}: {candidate.describe()} -> {verdict}{known}")
 
         first_at = start.verdicts.get(invariant, {}).get("first_at_s")
+        # runs of the same lineage (sandbox seed and stack) that did not violate it
+        held = {
+            shape(t.schedule)
+            for runs in self.seen.values()
+            for t in runs
+            if t.schedule.seed == start.schedule.seed
+            and t.schedule.stack == start.schedule.stack
+            and invariant not in t.violated
+        }
         result = shrink(
             start.schedule,
             still_fails,
@@ -231,6 +240,7 @@ class Explorer:
             max_runs=self.options.max_shrink_runs,
             first_violation_s=first_at,
             on_step=on_step,
+            held_shapes=held,
         )
         minimal, reproduced, runs = self._confirm(invariant, list(result.chain) or [result.schedule])
         evidence_trial = next(

@@ -198,6 +198,18 @@ def _innermost(request: Request) -> str:
     return request.chain[-1] if request.chain else request.error
 
 
+def _causes(requests: list[Request]) -> set[str]:
+    """What went wrong with ``requests``: the innermost error of each call and of each failed attempt.
+
+    An open circuit is a consequence, not a cause: ``CircuitBreakerError`` counts only
+    when nothing else went wrong.
+    """
+    names = {_innermost(r) for r in requests}
+    names |= {a.errors[-1] for r in requests for a in r.attempts if a.errors}
+    names.discard("ok")
+    return names - {"CircuitBreakerError"} if len(names) > 1 else names
+
+
 def _at(history: History, t: float) -> str:
     return f"+{t - history.started:.2f}s"
 
@@ -268,7 +280,8 @@ def recovers_after_faults(history: History, tolerances: Tolerances = TOLERANCES)
         for r in after
         if not r.ok
     ]
-    return _verdict(name, history, len(after), found, tolerances, {_innermost(r) for r in after if not r.ok})
+    failing = [r for r in after if not r.ok]
+    return _verdict(name, history, len(after), found, tolerances, _causes(failing))
 
 
 def no_errors_without_faults(history: History, tolerances: Tolerances = TOLERANCES) -> Verdict:
@@ -289,7 +302,7 @@ def no_errors_without_faults(history: History, tolerances: Tolerances = TOLERANC
         for r in checked
         if r.error is not None
     ]
-    kinds = {_innermost(r) for r in checked if r.error is not None}
+    kinds = _causes([r for r in checked if r.error is not None])
     return _verdict(name, history, len(checked), found, tolerances, kinds)
 
 

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from chaosagenkit.explore.catalogue import kind_named
 from chaosagenkit.explore.schedule import Fault, Schedule, Traffic, TrafficEvent
 
-__all__ = ["ShrinkResult", "canonical", "complexity", "proposals", "shrink"]
+__all__ = ["ShrinkResult", "canonical", "complexity", "proposals", "shape", "shrink"]
 
 MIN_DURATION_S = 0.5
 EARLIEST_START_S = 0.2
@@ -119,17 +119,19 @@ def shrink(
     max_runs: int = 100,
     first_violation_s: float | None = None,
     on_step: Callable[[Schedule, bool], None] | None = None,
+    held_shapes: set[tuple[tuple[str, ...], tuple[str, ...]]] | None = None,
 ) -> ShrinkResult:
     """Shrink ``schedule`` while ``still_fails`` holds (``schedule`` itself is assumed to fail).
 
     ``keep_going`` is asked before every property run (the budget);
     ``max_runs`` bounds the property runs; ``first_violation_s`` (s from the
     start) enables the causality cut; ``on_step(candidate, failed)`` is told
-    about every run.
+    about every run. ``held_shapes``: the fault and event kinds of related schedules
+    already known not to fail (the deletions to that shape are not proposed).
     """
     chain = [schedule]
     cache: dict[str, bool] = {schedule.key(): True}
-    held_deletions: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()
+    held_deletions = set(held_shapes or ())
     runs = 0
     cut = first_violation_s
     while True:
@@ -140,7 +142,7 @@ def shrink(
             if key in cache or not complexity(candidate) < complexity(current):
                 continue
             deletion = _is_deletion(candidate, current)
-            if deletion and _shape(candidate) in held_deletions:
+            if deletion and shape(candidate) in held_deletions:
                 continue  # the same faults and events did not fail before: timing tweaks rarely change that
             if runs >= max_runs or not keep_going():
                 return ShrinkResult(current, len(chain) - 1, runs, exhausted=True, chain=tuple(chain))
@@ -148,7 +150,7 @@ def shrink(
             failed = bool(still_fails(candidate))
             cache[key] = failed
             if deletion and not failed:
-                held_deletions.add(_shape(candidate))
+                held_deletions.add(shape(candidate))
             if on_step is not None:
                 on_step(candidate, failed)
             if failed:
@@ -182,7 +184,7 @@ def canonical(schedule: Schedule) -> Schedule:
     return _with(schedule, faults, events)
 
 
-def _shape(schedule: Schedule) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def shape(schedule: Schedule) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return (
         tuple(sorted(f.kind for f in schedule.faults)),
         tuple(sorted(e.kind for e in schedule.traffic.events)),

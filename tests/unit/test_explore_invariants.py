@@ -215,3 +215,16 @@ def test_first_violation_time_is_when_the_violating_call_ended() -> None:
     verdict = check_all(CASES["answers_belong_to_requests"])["answers_belong_to_requests"]
     assert verdict.first_at_s == pytest.approx(0.955)
     assert verdict.to_json()["first_at_s"] == pytest.approx(0.955)
+
+
+def test_an_open_circuit_is_not_what_went_wrong_when_something_else_did() -> None:
+    breaker_open = failed(201, 5.2, error="MaxRetriesExceededError", module="agenkit.middleware.retry")
+    breaker_open = Request(
+        **{**breaker_open.__dict__, "chain": ("MaxRetriesExceededError", "CircuitBreakerError")}
+    )
+    cut = failed(202, 5.4, error="ConnectionError")
+    calls = [*stream(0, 0.9), *stream(2.0, 4.5, first=100), breaker_open]
+    only_open = check_all(history(calls, faults=[FAULT]))["recovers_after_faults"]
+    assert only_open.kinds == ("CircuitBreakerError",)
+    both = check_all(history([*calls, cut], faults=[FAULT]))["recovers_after_faults"]
+    assert both.kinds == ("ConnectionError",)
