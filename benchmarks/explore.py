@@ -12,9 +12,11 @@ trial that first showed it, over the seeds that found it; a seed that did not
 find it is reported as such, not counted as the budget).
 
 Usage: ``python benchmarks/explore.py [--seeds 1 2 3] [--budget-s 600]
-[--work DIR] [--reuse] [--no-record]``; ``--reuse`` classifies explorations
-already in ``--work`` (``seed<S>/``) instead of running them again. Results go
-to ``benchmarks/results/explore.json`` and ``explore.md``.
+[--work DIR] [--reuse] [--lock FILE] [--no-record]``; ``--reuse`` classifies
+explorations already in ``--work`` (``seed<S>/``) instead of running them
+again; ``--lock`` holds a lock file (``flock``) during each exploration, so
+other work on a shared machine waits rather than competes. Results go to
+``benchmarks/results/explore.json`` and ``explore.md``.
 """
 
 from __future__ import annotations
@@ -34,68 +36,85 @@ from benchmarks.common import ROOT, machine, machine_line, write_results
 
 MEASURED_CODE = ("chaosagenkit/explore", "benchmarks/explore.py")
 
-#: (defect id, what it is, rule). A rule sees the finding's invariant, fault kinds, event kinds, evidence.
+#: (defect id, what it is, rule). A rule sees the finding's invariant, fault kinds, traffic event kinds,
+#: the text of its evidence and kinds, and its minimal schedule's faults.
 DEFECTS: list[tuple[str, str, Any]] = [
     (
         "F4",
         "RetryDecorator retries malformed answers (docs/FINDINGS.md F4)",
-        lambda inv, faults, events, text: inv == "non_transient_errors_not_retried",
+        lambda inv, faults, events, text, params: inv == "non_transient_errors_not_retried",
     ),
     (
         "F5",
         "a non-retryable error reaches the caller as a bare Exception (F5)",
-        lambda inv, faults, events, text: inv == "errors_are_agenkit_types" and "builtins.Exception" in text,
+        lambda inv, faults, events, text, params: (
+            inv == "errors_are_agenkit_types" and "builtins.Exception" in text
+        ),
     ),
     (
         "F6",
         "an open circuit is retried with backoff, so it does not fail fast (F6)",
-        lambda inv, faults, events, text: inv == "open_circuit_fails_fast",
+        lambda inv, faults, events, text, params: inv == "open_circuit_fails_fast",
     ),
     (
         "N1",
         "a half-open circuit breaker admits every concurrent call as a trial (new)",
-        lambda inv, faults, events, text: inv == "half_open_admits_limited_trials",
+        lambda inv, faults, events, text, params: inv == "half_open_admits_limited_trials",
     ),
     (
         "F3",
-        "an answer above 10 MiB poisons the tcp connection (F3)",
-        lambda inv, faults, events, text: (
+        "a frame announcing more than 10 MiB poisons the tcp connection (F3)",
+        lambda inv, faults, events, text, params: (
             inv == "recovers_after_faults"
-            and "service.large_response" in faults
             and "MalformedPayloadError" in text
+            and any(
+                p.get("size_bytes", 0) > 10 * 1024 * 1024 or p.get("kind") == "oversized_length"
+                for p in params
+            )
         ),
     ),
     (
         "F2",
         "after a timeout the late answer goes to the next request (F2)",
-        lambda inv, faults, events, text: (
-            inv == "answers_belong_to_requests"
-            or (inv == "recovers_after_faults" and "the answer to" in text)
+        lambda inv, faults, events, text, params: (
+            inv == "answers_belong_to_requests" or (inv == "recovers_after_faults" and "wrong_answer" in text)
         ),
     ),
     (
         "N2",
-        "a timeout in the middle of a frame desynchronises the tcp stream for good (new)",
-        lambda inv, faults, events, text: inv == "recovers_after_faults" and "MalformedPayloadError" in text,
+        "a timeout in the middle of a frame poisons the tcp connection for good (new)",
+        lambda inv, faults, events, text, params: (
+            inv == "recovers_after_faults" and "MalformedPayloadError" in text
+        ),
     ),
     (
         "F1",
         "RemoteAgent over tcp never reconnects after its connection closes (F1)",
-        lambda inv, faults, events, text: (
+        lambda inv, faults, events, text, params: (
             inv in ("recovers_after_faults", "no_errors_without_faults")
-            and any(e in text for e in ("ConnectionError", "ConnectionClosedError", "ConnectionResetError"))
+            and any(
+                e in text
+                for e in (
+                    "ConnectionError",
+                    "ConnectionClosedError",
+                    "ConnectionResetError",
+                    "BrokenPipeError",
+                )
+            )
             and "fresh_clients" not in events
         ),
     ),
     (
         "O1",
         "concurrent first calls on a fresh client race to connect (FINDINGS, other behaviours)",
-        lambda inv, faults, events, text: inv == "no_errors_without_faults" and "fresh_clients" in events,
+        lambda inv, faults, events, text, params: (
+            inv == "no_errors_without_faults" and "fresh_clients" in events
+        ),
     ),
     (
         "N3",
         "RemoteAgent waits for its connection outside its own timeout (new)",
-        lambda inv, faults, events, text: inv == "requests_end_by_deadline",
+        lambda inv, faults, events, text, params: inv == "requests_end_by_deadline",
     ),
 ]
 
@@ -103,20 +122,23 @@ DEFECTS: list[tuple[str, str, Any]] = [
 def classify(finding: dict[str, Any]) -> str:
     """The defect id of ``finding`` (``DEFECTS``' first matching rule), or ``?<invariant>``."""
     signature = finding["signature"]
-    text = " ".join(finding.get("evidence") or [])
+    text = " ".join([*(finding.get("evidence") or []), *(signature.get("kinds") or [])])
+    params = [f.get("params") or {} for f in finding["minimal_schedule"]["faults"]]
     for defect, _, rule in DEFECTS:
-        if rule(finding["invariant"], set(signature["faults"]), set(signature["traffic"]), text):
+        if rule(finding["invariant"], set(signature["faults"]), set(signature["traffic"]), text, params):
             return defect
     return f"?{finding['invariant']}"
 
 
-def explore(seed: int, budget_s: float, out: Path) -> dict[str, Any]:
-    """Run one exploration in a child process; return its exit code and how long it took."""
-    started = time.monotonic()
+def explore(seed: int, budget_s: float, out: Path, lock: Path | None) -> dict[str, Any]:
+    """Run one exploration in a child process (holding ``lock``, if given); return its exit code and wall time."""
     command = [
         sys.executable, "-m", "chaosagenkit", "explore", "--transport", "tcp",
         "--budget-s", str(budget_s), "--seed", str(seed), "--out", str(out),
     ]  # fmt: skip
+    if lock is not None:
+        command = ["flock", str(lock), *command]
+    started = time.monotonic()
     with (out.parent / f"seed{seed}.out").open("w") as console:
         code = subprocess.run(command, cwd=ROOT, stdout=console, stderr=subprocess.STDOUT).returncode
     return {"exit_code": code, "wall_s": round(time.monotonic() - started, 1)}
@@ -215,13 +237,17 @@ def main() -> None:
     parser.add_argument("--budget-s", type=float, default=600.0)
     parser.add_argument("--work", type=Path, default=ROOT / "artifacts" / "explore-bench")
     parser.add_argument("--reuse", action="store_true", help="classify explorations already in --work")
+    parser.add_argument(
+        "--lock", type=Path, default=None, help="hold this lock file (flock) during each exploration"
+    )
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     seeds = []
     for seed in args.seeds:
         out = args.work / f"seed{seed}"
-        run = None if args.reuse and (out / "findings.json").exists() else explore(seed, args.budget_s, out)
+        reuse = args.reuse and (out / "findings.json").exists()
+        run = None if reuse else explore(seed, args.budget_s, out, args.lock)
         seeds.append(summarise(seed, out, run))
         print(json.dumps({k: v for k, v in seeds[-1].items() if k != "findings"}), flush=True)
     record = {"machine": machine(*MEASURED_CODE), "budget_s": args.budget_s, "seeds": seeds}

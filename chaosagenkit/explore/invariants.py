@@ -219,8 +219,15 @@ def _describe(history: History, request: Request) -> str:
 
 
 def _error_text(request: Request) -> str:
-    """The error a caller saw with its causes: ``MaxRetriesExceededError <- MalformedPayloadError``."""
-    return " <- ".join(request.chain) if request.chain else str(request.error)
+    """The error a caller saw with its causes, and its attempts' when they differ.
+
+    ``MaxRetriesExceededError <- CircuitBreakerError (attempts: BrokenPipeError, CircuitBreakerError, ...)``
+    """
+    text = " <- ".join(request.chain) if request.chain else str(request.error)
+    attempts = [a.errors[-1] for a in request.attempts if a.errors]
+    if attempts and set(attempts) != {request.chain[-1] if request.chain else request.error}:
+        text += f" (attempts: {', '.join(attempts)})"
+    return text
 
 
 def _ended(window: FaultWindow, history: History) -> float:
