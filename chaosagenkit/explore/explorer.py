@@ -209,10 +209,9 @@ class Explorer:
     def _make_finding(self, invariant: str, trial: Trial) -> None:
         start = self._simplest_violating(invariant, trial)
         self._say(f"    shrinking {invariant} from: {start.schedule.describe()}")
-        estimate = self._estimate_s(start.schedule)
 
-        def keep_going() -> bool:
-            return self._fits(estimate)
+        def keep_going(candidate: Schedule) -> bool:
+            return self._fits(self._estimate_s(candidate))
 
         def still_fails(candidate: Schedule) -> bool:
             return invariant in self._violations_of(candidate, "shrink")

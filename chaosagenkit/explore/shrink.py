@@ -115,7 +115,7 @@ def shrink(
     schedule: Schedule,
     still_fails: Callable[[Schedule], bool],
     *,
-    keep_going: Callable[[], bool] = lambda: True,
+    keep_going: Callable[[Schedule], bool] = lambda candidate: True,
     max_runs: int = 100,
     first_violation_s: float | None = None,
     on_step: Callable[[Schedule, bool], None] | None = None,
@@ -123,7 +123,7 @@ def shrink(
 ) -> ShrinkResult:
     """Shrink ``schedule`` while ``still_fails`` holds (``schedule`` itself is assumed to fail).
 
-    ``keep_going`` is asked before every property run (the budget);
+    ``keep_going(candidate)`` is asked before every property run (the budget);
     ``max_runs`` bounds the property runs; ``first_violation_s`` (s from the
     start) enables the causality cut; ``on_step(candidate, failed)`` is told
     about every run. ``held_shapes``: the fault and event kinds of related schedules
@@ -144,7 +144,7 @@ def shrink(
             deletion = _is_deletion(candidate, current)
             if deletion and shape(candidate) in held_deletions:
                 continue  # the same faults and events did not fail before: timing tweaks rarely change that
-            if runs >= max_runs or not keep_going():
+            if runs >= max_runs or not keep_going(candidate):
                 return ShrinkResult(current, len(chain) - 1, runs, exhausted=True, chain=tuple(chain))
             runs += 1
             failed = bool(still_fails(candidate))

@@ -78,7 +78,7 @@ def test_the_budget_stops_shrinking_and_says_so() -> None:
     assert len(runs) == 3 and result.exhausted and result.schedule == BIG and result.runs == 3
 
     calls = iter([True, True, False])
-    result = shrink(BIG, lambda s: True, keep_going=lambda: next(calls))
+    result = shrink(BIG, lambda s: True, keep_going=lambda candidate: next(calls))
     assert result.exhausted and result.steps == 2
 
 
