@@ -147,6 +147,7 @@ class Explorer:
         self.shrink_steps = 0
         self.overhead_s = INITIAL_OVERHEAD_S
         self.stopped_by = ""
+        self.idle_drawn = False
         kinds = tuple(kinds_for(options.transport, options.sources))
         self.settings = GeneratorSettings(
             stacks=options.stacks,
@@ -172,6 +173,7 @@ class Explorer:
         try:
             while True:
                 schedule = draw_schedule(self.rng, self.settings, allow_idle=self._idle_fits())
+                self.idle_drawn = self.idle_drawn or "idle" in schedule.event_kinds
                 trial = self._run(schedule, "explore")
                 self.faults_tried += len(schedule.faults)
                 if not trial.valid:
@@ -189,9 +191,33 @@ class Explorer:
         return self._finish()
 
     def _pursue(self, trial: Trial) -> None:
-        """Shrink, confirm and record each invariant ``trial`` violated (unfound ones first)."""
+        """Shrink, confirm and record each invariant ``trial`` violated (unfound ones first).
+
+        Then the same for invariants that only the shrinking and confirmation
+        runs it caused violated, and that no finding has yet (found on the way).
+        """
+        first_run = len(self.trials)
+        self._pursue_violations(trial)
+        pursued: set[str] = set(trial.violated)
+        while True:
+            found = {f["invariant"] for f in self.findings}
+            later = [
+                (name, t)
+                for t in self.trials[first_run:]
+                for name in t.violated
+                if name not in found and name not in pursued
+            ]
+            if not later:
+                return
+            name, run = later[0]
+            pursued.add(name)
+            self._say(f"    {name}: violated on the way (run {run.number})")
+            self._pursue_violations(run, only=name)
+
+    def _pursue_violations(self, trial: Trial, only: str | None = None) -> None:
         found = {f["invariant"] for f in self.findings}
-        for invariant in sorted(trial.violated, key=lambda name: (name in found, name)):
+        violated = [only] if only else trial.violated
+        for invariant in sorted(violated, key=lambda name: (name in found, name)):
             self.first_violation_s.setdefault(invariant, trial.at_s + trial.duration_s)
             kinds = trial.verdicts[invariant].get("kinds") or []
             covered = self._covering_finding(invariant, kinds, trial.schedule)
@@ -299,13 +325,17 @@ class Explorer:
             # confirmation runs check every invariant: those of another finding count here too
             confirmations = [t for t in self.seen.get(schedule.key(), []) if t.purpose == "confirm"]
             attempts = 0
+            spent = 0.0
             while (
                 len(confirmations) < self.options.confirm_runs
                 and attempts < self.options.confirm_runs + 2
                 and self._fits(self._estimate_s(schedule))
+                # a long schedule (an idle gap) gets fewer confirmations than the budget's quarter
+                and (attempts == 0 or spent + self._estimate_s(schedule) <= self.options.budget_s / 4)
             ):
                 attempts += 1
                 trial = self._run(schedule, "confirm")
+                spent += trial.duration_s
                 if trial.valid:
                     confirmations.append(trial)
             confirmations = confirmations[: self.options.confirm_runs]
@@ -458,9 +488,10 @@ class Explorer:
         return self._elapsed() + estimate_s <= self.options.budget_s
 
     def _idle_fits(self) -> bool:
-        if self.options.idle_gap_s <= 0:
+        """One idle-gap trial per exploration, while its shrinking and confirmation still fit."""
+        if self.options.idle_gap_s <= 0 or self.idle_drawn:
             return False
-        return self.options.budget_s - self._elapsed() > 4 * (self.options.idle_gap_s + self.overhead_s)
+        return self.options.budget_s - self._elapsed() > 6 * (self.options.idle_gap_s + self.overhead_s)
 
     def _elapsed(self) -> float:
         return self.clock() - self.started

@@ -29,7 +29,9 @@ those rarely change whether a fault is needed, and every proposal is a real run.
 Floors keep a schedule meaningful: a fault lasts at least ``MIN_DURATION_S``
 and the stream is never slower than ``SLOWEST_INTERVAL_MS`` (fewer calls
 inside a fault make a violation a matter of luck); idle gaps keep their
-length (shorter than the server's idle timeout, they test nothing). Every
+length (shorter than the server's idle timeout, they test nothing), and a
+schedule with one keeps its times and pace (each of its runs lasts over a
+minute, and timing tweaks cannot matter to a gap that long). Every
 property result is cached by the schedule's canonical JSON. The result
 keeps the chain of accepted schedules, so a minimal schedule that turns
 out not to reproduce can be traded for the one before it.
@@ -107,7 +109,8 @@ def proposals(schedule: Schedule, first_violation_s: float | None = None) -> Ite
     for i, event in enumerate(events):
         for simpler in _simpler_events(event):
             yield _with(schedule, faults, [*events[:i], simpler, *events[i + 1 :]])
-    if schedule.traffic.interval_ms < SLOWEST_INTERVAL_MS:
+    idle = any(e.kind == "idle" for e in events)
+    if schedule.traffic.interval_ms < SLOWEST_INTERVAL_MS and not idle:
         yield schedule.replace(traffic=Traffic(SLOWEST_INTERVAL_MS, schedule.traffic.events))
 
 
@@ -222,5 +225,5 @@ def _simpler_events(event: TrafficEvent) -> Iterator[TrafficEvent]:
         yield TrafficEvent(event.kind, event.at_s, max(1, event.size // 2), event.clients, event.duration_s)
     if event.kind == "fresh_clients" and event.clients > 1:
         yield TrafficEvent(event.kind, event.at_s, event.size, 1, event.duration_s)
-    if event.at_s > 0:
+    if event.at_s > 0 and event.kind != "idle":
         yield TrafficEvent(event.kind, round(event.at_s / 2, 1), event.size, event.clients, event.duration_s)

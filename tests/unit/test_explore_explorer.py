@@ -158,3 +158,25 @@ def test_a_budget_too_small_for_one_run_runs_nothing(tmp_path: Path) -> None:
     explorer = SimulatedExplorer(options(tmp_path, budget_s=5.0), reset_breaks_recovery)
     assert explorer.run() == 2 and explorer.executed == []
     assert json.loads((tmp_path / "findings.json").read_text()) == []
+
+
+def test_an_invariant_violated_only_while_shrinking_becomes_a_finding_too(tmp_path: Path) -> None:
+    def oracle(schedule: Schedule, n: int) -> dict[str, list[str]]:
+        if not schedule.faults:  # the system misbehaves on its own once the faults are gone
+            return {"no_errors_without_faults": ["ConnectionClosedError"]}
+        if "network.reset_peer" in kinds_of(schedule):
+            return {"recovers_after_faults": ["ConnectionError"]}
+        return {}
+
+    explorer = SimulatedExplorer(options(tmp_path, budget_s=600.0), oracle)
+    explorer.run()
+    invariants = {f["invariant"] for f in json.loads((tmp_path / "findings.json").read_text())}
+    assert "no_errors_without_faults" in invariants
+    assert "violated on the way" in explorer.out.getvalue()
+
+
+def test_one_idle_gap_trial_at_most(tmp_path: Path) -> None:
+    explorer = SimulatedExplorer(options(tmp_path, budget_s=2000.0), lambda s, n: {})
+    explorer.run()
+    idle = [t for t in explorer.trials if "idle" in t.schedule.event_kinds]
+    assert len(idle) == 1 and len(explorer.trials) > 100
