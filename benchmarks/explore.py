@@ -91,7 +91,10 @@ DEFECTS: list[tuple[str, str, Any]] = [
         "F1",
         "RemoteAgent over tcp never reconnects after its connection closes (F1)",
         lambda inv, faults, events, text, params: (
-            inv in ("recovers_after_faults", "no_errors_without_faults")
+            (
+                inv == "recovers_after_faults"
+                or (inv == "no_errors_without_faults" and "fresh_clients" not in events)
+            )
             and any(
                 e in text
                 for e in (
@@ -101,7 +104,6 @@ DEFECTS: list[tuple[str, str, Any]] = [
                     "BrokenPipeError",
                 )
             )
-            and "fresh_clients" not in events
         ),
     ),
     (
@@ -201,6 +203,7 @@ def markdown(record: dict[str, Any]) -> str:
         f"{', '.join(str(s['seed']) for s in seeds)} (defaults: the echo target, both default stacks, "
         "every fault source that reaches tcp), one after the other.",
         "",
+        *([record["note"], ""] if record.get("note") else []),
         "| defect | what | found in | median time to find | times (s) per seed |",
         "|---|---|---|---|---|",
     ]
@@ -241,6 +244,9 @@ def main() -> None:
         "--lock", type=Path, default=None, help="hold this lock file (flock) during each exploration"
     )
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument(
+        "--note", default="", help="a sentence recorded with the results (how they were made)"
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     seeds = []
@@ -250,7 +256,12 @@ def main() -> None:
         run = None if reuse else explore(seed, args.budget_s, out, args.lock)
         seeds.append(summarise(seed, out, run))
         print(json.dumps({k: v for k, v in seeds[-1].items() if k != "findings"}), flush=True)
-    record = {"machine": machine(*MEASURED_CODE), "budget_s": args.budget_s, "seeds": seeds}
+    record = {
+        "machine": machine(*MEASURED_CODE),
+        "budget_s": args.budget_s,
+        "note": args.note,
+        "seeds": seeds,
+    }
     record["defects"] = by_defect(seeds)
     text = markdown(record)
     print(text)
