@@ -36,6 +36,10 @@ def render_markdown(findings: list[dict[str, Any]], summary: dict[str, Any]) -> 
         f"{summary['shrink_steps']} shrinking steps) in {summary['elapsed_s']:g} s, stopped by "
         f"{summary['stopped_by']}.",
         "",
+        "Stacks (outermost first; RemoteAgent timeout "
+        f"{summary.get('remote_timeout_ms', '?')} ms): "
+        + "; ".join(f"{i}: {_stack_text(stack)}" for i, stack in enumerate(summary.get("stacks") or [])),
+        "",
     ]
     if not findings:
         lines.append("No invariant was violated.")
@@ -77,6 +81,17 @@ def render_markdown(findings: list[dict[str, Any]], summary: dict[str, Any]) -> 
             lines += [f"- {line}" for line in f["evidence"]]
         lines += ["", "Minimal schedule:", "", "```json", json.dumps(schedule, indent=2), "```"]
     return "\n".join(lines) + "\n"
+
+
+def _stack_text(stack: list[dict[str, Any]]) -> str:
+    """``retry(max_retries=3, initial_delay=0.05) > timeout(timeout_ms=300)``; ``no middleware``."""
+    if not stack:
+        return "no middleware"
+    layers = []
+    for layer in stack:
+        params = ", ".join(f"{k}={v}" for k, v in layer.items() if k != "type")
+        layers.append(f"{layer.get('type')}({params})")
+    return " > ".join(layers)
 
 
 def _cell(text: str) -> str:
