@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARTIFACTS ?= artifacts
 
-.PHONY: demo test bench venv clean system-packages
+.PHONY: demo test bench bench-explore venv clean system-packages
 
 venv: $(STAMP)
 
@@ -51,6 +51,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/report.py
 	$(BIN)/python benchmarks/llm_endpoint.py
 	$(BIN)/python benchmarks/kernel.py
+
+# What `chaosagenkit explore` finds in agenkit, and how fast: 3 seeds x 10 minutes (about 30 min).
+bench-explore: $(STAMP)
+	$(BIN)/python benchmarks/explore.py --seeds 1 2 3 --budget-s 600
 
 clean:
 	rm -rf $(VENV) $(ARTIFACTS) .pytest_cache build *.egg-info

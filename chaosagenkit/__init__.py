@@ -41,6 +41,8 @@ ACTIVITY_MODULES: tuple[tuple[str, str], ...] = (
     ("chaosagenkit.kernel.probes", "probe"),
     ("chaosagenkit.topology.actions", "action"),
     ("chaosagenkit.topology.probes", "probe"),
+    ("chaosagenkit.explore.actions", "action"),
+    ("chaosagenkit.explore.probes", "probe"),
 )
 
 

@@ -33,6 +33,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "chaosagenkit.builtin_suite:init_experiments",
         "Copy the built-in experiments into a folder of your project.",
     ),
+    "explore": (
+        "chaosagenkit.explore.cli:explore",
+        "Explore random fault schedules; shrink what breaks into minimal experiments.",
+    ),
 }
 
 

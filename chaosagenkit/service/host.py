@@ -174,7 +174,8 @@ class ChaosHost:
 
     def stats(self) -> dict[str, Any]:
         self._reconcile()
-        return {**self.chaos.stats, **self.resources.stats()}
+        # asyncio_tasks: the explorer's leak check compares it before and after a run
+        return {**self.chaos.stats, **self.resources.stats(), "asyncio_tasks": len(asyncio.all_tasks())}
 
     def faults(self) -> list[dict[str, Any]]:
         return [fault.to_json() for fault in self._active()]
