@@ -281,7 +281,9 @@ def inject_malformed_payload(
     ``kind``: invalid_json, invalid_utf8, wrong_type, missing_fields (JSON
     envelopes: tcp, unix, ws, http, h2c), truncated, oversized_length,
     wrong_length, broken_header (every framing where it applies),
-    invalid_protobuf (grpc), wrong_compressed_flag (grpc, ws). Works on every
+    invalid_protobuf (grpc), wrong_compressed_flag (grpc, ws), invalid_encoding
+    (invalid_json, or invalid_protobuf over grpc: one kind for every
+    transport). Works on every
     agenkit transport (``protocol`` auto-detects; "agenkit", "http",
     "websocket" or "grpc" forces one, and then a kind that does not apply is
     refused); other traffic, and messages of a framing the kind does not

@@ -246,3 +246,14 @@ def test_what_is_not_http2_after_the_preface_passes_untouched():
     )  # lone CONTINUATION
     reader, items = items_of(stream)
     assert as_sent(items) == stream and reader.mode == "opaque"
+
+
+def test_invalid_encoding_is_invalid_protobuf_over_grpc():
+    from chaosagenkit.faults.toxics import build_toxic
+    from chaosagenkit.faults.toxics.malformed_frame import MalformedFrameConfig
+
+    assert GrpcFrame.ENCODING_KIND == "invalid_protobuf"
+    build_toxic("malformed_frame", {"kind": "invalid_encoding", "protocol": "grpc"})  # applies: no refusal
+    MalformedFrameConfig(kind="invalid_encoding", protocol="agenkit").validate()
+    _, message, _ = _one_call()
+    assert message.malformed(GrpcFrame.ENCODING_KIND) == message.malformed("invalid_protobuf")

@@ -269,3 +269,11 @@ def test_a_reorder_toxic_counts_the_frame_it_holds():
     driver = Run(build_toxic("reorder_frames", {"window": 100}))
     driver.feed(0.0, RESPONSE + NEXT[:10])
     assert driver.toxic.held_bytes(driver.state) == len(RESPONSE) - 4 + 10  # its payload, the partial frame
+
+
+def test_invalid_encoding_is_invalid_json_in_agenkit_envelopes():
+    assert delivered(malformed("invalid_encoding", RESPONSE + NEXT)) == delivered(
+        malformed("invalid_json", RESPONSE + NEXT)
+    )
+    with pytest.raises(MalformedPayloadError, match="Failed to decode JSON"):
+        decode_bytes(split_tcp(delivered(malformed("invalid_encoding", RESPONSE)))[1])

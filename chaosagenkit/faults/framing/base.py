@@ -42,6 +42,7 @@ MALFORMED_KINDS = (
     "broken_header",
     "invalid_protobuf",
     "wrong_compressed_flag",
+    "invalid_encoding",
 )
 #: The kinds that rewrite an agenkit JSON envelope.
 JSON_KINDS = ("invalid_json", "invalid_utf8", "wrong_type", "missing_fields")
@@ -119,6 +120,9 @@ class Frame:
     #: The malformed kinds this framing supports, and why the others do not apply.
     KINDS: ClassVar[tuple[str, ...]] = ()
     NOT_APPLICABLE: ClassVar[dict[str, str]] = {}
+    #: What ``invalid_encoding`` is in this framing: a payload that does not decode as the
+    #: message it carries (broken JSON in agenkit's envelopes; over gRPC, not a protobuf).
+    ENCODING_KIND: ClassVar[str] = "invalid_json"
 
     envelope: dict[str, Any] | None
     payload: bytes

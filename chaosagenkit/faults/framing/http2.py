@@ -129,6 +129,7 @@ class GrpcFrame(Frame):
         "invalid_protobuf",
         "wrong_compressed_flag",
     )
+    ENCODING_KIND: ClassVar[str] = "invalid_protobuf"
     NOT_APPLICABLE: ClassVar[dict[str, str]] = dict.fromkeys(
         JSON_KINDS, "gRPC messages are protobuf, not JSON (use invalid_protobuf)"
     )

@@ -1,4 +1,4 @@
-"""``malformed_frame``: corrupt chosen agenkit messages in one of ten ways (``kind``).
+"""``malformed_frame``: corrupt chosen agenkit messages in one of eleven ways (``kind``).
 
 What each kind does depends on the framing; each framing's ``Frame``
 writes it (``chaosagenkit.faults.framing``) and docs/network.md tables what
@@ -19,7 +19,11 @@ the receiver sees:
   stream 0); agenkit tcp framing has no header but its length prefix;
 - ``invalid_protobuf``: a gRPC message that no protobuf parses;
 - ``wrong_compressed_flag``: gRPC's compressed flag flipped; WebSocket's
-  RSV1 flipped.
+  RSV1 flipped;
+- ``invalid_encoding``: the payload does not decode as the message it
+  carries, whatever the transport: ``invalid_json`` in agenkit's JSON
+  envelopes (tcp, unix, ws, http, h2c), ``invalid_protobuf`` over gRPC. One
+  experiment can then corrupt every transport's payload the same way.
 
 A kind that does not apply to a framing (JSON kinds over gRPC, protobuf
 over JSON framings) leaves its messages untouched and uncounted; with
@@ -63,9 +67,10 @@ class MalformedFrameConfig(FrameToxicConfig):
                 "kind", f"must be one of {', '.join(MALFORMED_KINDS)}, got {self.kind!r}"
             )
         frame = _FRAMES.get(self.protocol)
-        if frame is not None and self.kind not in frame.KINDS:
-            reason = frame.NOT_APPLICABLE.get(self.kind, "it does not apply")
-            raise ConfigurationError("kind", f"{self.kind} does not apply to {self.protocol}: {reason}")
+        kind = frame.ENCODING_KIND if frame is not None and self.kind == "invalid_encoding" else self.kind
+        if frame is not None and kind not in frame.KINDS:
+            reason = frame.NOT_APPLICABLE.get(kind, "it does not apply")
+            raise ConfigurationError("kind", f"{kind} does not apply to {self.protocol}: {reason}")
 
 
 class MalformedFrameToxic(FrameToxic):
@@ -76,7 +81,8 @@ class MalformedFrameToxic(FrameToxic):
     config: MalformedFrameConfig
 
     def on_frame(self, state: FrameState, frame: Frame, now: float) -> list[Instruction]:
-        corrupted = frame.malformed(self.config.kind)
+        kind = frame.ENCODING_KIND if self.config.kind == "invalid_encoding" else self.config.kind
+        corrupted = frame.malformed(kind)
         if corrupted is None:  # not a fault of this framing: the message passes as it is
             return [Deliver(now, frame.raw)]
         data, close = corrupted
