@@ -100,7 +100,7 @@ def test_every_kind_serves_agenkits_composition_over_its_edges(built):
     assert leaves_first[:2] == ["w1", "w2"] and set(leaves_first[2:]) == {*KINDS, "cond"}
     for name in [*KINDS, "cond_a", "cond_b"]:
         batch = client_probes.send_requests(f"c_{name}", count=3)
-        if name == "pseq":  # agenkit defect (docs/FINDINGS-topologies.md T5): its answer cannot be encoded
+        if name == "pseq":  # agenkit defect (docs/FINDINGS-topologies.md S5): its answer cannot be encoded
             assert batch["errors"] == {"RemoteExecutionError": 3}, batch
             continue
         assert batch["success_ratio"] == 1.0, (name, batch)
