@@ -252,6 +252,8 @@ def run_one(
     """Run one experiment through chaoslib; write its journal; return its verdict."""
     if plan.skip_reason:
         return RunResult(plan, skipped(plan.skip_reason))
+    # this run's journal is its answer: one left by an earlier run must not outlive it
+    (journals / f"{plan.id}.json").unlink(missing_ok=True)
 
     from chaoslib.experiment import ensure_experiment_is_valid, run_experiment
     from chaoslib.loader import load_experiment

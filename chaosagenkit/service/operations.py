@@ -42,8 +42,16 @@ def inject(server: str, fault: dict[str, Any], token: str | None = None) -> dict
 
 
 def clear(server: str, token: str | None = None) -> list[dict[str, Any]]:
-    """Remove every fault on ``server``; return the removed faults."""
+    """Remove every fault on ``server``; return the removed faults.
+
+    A host this run started whose process has exited holds no faults: nothing
+    to remove, recorded as such (an agent that died under a fault is what the
+    experiment's expectations judge, not a failure to clean up).
+    """
     ref = hosts.resolve_server(server, token)
+    if ref.process is not None and ref.process.poll() is not None:
+        SANDBOX.record_event("clear", ref.name, fault_id=None, removed=[], exited=ref.process.returncode)
+        return []
     removed = hosts.client_for(ref).delete("/faults")["removed"]
     SANDBOX.record_event("clear", ref.name, fault_id=None, removed=[f["id"] for f in removed])
     return removed

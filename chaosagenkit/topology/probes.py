@@ -198,10 +198,16 @@ def system_recovery_time(
 
 @activity
 def edge_circuit_state(edge: str, which: int = 0, configuration: dict = None, secrets: dict = None) -> str:
-    """State of the ``which``-th circuit breaker on ``edge`` (in its calling host): closed, open, half_open."""
+    """State of the ``which``-th circuit breaker on ``edge`` (in its calling host): closed, open, half_open.
+
+    ``absent`` when the edge's middleware has no such breaker (a system
+    configured without one: no breaker can have opened). An unknown edge
+    is an error.
+    """
     require_number(which, "which", minimum=0, integer=True)
     breakers = [m for m in system.edge_middleware(edge, configuration) if m.get("kind") == "circuit_breaker"]
-    require(len(breakers) > which, "edge", f"an edge with circuit breaker #{which}", edge)
+    if len(breakers) <= which:
+        return "absent"
     return str(breakers[which].get("state"))
 
 

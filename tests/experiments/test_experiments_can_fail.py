@@ -113,8 +113,6 @@ WEAKENINGS = [
               ("timeout-fires-after-configured-duration",), {"client_middleware": [timeout(1500)]}),
     Weakening("connection_timeout", "http", "no timeout middleware",
               ("caller-errors-are-TimeoutError",), {"client_middleware": [], "client_timeout_ms": 1000}),
-    Weakening("connection_timeout", "http", "traffic that bypasses the proxy",
-              ("fault-reached-the-traffic",), bypass=True),
     Weakening("cpu_pressure", "tcp", "a fault too short to measure",
               ("host-really-burns-cpu",), {"cpu_threads": 1, "cpu_pressure_s": 0.1}),
     Weakening("cpu_pressure", "http", "a CPU-bound agent with no time to spare",
@@ -150,8 +148,6 @@ WEAKENINGS = [
               {"client_middleware": [timeout(400)]}),
     Weakening("network_latency", "http", "no timeout middleware",
               ("caller-errors-are-TimeoutError",), {"client_middleware": []}),
-    Weakening("network_latency", "http", "traffic that bypasses the proxy",
-              ("moderate-latency-reached-the-traffic",), bypass=True),
     Weakening("network_partition", "http", "a breaker that opens after 10",
               ("circuit-opened",), {"client_middleware": [breaker(failure_threshold=10, recovery_timeout_ms=300)]}),
     Weakening("network_partition", "http", "a breaker that stays open 10 s",
@@ -160,8 +156,6 @@ WEAKENINGS = [
               ("caller-fails-only-with-connection-errors-or-open-circuit",),
               {"client_middleware": [retry(max_retries=2, initial_delay=0.01),
                                      breaker(failure_threshold=3, recovery_timeout_ms=300)]}),
-    Weakening("network_partition", "http", "traffic that bypasses the proxy",
-              ("send-while-partitioned",), bypass=True),
     Weakening("packet_loss", "tcp", "a loss that never happens",
               ("performance-degrades", "fault-reached-the-traffic"), {"loss_rate": 0.0}),
     Weakening("packet_loss", "tcp", "a timeout shorter than a retransmission",
@@ -229,6 +223,15 @@ UNREACHABLE = {
     ("connection_drop", "bare_caller-fails-only-with-connection-errors"): (
         "agenkit raises ConnectionError or ConnectionClosedError for every cut connection over tcp and "
         "http; no setting of the caller without middleware changes that class"
+    ),
+    ("connection_timeout", "fault-reached-the-traffic"): (
+        "only traffic that bypasses the fault proxy escapes this fault, and the configuration check refuses such a run before it starts (a client endpoint beside its proxy: tests/unit/test_configuration.py)"
+    ),
+    ("network_latency", "moderate-latency-reached-the-traffic"): (
+        "only traffic that bypasses the fault proxy escapes this fault, and the configuration check refuses such a run before it starts (a client endpoint beside its proxy: tests/unit/test_configuration.py)"
+    ),
+    ("network_partition", "send-while-partitioned"): (
+        "only traffic that bypasses the fault proxy escapes this fault, and the configuration check refuses such a run before it starts (a client endpoint beside its proxy: tests/unit/test_configuration.py)"
     ),
     ("memory_exhaustion", "memory-really-held"): (
         "checks chaosagenkit's own fault through the kernel (the host's RSS grew by the memory it holds); "

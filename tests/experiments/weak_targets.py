@@ -136,3 +136,29 @@ def broken_after_memory_error() -> Agent:
 
 def slow_echo() -> Agent:
     return SlowEcho()
+
+
+#: The steady-state hypothesis of every experiment sends 20 requests first.
+HEALTHY_REQUESTS = 20
+
+
+class EchoThenFail(Agent):
+    """Echo the first HEALTHY_REQUESTS requests, then fail every request: a target that breaks
+    after the steady state (the kernel experiments' weakened runs)."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    @property
+    def name(self) -> str:
+        return "echo"
+
+    async def process(self, message: Message) -> Message:
+        self.seen += 1
+        if self.seen > HEALTHY_REQUESTS:
+            raise RuntimeError("weak target: broken after the steady state")
+        return echo_answer(message)
+
+
+def echo_then_fail() -> Agent:
+    return EchoThenFail()

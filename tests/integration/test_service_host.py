@@ -451,7 +451,10 @@ def serve(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 BAD_ARGUMENTS = [
     (["--control", "0.0.0.0:0"], "'control' is 0.0.0.0, which is not a loopback address"),
     (["--agent", "no_such_module_xyz:make"], "'agent' module 'no_such_module_xyz' cannot be imported"),
-    (["--agent", "chaosagenkit.targets:nope"], "'agent' 'chaosagenkit.targets:nope' is not a callable"),
+    (
+        ["--agent", "chaosagenkit.targets:nope"],
+        "'agent' 'chaosagenkit.targets:nope': module chaosagenkit.targets has no 'nope'",
+    ),
     (
         ["--agent", "tests.integration.test_service_support:not_an_agent"],
         "must return an agenkit.interfaces.Agent, got str",

@@ -142,7 +142,7 @@ def test_faults_reach_a_host_and_an_edge_then_teardown_leaves_nothing(built):
     assert probes.composition_metrics("ppar")["answers_with_1_parts"] == 1
 
     journal = {"status": "completed"}
-    control._record_in_journal(journal)
+    control._record_in_journal(journal, {})
     section = journal["extensions"][0]["topology"]["systems"][0]
     hosts = {h["name"]: h for h in section["hosts"]}
     assert hosts["w1"]["injected"] == {"failure_rate": 4} and hosts["seq"]["kind"] == "sequential"
