@@ -211,11 +211,16 @@ class Proxy:
             "listen": self.listen,
             "upstream": self.upstream,
             "enabled": self.enabled,
-            "toxics": [spec.as_json() for spec in self.toxics.values()],
+            "toxics": self.toxics_json(),
         }
         if with_stats:
             body["stats"] = self.stats_json()
         return body
+
+    def toxics_json(self) -> list[dict]:
+        """The toxics as Toxiproxy lists them: upstream ones first, each stream in the order added."""
+        ordered = sorted(self.toxics.values(), key=lambda spec: STREAMS.index(spec.stream))
+        return [spec.as_json() for spec in ordered]
 
     # -- connections ----------------------------------------------------------------
     def _accepted(self, client: _ClientSide) -> ProxyConnection:
