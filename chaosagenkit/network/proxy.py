@@ -272,6 +272,9 @@ class ProxyConnection:
                 )
         except OSError as e:
             logger.info("proxy %s: cannot reach upstream %s: %s", proxy.name, proxy.upstream, e)
+            if self.client.early:
+                # as Toxiproxy (and the kernel): closing a socket with unread data resets it
+                self.reset()
             self.close()
             return
         self.server = server
@@ -287,6 +290,7 @@ class ProxyConnection:
         )
         for spec in list(proxy.toxics.values()):
             self.add_toxic(spec)
+        self.context.established = True  # toxics added from now on join an open connection
         self.client.attach(self.upstream, self.downstream)
         server.attach(self.downstream, self.upstream)
         # each link owns its source's reading from now on: it resumes it unless its
