@@ -6,6 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARTIFACTS ?= artifacts
+# The real Toxiproxy beside the clone (../shared/toxiproxy, as in CI): the differential
+# tests compare our proxy with it; without it (and without TOXIPROXY_SERVER or
+# toxiproxy-server on PATH) they skip, saying why.
+TOXIPROXY_BESIDE := $(wildcard $(abspath ../shared/toxiproxy/bin/toxiproxy-server))
 
 .PHONY: demo test bench venv clean system-packages
 
@@ -33,7 +37,7 @@ demo: $(STAMP) system-packages
 test: $(STAMP) system-packages
 	$(BIN)/ruff check chaosagenkit tests benchmarks
 	$(BIN)/ruff format --check chaosagenkit tests benchmarks
-	$(BIN)/python -m pytest
+	TOXIPROXY_SERVER="$${TOXIPROXY_SERVER:-$(TOXIPROXY_BESIDE)}" $(BIN)/python -m pytest
 
 # Benchmarks compare against a baseline in the same run and record results in
 # benchmarks/results/ with the commit they measured.

@@ -404,11 +404,15 @@ class ProxyServer:
             raise ConfigurationError(field, f"must be HOST:PORT or unix:/PATH, got {value!r}")
         address = parse_address(value, field)
         if isinstance(address, TcpAddress) and not is_loopback(address.host) and not self.token:
-            raise ConfigurationError(
+            refusal = ConfigurationError(
                 field,
                 f"is {address.host}, which is not a loopback address: start the proxy with --token "
                 "to accept connections from other hosts",
             )
+            # some clients show an API error only at DEBUG (chaostoolkit-toxiproxy's default
+            # listen_host is 0.0.0.0): say it where the daemon's operator looks too
+            logger.warning("refused a proxy: %s", refusal)
+            raise refusal
         return address
 
 

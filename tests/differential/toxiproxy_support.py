@@ -1,7 +1,7 @@
 """The real Toxiproxy server for differential tests: find the binary, start it, stop it.
 
 The binary comes from ``$TOXIPROXY_SERVER`` or ``toxiproxy-server`` on PATH
-(``.ci/run`` points the variable at ../shared/toxiproxy/bin/toxiproxy-server
+(``make test``, which CI runs, points the variable at ../shared/toxiproxy/bin/toxiproxy-server
 when that exists); without it the tests that need it skip with the reason.
 """
 
