@@ -45,7 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	$(BIN)/python benchmarks/service_host.py
 	$(BIN)/python benchmarks/harness.py
-	$(BIN)/python benchmarks/proxy.py
+	TOXIPROXY_SERVER="$${TOXIPROXY_SERVER:-$(TOXIPROXY_BESIDE)}" $(BIN)/python benchmarks/proxy.py
 	$(BIN)/python benchmarks/proxy_reference.py
 	$(BIN)/python benchmarks/report.py
 	$(BIN)/python benchmarks/llm_endpoint.py

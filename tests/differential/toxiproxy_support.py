@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-__all__ = ["free_port", "real_toxiproxy", "toxiproxy_binary"]
+__all__ = ["free_port", "real_toxiproxy", "start_toxiproxy", "stop_toxiproxy", "toxiproxy_binary"]
 
 START_TIMEOUT_S = 10.0
 
@@ -52,14 +52,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@contextlib.contextmanager
-def real_toxiproxy(attempts: int = 5) -> Iterator[str]:
-    """Start toxiproxy-server on a free loopback port; yield its API URL; stop it.
+def start_toxiproxy(binary: str, attempts: int = 5) -> tuple[subprocess.Popen[bytes], str]:
+    """Start toxiproxy-server on a free loopback port; return the process and its API URL.
 
     The port is found free and then handed to the server, so another process
     can take it in between: the server then exits, and we retry on another.
     """
-    binary = require_toxiproxy()
     for _ in range(attempts):
         port = free_port()
         process = subprocess.Popen(
@@ -69,18 +67,29 @@ def real_toxiproxy(attempts: int = 5) -> Iterator[str]:
             stderr=subprocess.DEVNULL,
         )
         url = f"http://127.0.0.1:{port}"
-        try:
-            if _wait_ready(process, url):
-                yield url
-                return
-        finally:
-            process.terminate()
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if _wait_ready(process, url):
+            return process, url
+        stop_toxiproxy(process)
     raise RuntimeError(f"toxiproxy-server did not start after {attempts} attempts")
+
+
+def stop_toxiproxy(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextlib.contextmanager
+def real_toxiproxy() -> Iterator[str]:
+    """A running toxiproxy-server's API URL (the test is skipped without the binary)."""
+    process, url = start_toxiproxy(require_toxiproxy())
+    try:
+        yield url
+    finally:
+        stop_toxiproxy(process)
 
 
 def _wait_ready(process: subprocess.Popen, url: str) -> bool:
