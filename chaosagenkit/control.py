@@ -315,13 +315,15 @@ def _record_in_journal(journal: dict[str, Any]) -> None:
     journal["extensions"] = [e for e in journal["extensions"] if e.get("name") != EXTENSION_NAME] + [
         extension
     ]
-    not_injected = [e for e in extension["timeline"] if e.get("event") == "not-injected"]
-    if not_injected and journal.get("status") == "completed":
+    if SANDBOX.not_injected:
+        extension["not_injected"] = list(SANDBOX.not_injected)
+    if SANDBOX.not_injected and journal.get("status") == "completed":
         # a fault that never reached the traffic tested nothing: the run failed, it did not deviate
         journal["status"] = "failed"
         journal["deviated"] = False
-        reason = (not_injected[0].get("detail") or {}).get("reason", "")
-        logger.error(f"chaosagenkit: a fault could not be injected: {reason}: experiment failed")
+        logger.error(
+            f"chaosagenkit: a fault could not be injected ({SANDBOX.not_injected[0]}): experiment failed"
+        )
     elif unmet and journal.get("status") == "completed":
         journal["deviated"] = True
         names = ", ".join(str(e["activity"]) for e in unmet)

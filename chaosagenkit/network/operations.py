@@ -78,7 +78,7 @@ def inject_toxic(
         return _inject(proxy, toxic_type, toxic, stream, toxicity, duration_s, name, configuration)
     except TargetError as e:
         # the fault is not in the traffic: the control ends the run "failed", not "deviated"
-        SANDBOX.record_event("not-injected", proxy, kind=toxic_type, reason=str(e))
+        SANDBOX.not_injected.append(f"{toxic_type} on {proxy}: {e}")
         raise
 
 
