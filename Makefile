@@ -6,6 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARTIFACTS ?= artifacts
+# The real Toxiproxy beside the clone (../shared/toxiproxy, as in CI): the differential
+# tests compare our proxy with it; without it (and without TOXIPROXY_SERVER or
+# toxiproxy-server on PATH) they skip, saying why.
+TOXIPROXY_BESIDE := $(wildcard $(abspath ../shared/toxiproxy/bin/toxiproxy-server))
 
 .PHONY: demo test bench bench-explore venv clean system-packages
 
@@ -38,7 +42,7 @@ demo: $(STAMP) system-packages
 test: $(STAMP) system-packages
 	$(BIN)/ruff check chaosagenkit tests benchmarks
 	$(BIN)/ruff format --check chaosagenkit tests benchmarks
-	$(BIN)/python -m pytest --ignore=tests/experiments/test_experiments.py
+	TOXIPROXY_SERVER="$${TOXIPROXY_SERVER:-$(TOXIPROXY_BESIDE)}" $(BIN)/python -m pytest -n 2 --dist loadgroup --ignore=tests/experiments/test_experiments.py
 
 # Benchmarks compare against a baseline in the same run and record results in
 # benchmarks/results/ with the commit they measured.
@@ -46,7 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	$(BIN)/python benchmarks/service_host.py
 	$(BIN)/python benchmarks/harness.py
-	$(BIN)/python benchmarks/proxy.py
+	TOXIPROXY_SERVER="$${TOXIPROXY_SERVER:-$(TOXIPROXY_BESIDE)}" $(BIN)/python benchmarks/proxy.py
 	$(BIN)/python benchmarks/proxy_reference.py
 	$(BIN)/python benchmarks/report.py
 	$(BIN)/python benchmarks/llm_endpoint.py

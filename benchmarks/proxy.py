@@ -10,7 +10,12 @@ tcp://127.0.0.1, in its own process), measured in one run, interleaved:
   (``--loop asyncio``), what an install without uvloop gets;
 - ``faulty``: through the ``faulty`` PyPI proxy (its own process) with no fault;
 - ``floor``: a 30-line forwarding-only proxy on uvloop (no toxics, no API,
-  no counters): what any Python userspace proxy costs here, for reference.
+  no counters): what any Python userspace proxy costs here, for reference;
+- ``toxiproxy``: the real Toxiproxy (Go) with no toxic, when its binary is
+  found (``$TOXIPROXY_SERVER`` or ``toxiproxy-server`` on PATH; ``make
+  bench`` points it at ../shared/toxiproxy/bin/toxiproxy-server when that
+  exists). Targets then: our added median round trip (1 client) and our
+  proxy CPU per request below Toxiproxy's.
 
 Workloads: 1 client sending requests one after another (median and p99
 round trip), and 50 concurrent clients, one RemoteAgent each since a
@@ -56,6 +61,7 @@ from benchmarks.common import (
 
 PATHS = ("direct", "ours", "ours_asyncio", "faulty", "floor")
 PROXIES = ("ours", "ours_asyncio", "faulty", "floor")
+TOXIPROXY = "toxiproxy"  # a path when the real Toxiproxy is available
 #: clients -> requests per path per round
 WORKLOADS = {1: 2000, 50: 10000}
 LATENCY_SAMPLES = {100: 30, 500: 12, 2000: 6}
@@ -142,14 +148,16 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def compare(endpoints: dict[str, str], pids: dict[str, int], rounds: int) -> dict[str, Any]:
-    results: dict[str, Any] = {}
+    paths = tuple(endpoints)  # PATHS, and TOXIPROXY when it runs
+    proxies = tuple(p for p in paths if p != "direct")
+    results: dict[str, Any] = {"paths": list(paths)}
     for clients, requests in WORKLOADS.items():
-        for path in PATHS:  # warm-up
+        for path in paths:  # warm-up
             asyncio.run(measure(endpoints[path], clients, requests // 5))
         rows = []
-        pooled: dict[str, list[float]] = {path: [] for path in PATHS}
+        pooled: dict[str, list[float]] = {path: [] for path in paths}
         for index in range(rounds):
-            order = round_order(PATHS, index)
+            order = round_order(paths, index)
             row: dict[str, Any] = {"round": index + 1, "order": "-".join(order)}
             for path in order:
                 cpu_before = cpu_seconds(pids[path]) if path in pids else 0.0
@@ -164,10 +172,12 @@ def compare(endpoints: dict[str, str], pids: dict[str, int], rounds: int) -> dic
             row["ours_vs_direct"] = row["ours"]["rps"] / row["direct"]["rps"]
             row["ours_asyncio_vs_direct"] = row["ours_asyncio"]["rps"] / row["direct"]["rps"]
             row["floor_vs_direct"] = row["floor"]["rps"] / row["direct"]["rps"]
+            if TOXIPROXY in paths:
+                row["toxiproxy_vs_direct"] = row[TOXIPROXY]["rps"] / row["direct"]["rps"]
             rows.append(row)
             print(
                 f"clients={clients} round {index + 1}: "
-                + ", ".join(f"{p} {row[p]['rps']:.0f} req/s p50 {row[p]['p50_ms']:.3f} ms" for p in PATHS),
+                + ", ".join(f"{p} {row[p]['rps']:.0f} req/s p50 {row[p]['p50_ms']:.3f} ms" for p in paths),
                 flush=True,
             )
         summary = {
@@ -179,9 +189,9 @@ def compare(endpoints: dict[str, str], pids: dict[str, int], rounds: int) -> dic
                     row[path]["proxy_cpu_us_per_request"] for row in rows
                 ),
             }
-            for path in PATHS
+            for path in paths
         }
-        added = {path: summary[path]["p50_ms"] - summary["direct"]["p50_ms"] for path in PROXIES}
+        added = {path: summary[path]["p50_ms"] - summary["direct"]["p50_ms"] for path in proxies}
         results[str(clients)] = {
             "requests_per_path_per_round": requests,
             "rounds": rows,
@@ -193,7 +203,8 @@ def compare(endpoints: dict[str, str], pids: dict[str, int], rounds: int) -> dic
             },
             "throughput_ratio_median": {
                 path: statistics.median(row[f"{path}_vs_direct"] for row in rows)
-                for path in ("ours", "ours_asyncio", "floor")
+                for path in ("ours", "ours_asyncio", "floor", TOXIPROXY)
+                if path in paths
             },
         }
     one, fifty = results["1"], results["50"]
@@ -211,6 +222,21 @@ def compare(endpoints: dict[str, str], pids: dict[str, int], rounds: int) -> dic
                 "target": THROUGHPUT_TARGET,
                 "value": throughput,
                 "met": throughput >= THROUGHPUT_TARGET,
+            },
+        }
+    if TOXIPROXY in paths:
+        ours_cpu = [results[str(c)]["summary"]["ours"]["proxy_cpu_us_per_request"] for c in WORKLOADS]
+        their_cpu = [results[str(c)]["summary"][TOXIPROXY]["proxy_cpu_us_per_request"] for c in WORKLOADS]
+        results["targets"]["vs_toxiproxy"] = {
+            "added_p50_us": {
+                "ours": one["added_p50_ms"]["ours"] * 1000,
+                "toxiproxy": one["added_p50_ms"][TOXIPROXY] * 1000,
+                "met": one["added_p50_ms"]["ours"] < one["added_p50_ms"][TOXIPROXY],
+            },
+            "proxy_cpu_us_per_request": {
+                "ours": dict(zip(map(str, WORKLOADS), ours_cpu, strict=True)),
+                "toxiproxy": dict(zip(map(str, WORKLOADS), their_cpu, strict=True)),
+                "met": all(o < t for o, t in zip(ours_cpu, their_cpu, strict=True)),
             },
         }
     return results
@@ -243,7 +269,10 @@ def latency_accuracy(api: Any, endpoint: str) -> dict[str, Any]:
 def run(rounds: int) -> dict[str, Any]:
     from chaosagenkit.control_client import ControlClient
     from chaosagenkit.network import daemons
+    from tests.differential.toxiproxy_support import start_toxiproxy, stop_toxiproxy, toxiproxy_binary
 
+    binary = toxiproxy_binary()
+    toxiproxy, toxiproxy_url = start_toxiproxy(binary) if binary else (None, "")
     echo, direct = start_plain_echo()
     upstream = direct.removeprefix("tcp://")
     daemon, ready = daemons.start_daemon(seed=1)
@@ -268,6 +297,14 @@ def run(rounds: int) -> dict[str, Any]:
             "faulty": faulty.pid,
             "floor": floor.pid,
         }
+        if toxiproxy is not None:
+            created = ControlClient(toxiproxy_url).post(
+                "/proxies", {"name": "bench", "listen": "127.0.0.1:0", "upstream": upstream}
+            )
+            endpoints[TOXIPROXY] = f"tcp://{created['listen']}"
+            pids[TOXIPROXY] = toxiproxy.pid
+        else:
+            print("the real Toxiproxy is absent (TOXIPROXY_SERVER, PATH): not compared", flush=True)
         results = compare(endpoints, pids, rounds)
         results["loops"] = {"ours": ready["loop"], "ours_asyncio": plain_ready["loop"]}
         results["latency_accuracy"] = latency_accuracy(api, endpoints["ours"])
@@ -285,12 +322,15 @@ def run(rounds: int) -> dict[str, Any]:
         for child in (faulty, floor, echo):
             child.terminate()
             child.wait()
+        if toxiproxy is not None:
+            stop_toxiproxy(toxiproxy)
     return results
 
 
 def write(record: dict[str, Any]) -> None:
     results = record["results"]
     targets = results["targets"]
+    paths = results["paths"]
     lines = [
         "# Fault proxy: direct vs chaosagenkit proxy vs faulty (no fault), and latency accuracy",
         "",
@@ -315,6 +355,25 @@ def write(record: dict[str, Any]) -> None:
         f"| {'met' if targets['latency_accuracy']['met'] else 'NOT met'} | |",
         "",
     ]
+    versus = targets.get("vs_toxiproxy")
+    if versus:
+        added, cpu = versus["added_p50_us"], versus["proxy_cpu_us_per_request"]
+        lines += [
+            "Against the real Toxiproxy (no toxic, same rounds):",
+            "",
+            "| target | ours | toxiproxy | |",
+            "| --- | ---: | ---: | --- |",
+            f"| added median round trip, 1 client (µs) | {added['ours']:.0f} | {added['toxiproxy']:.0f} "
+            f"| {'met' if added['met'] else 'NOT met'} |",
+        ]
+        for clients in cpu["ours"]:
+            lines.append(
+                f"| proxy CPU µs/request, {clients} client(s) | {cpu['ours'][clients]:.1f} "
+                f"| {cpu['toxiproxy'][clients]:.1f} | {'met' if cpu['met'] else 'NOT met'} |"
+            )
+        lines.append("")
+    else:
+        lines += ["The real Toxiproxy was not available: not compared.", ""]
     for clients in WORKLOADS:
         result = results[str(clients)]
         summary = result["summary"]
@@ -325,7 +384,7 @@ def write(record: dict[str, Any]) -> None:
             "| path | median req/s | p50 ms | p99 ms | added p50 µs | proxy CPU µs/request |",
             "| --- | ---: | ---: | ---: | ---: | ---: |",
         ]
-        for path in PATHS:
+        for path in paths:
             added = result["added_p50_ms"].get(path, 0.0) * 1000
             cpu = summary[path]["proxy_cpu_us_per_request"]
             lines.append(
@@ -343,14 +402,14 @@ def write(record: dict[str, Any]) -> None:
             + ".",
             "",
             "| round | order | "
-            + " | ".join(f"{p} req/s" for p in PATHS)
+            + " | ".join(f"{p} req/s" for p in paths)
             + " | ours/direct | floor/direct |",
-            "| ---: | --- | " + " | ".join("---:" for _ in PATHS) + " | ---: | ---: |",
+            "| ---: | --- | " + " | ".join("---:" for _ in paths) + " | ---: | ---: |",
         ]
         for row in result["rounds"]:
             lines.append(
                 f"| {row['round']} | {row['order']} | "
-                + " | ".join(f"{row[p]['rps']:.0f}" for p in PATHS)
+                + " | ".join(f"{row[p]['rps']:.0f}" for p in paths)
                 + f" | {row['ours_vs_direct']:.3f} | {row['floor_vs_direct']:.3f} |"
             )
         lines.append("")

@@ -403,7 +403,16 @@ def _record_in_journal(journal: dict[str, Any], configuration: dict[str, Any]) -
     journal["extensions"] = [e for e in journal["extensions"] if e.get("name") != EXTENSION_NAME] + [
         extension
     ]
-    if unmet and journal.get("status") == "completed":
+    if SANDBOX.not_injected:
+        extension["not_injected"] = list(SANDBOX.not_injected)
+    if SANDBOX.not_injected and journal.get("status") == "completed":
+        # a fault that never reached the traffic tested nothing: the run failed, it did not deviate
+        journal["status"] = "failed"
+        journal["deviated"] = False
+        logger.error(
+            f"chaosagenkit: a fault could not be injected ({SANDBOX.not_injected[0]}): experiment failed"
+        )
+    elif unmet and journal.get("status") == "completed":
         journal["deviated"] = True
         names = ", ".join(str(e["activity"]) for e in unmet)
         logger.warning(f"chaosagenkit: method expectations not met ({names}): experiment deviated")

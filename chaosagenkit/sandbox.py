@@ -94,6 +94,7 @@ class Sandbox:
             self.clients: dict[str, Any] = {}  # name -> chaosagenkit.client harness object
             self.llm_endpoints: dict[str, Any] = {}  # name -> chaosagenkit.llm.process.LlmEndpointRef
             self.events: list[dict[str, Any]] = []
+            self.not_injected: list[str] = []  # why each fault that could not be injected was not
 
     def record_event(
         self,

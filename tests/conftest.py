@@ -43,3 +43,21 @@ def no_leftover_processes():
         time.sleep(0.05)
         leftover = child_pids() - before
     assert not leftover, f"test left child processes running: {sorted(leftover)}"
+
+
+#: Tests that build network namespaces, nftables tables or tc qdiscs: run one at a time
+#: (pytest -n with --dist loadgroup keeps a group on one worker). Two at once fight over
+#: the kernel's shared state (a namespace's name, the machine's conntrack and counters).
+KERNEL_MODULES = (
+    "tests/integration/test_kernel_network.py",
+    "tests/integration/test_kernel_sigkill.py",
+    "tests/integration/test_topology_netns.py",
+    "tests/experiments/test_kernel_experiments.py",
+)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.startswith(KERNEL_MODULES) or "dns_failure" in item.nodeid:
+            item.add_marker(pytest.mark.xdist_group("kernel"))

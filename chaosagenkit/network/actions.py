@@ -194,9 +194,10 @@ def drop_connections(
     """Break connections through ``proxy``: reset them, or cut them after some bytes.
 
     ``mode`` "reset": TCP RST ``timeout_ms`` ms after data first flows
-    (Toxiproxy's ``reset_peer``); "cut": close the stream after
-    ``after_bytes`` bytes (Toxiproxy's ``limit_data``). Clients see a
-    connection reset or closed by the peer.
+    (Toxiproxy's ``reset_peer``; as in Toxiproxy, a connection already open
+    when the toxic is added is closed with FIN instead); "cut": close the
+    stream after ``after_bytes`` bytes (Toxiproxy's ``limit_data``). Clients
+    see a connection reset or closed by the peer.
     """
     require_choice(mode, "mode", DROP_MODES)
     require_number(timeout_ms, "timeout_ms", minimum=0, integer=True)

@@ -97,8 +97,7 @@ def routes(server: ProxyServer) -> list[Route]:
         return server.get(request.match_info["proxy"]).stats_json()
 
     async def list_toxics(request: web.Request) -> list:
-        proxy = server.get(request.match_info["proxy"])
-        return [spec.as_json() for spec in proxy.toxics.values()]
+        return server.get(request.match_info["proxy"]).toxics_json()
 
     async def create_toxic(request: web.Request) -> dict:
         spec = await server.create_toxic(request.match_info["proxy"], await read_json(request))

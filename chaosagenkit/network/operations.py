@@ -36,6 +36,7 @@ __all__ = [
     "check_common",
     "create_proxy",
     "delete_proxy",
+    "impacted_by_client_evidence",
     "inject_toxic",
     "read_stats",
     "read_toxics",
@@ -43,6 +44,7 @@ __all__ = [
     "reset_all",
     "set_enabled",
     "toxic_acted",
+    "toxic_impacted",
 ]
 
 logger = logging.getLogger("chaostoolkit")
@@ -72,6 +74,24 @@ def inject_toxic(
     """Add a toxic to ``proxy``; return the toxic as the API shows it."""
     check_common(proxy, stream, toxicity, duration_s, name)
     toxic = build_toxic(toxic_type, attributes)
+    try:
+        return _inject(proxy, toxic_type, toxic, stream, toxicity, duration_s, name, configuration)
+    except TargetError as e:
+        # the fault is not in the traffic: the control ends the run "failed", not "deviated"
+        SANDBOX.not_injected.append(f"{toxic_type} on {proxy}: {e}")
+        raise
+
+
+def _inject(
+    proxy: str,
+    toxic_type: str,
+    toxic: Any,
+    stream: str,
+    toxicity: float,
+    duration_s: float,
+    name: str,
+    configuration: dict[str, Any] | None,
+) -> dict[str, Any]:
     client, proxy_name = daemons.resolve_proxy(proxy, configuration)
     ours = daemons.is_chaosagenkit_proxy(client)
     if toxic_type in EXTENSION_TYPES and not ours:
@@ -212,11 +232,55 @@ def read_toxics(proxy: str, configuration: dict[str, Any] | None) -> list[dict[s
     return client.get(path("proxies", proxy_name, "toxics"))
 
 
+def toxic_impacted(proxy: str, toxic: str, configuration: dict[str, Any] | None) -> bool:
+    """Our proxy's counters when it keeps them, else the run's clients' own outcomes."""
+    check_name(proxy, "proxy")
+    check_name(toxic, "toxic")
+    client, _ = daemons.resolve_proxy(proxy, configuration)
+    if daemons.is_chaosagenkit_proxy(client):
+        return toxic_acted(proxy, toxic, configuration) > 0
+    return impacted_by_client_evidence(proxy, toxic)
+
+
 def toxic_acted(proxy: str, toxic: str, configuration: dict[str, Any] | None) -> int:
     """How many times ``toxic`` changed traffic on ``proxy`` (0 if it never existed there)."""
     check_name(toxic, "toxic")
     stats = read_stats(proxy, configuration)
     return int(stats.get("toxics", {}).get(toxic, {}).get("acted", 0))
+
+
+def impacted_by_client_evidence(proxy: str, toxic: str) -> bool:
+    """Whether the run's clients saw toxic ``toxic`` of ``proxy`` change their requests.
+
+    For a proxy that keeps no counters (a real Toxiproxy): True when a
+    request the run's clients sent through ``proxy`` while the toxic was on
+    it (from its ``inject`` to its ``clear`` on the timeline, or now) failed,
+    or took longer than every request they sent through it before the
+    toxic came. No such request, or none changed: False.
+    """
+    ref = SANDBOX.proxies.get(proxy)
+    events = SANDBOX.timeline()
+    injected = [e["t"] for e in events if e["event"] == "inject" and e.get("id") == toxic]
+    if ref is None or not injected:
+        return False
+    since = injected[-1]
+    cleared = [
+        e["t"] for e in events if e["event"] == "clear" and e["t"] >= since and e.get("id") in (toxic, None)
+    ]
+    until = cleared[0] if cleared else float("inf")
+    port = ref.listen.rsplit(":", 1)[-1]
+    for client in list(SANDBOX.clients.values()):
+        if client.endpoint.rstrip("/").rsplit(":", 1)[-1] != port:
+            continue
+        window = client.recorder.select()
+        before = [
+            lat for t, lat, ok in zip(window.t, window.latency_ms, window.ok, strict=True) if t < since and ok
+        ]
+        slowest_before = max(before) if before else float("inf")
+        for t, latency, ok in zip(window.t, window.latency_ms, window.ok, strict=True):
+            if since <= t <= until and (not ok or latency > slowest_before):
+                return True
+    return False
 
 
 def _remove_quietly(client: ControlClient, proxy_name: str, toxic_name: str) -> None:

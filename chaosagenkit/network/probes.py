@@ -31,9 +31,13 @@ def list_toxics(proxy: str, configuration: dict = None, secrets: dict = None) ->
 def traffic_impacted(proxy: str, toxic: str, configuration: dict = None, secrets: dict = None) -> bool:
     """Tell whether toxic ``toxic`` really changed traffic through ``proxy``.
 
-    True only if the toxic acted at least once (delayed, dropped, cut or
-    corrupted something), also after it was removed; False when no traffic
-    met it, for instance because the client bypassed the proxy. Use it to
-    keep an experiment from passing by accident. Needs chaosagenkit's proxy.
+    On chaosagenkit's proxy: True only if the toxic acted at least once
+    (delayed, dropped, cut or corrupted something), also after it was
+    removed, from the proxy's counters. On a proxy that keeps no counters
+    (a real Toxiproxy), the evidence comes from the run's clients: a request
+    sent through the proxy while the toxic was on failed, or was slower than
+    every request before it. False when no traffic met it, for instance
+    because the client bypassed the proxy. Use it to keep an experiment from
+    passing by accident.
     """
-    return operations.toxic_acted(proxy, toxic, configuration) > 0
+    return operations.toxic_impacted(proxy, toxic, configuration)

@@ -211,11 +211,16 @@ class Proxy:
             "listen": self.listen,
             "upstream": self.upstream,
             "enabled": self.enabled,
-            "toxics": [spec.as_json() for spec in self.toxics.values()],
+            "toxics": self.toxics_json(),
         }
         if with_stats:
             body["stats"] = self.stats_json()
         return body
+
+    def toxics_json(self) -> list[dict]:
+        """The toxics as Toxiproxy lists them: upstream ones first, each stream in the order added."""
+        ordered = sorted(self.toxics.values(), key=lambda spec: STREAMS.index(spec.stream))
+        return [spec.as_json() for spec in ordered]
 
     # -- connections ----------------------------------------------------------------
     def _accepted(self, client: _ClientSide) -> ProxyConnection:
@@ -267,6 +272,9 @@ class ProxyConnection:
                 )
         except OSError as e:
             logger.info("proxy %s: cannot reach upstream %s: %s", proxy.name, proxy.upstream, e)
+            if self.client.early:
+                # as Toxiproxy (and the kernel): closing a socket with unread data resets it
+                self.reset()
             self.close()
             return
         self.server = server
@@ -282,6 +290,7 @@ class ProxyConnection:
         )
         for spec in list(proxy.toxics.values()):
             self.add_toxic(spec)
+        self.context.established = True  # toxics added from now on join an open connection
         self.client.attach(self.upstream, self.downstream)
         server.attach(self.downstream, self.upstream)
         # each link owns its source's reading from now on: it resumes it unless its

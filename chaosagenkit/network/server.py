@@ -164,7 +164,9 @@ class ProxyServer:
         if isinstance(upstream, TcpAddress) and upstream.port == 0:
             raise ConfigurationError(f"upstream{where}", "port must be between 1 and 65535, got 0")
         listen = self._check_listen(body.get("listen", "127.0.0.1:0"), f"listen{where}")
-        enabled = body.get("enabled", True)
+        enabled = body.get("enabled")
+        if enabled is None:  # absent or null: enabled, as Toxiproxy
+            enabled = True
         if not isinstance(enabled, bool):
             raise ConfigurationError(f"enabled{where}", f"must be true or false, got {enabled!r}")
         return ProxyRequest(name, listen, upstream, enabled)
@@ -195,7 +197,7 @@ class ProxyServer:
                 "name": name,
                 "listen": body.get("listen", proxy.listen),
                 "upstream": body.get("upstream", proxy.upstream),
-                "enabled": body.get("enabled", proxy.enabled),
+                "enabled": proxy.enabled if body.get("enabled") is None else body["enabled"],
             }
             if "name" in body and body["name"] != name:
                 raise ConfigurationError("name", "cannot be changed; delete and create the proxy")
@@ -402,11 +404,15 @@ class ProxyServer:
             raise ConfigurationError(field, f"must be HOST:PORT or unix:/PATH, got {value!r}")
         address = parse_address(value, field)
         if isinstance(address, TcpAddress) and not is_loopback(address.host) and not self.token:
-            raise ConfigurationError(
+            refusal = ConfigurationError(
                 field,
                 f"is {address.host}, which is not a loopback address: start the proxy with --token "
                 "to accept connections from other hosts",
             )
+            # some clients show an API error only at DEBUG (chaostoolkit-toxiproxy's default
+            # listen_host is 0.0.0.0): say it where the daemon's operator looks too
+            logger.warning("refused a proxy: %s", refusal)
+            raise refusal
         return address
 
 
@@ -428,9 +434,13 @@ def _check_toxic(body: Any, default_ttl_s: float) -> ToxicSpec:
     type_name = body.get("type")
     if not isinstance(type_name, str) or not type_name:
         raise MissingField("missing required field: type")
-    stream = body.get("stream") or "downstream"
-    if stream not in STREAMS:
+    stream = body.get("stream")
+    if stream is None:  # absent or null
+        stream = "downstream"
+    # as Toxiproxy: any case ("Upstream"), but not empty
+    if not isinstance(stream, str) or stream.lower() not in STREAMS:
         raise InvalidStream(f"stream was invalid, can be either upstream or downstream, got {stream!r}")
+    stream = stream.lower()
     toxicity = require_probability(body.get("toxicity", 1.0), "toxicity")
     name = body.get("name") or f"{type_name}_{stream}"
     _check_name(name, "name")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import array
 import asyncio
+import fcntl
 import hashlib
 import random
+import termios
 import time
 
 import pytest
@@ -398,3 +401,70 @@ def test_a_timeout_toxic_drawn_inactive_by_an_update_lets_data_flow_again_withou
             writer.close()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_reset_peer_added_to_an_open_connection_closes_it_as_toxiproxy_does(loop):
+    """Toxiproxy sets SO_LINGER 0 only on connections opened with the toxic there: others see FIN."""
+
+    async def scenario():
+        async with tcp_server() as upstream, proxy_to(upstream) as (server, proxy):
+            reader, writer = await connect(proxy)
+            assert await round_trip(reader, writer, b"before") == b"before"
+            await server.create_toxic("p", {"type": "reset_peer", "stream": "upstream"})
+            writer.write(b"after")
+            assert await asyncio.wait_for(reader.read(), 10) == b""  # FIN, not ConnectionResetError
+            writer.close()
+            fresh_reader, fresh_writer = await connect(proxy)  # opened with the toxic: RST
+            fresh_writer.write(b"x")
+            with pytest.raises(ConnectionResetError):
+                await asyncio.wait_for(fresh_reader.read(), 10)
+            fresh_writer.close()
+
+    LOOPS[loop](scenario())
+
+
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_an_unreachable_upstream_resets_a_client_whose_data_arrived(loop):
+    """As Toxiproxy (and the kernel): a client socket closed with unread data is reset.
+
+    Whether the client's first bytes arrive before the upstream connection
+    fails is a race on loopback; a test fake, the only one here, makes the
+    upstream refuse only once they have arrived (read by the proxy or
+    waiting in its socket).
+    """
+
+    async def scenario():
+        async with tcp_server() as upstream:
+            pass  # closed: nothing listens there any more
+        async with proxy_to(upstream) as (_, proxy):
+            running = asyncio.get_running_loop()
+
+            def client_data_arrived() -> bool:
+                for connection in proxy.connections:
+                    if connection.client.early:
+                        return True
+                    sock = connection.client.transport.get_extra_info("socket")
+                    pending = array.array("i", [0])
+                    fcntl.ioctl(sock.fileno(), termios.FIONREAD, pending)
+                    if pending[0]:
+                        return True
+                return False
+
+            real_create_connection = running.create_connection
+
+            async def refuse_once_the_client_wrote(factory, host, port, **kwargs):
+                if port != upstream[1]:  # the test's own client connecting to the proxy
+                    return await real_create_connection(factory, host, port, **kwargs)
+                await wait_for(client_data_arrived, what="the client's bytes at the proxy")
+                raise ConnectionRefusedError(111, "Connection refused")
+
+            running.create_connection = refuse_once_the_client_wrote
+            reader, writer = await connect(proxy)
+            writer.write(b"hello at once")
+            with pytest.raises(ConnectionResetError):
+                await asyncio.wait_for(reader.read(), 10)
+            writer.close()
+            await wait_for(lambda: not proxy.connections, what="the failed connection to be forgotten")
+
+    LOOPS[loop](scenario())

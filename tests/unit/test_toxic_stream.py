@@ -351,3 +351,17 @@ def test_the_next_chunk_waits_for_the_delay_after_the_last_piece():
     toxic = build_toxic("slicer", {"average_size": 1, "size_variation": 0, "delay": 1000})
     out = run(toxic, [(0.0, "data", b"ab"), (0.0, "data", b"cd")])
     assert [item[1] for item in out] == [0.0, 0.001, 0.002, 0.003]
+
+
+@pytest.mark.parametrize(("established", "expected"), [(False, "reset"), (True, "close")])
+def test_reset_peer_closes_instead_when_it_joins_an_open_connection(established, expected):
+    """As Toxiproxy: SO_LINGER 0 only on connections opened with the toxic there; others get a FIN."""
+    toxic = build_toxic("reset_peer", {"timeout": 100})
+    context = ConnectionContext()
+    context.established = established
+    state = toxic.new_state(random.Random(0), context, ToxicTally())
+    assert toxic.start(state, 0.0) == []
+    assert toxic.feed(state, b"dropped", 1.0) == [Wake(1.1)]
+    [instruction] = toxic.tick(state, 1.1)
+    assert type(instruction).__name__.lower() == expected
+    assert instruction.at == 1.1

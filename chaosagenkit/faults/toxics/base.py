@@ -141,13 +141,17 @@ class ConnectionContext:
     were HEAD, what a WebSocket upgrade negotiated, the path of each gRPC
     call): a toxic that needs them sets ``wants_framing`` and the proxy
     runs an observer on each direction that records them in ``framing``.
+    ``established`` turns true once the connection carries data with the
+    toxics it was opened with: a toxic added later joins an open connection
+    (``reset_peer`` then closes instead of resetting, as Toxiproxy).
     """
 
-    __slots__ = ("framing", "number", "wants_framing")
+    __slots__ = ("established", "framing", "number", "wants_framing")
 
     def __init__(self, number: int = 0) -> None:
         self.number = number
         self.wants_framing = False
+        self.established = False
         self.framing = FramingContext()
 
 
