@@ -38,6 +38,7 @@ demo: $(STAMP) system-packages
 test: $(STAMP) system-packages
 	$(BIN)/ruff check chaosagenkit tests benchmarks
 	$(BIN)/ruff format --check chaosagenkit tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest --ignore=tests/experiments/test_experiments.py
 
 # Benchmarks compare against a baseline in the same run and record results in

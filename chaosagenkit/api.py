@@ -171,7 +171,7 @@ async def start_app(app: web.Application, host: str, port: int) -> tuple[web.App
     # aiohttp's own keep-alive timer agrees with ours; ours also covers the first request.
     runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=keepalive)
     await runner.setup()
-    if connections is not None:
+    if connections is not None and runner.server is not None:  # setup() made it
         connections.watch(runner.server)
     site = web.TCPSite(runner, host, port, reuse_address=True)
     try:
@@ -179,10 +179,8 @@ async def start_app(app: web.Application, host: str, port: int) -> tuple[web.App
     except BaseException:
         await runner.cleanup()
         raise
-    bound = port
-    for server_socket in site._server.sockets if site._server else ():
-        bound = server_socket.getsockname()[1]
-        break
+    # The one site's bound address: port 0 asks the kernel for a free one.
+    bound = runner.addresses[0][1] if runner.addresses else port
     return runner, bound
 
 
@@ -397,7 +395,7 @@ class _Connections:
             self._forget(transport)
 
         server.connection_made = connection_made  # type: ignore[method-assign]
-        server.connection_lost = connection_lost  # type: ignore[method-assign]
+        server.connection_lost = connection_lost  # type: ignore[method-assign, assignment]
 
     async def clear(self, app: web.Application | None = None) -> None:
         """Forget every connection and cancel every deadline (the API stopped)."""

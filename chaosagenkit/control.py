@@ -82,6 +82,7 @@ import json
 import platform
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from chaoslib.exceptions import InterruptExecution
@@ -284,7 +285,7 @@ def teardown_sandbox() -> list[str]:
     """
     problems: list[str] = []
     with _teardown_lock:
-        steps = []
+        steps: list[tuple[str, Callable[[], object]]] = []
         if SANDBOX.clients:
             from chaosagenkit.client import registry as client_registry
 

@@ -311,7 +311,7 @@ class ParentWatch:
         self.command = command
         self.grace_s = grace_s
         self.cleanups: list[Callable[[], None]] = []
-        self._request_stop: Callable[[], None] | None = None
+        self._request_stop: Callable[[], object] | None = None
 
     def start(self) -> ParentWatch:
         if parent_is_gone(self.parent):
@@ -324,7 +324,7 @@ class ParentWatch:
         threading.Thread(target=self._watch, name="exit-with-parent", daemon=True).start()
         return self
 
-    def stop_with(self, request_stop: Callable[[], None]) -> None:
+    def stop_with(self, request_stop: Callable[[], object]) -> None:
         """How to ask the running daemon to stop cleanly (called from the watchdog thread)."""
         self._request_stop = request_stop
 

@@ -26,7 +26,7 @@ resetting; this module only says what to do. Design rules, stated once:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self, cast
 
 from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.faults.service import ActiveFault, FaultPolicy, FaultSpec
@@ -94,7 +94,7 @@ class LlmFault(FaultSpec):
     every: int = 0
 
     @classmethod
-    def from_json(cls, data: Any) -> LlmFault:
+    def from_json(cls, data: Any, *, default_ttl_s: float = DEFAULT_TTL_S) -> Self:
         """Build the spec of ``data["kind"]`` from a JSON object; raise ConfigurationError."""
         if not isinstance(data, dict):
             raise invalid("fault", "a JSON object", data)
@@ -104,7 +104,11 @@ class LlmFault(FaultSpec):
         spec_type = LLM_FAULT_KINDS.get(kind) if isinstance(kind, str) else None
         if spec_type is None:
             raise invalid("kind", f"one of {', '.join(LLM_FAULT_KINDS)}", kind)
-        return spec_type._from_fields({k: v for k, v in data.items() if k != "kind"}, DEFAULT_TTL_S)
+        if cls is not LlmFault and spec_type is not cls:
+            raise invalid("kind", cls.kind, kind)
+        # spec_type is cls, or cls is LlmFault: either way an instance of cls.
+        fields_given = {k: v for k, v in data.items() if k != "kind"}
+        return cast(Self, spec_type._from_fields(fields_given, default_ttl_s))
 
     @classmethod
     def _check(cls, values: dict[str, Any]) -> dict[str, Any]:

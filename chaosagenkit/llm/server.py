@@ -268,7 +268,7 @@ class LlmEndpoint:
         record.stream = parsed.stream
         info = RequestInfo(wire.NAME, parsed.stream, bool(parsed.conversation.tools))
         decision = self.policy.decide_request(time.time(), info)
-        record.faults = [self.policy.get(i).kind for i in decision.fault_ids if self.policy.get(i)]
+        record.faults = [fault.kind for i in decision.fault_ids if (fault := self.policy.get(i)) is not None]
         try:
             return await self._answer(request, wire, parsed, body, raw, decision, record, started)
         except (ConnectionResetError, asyncio.CancelledError):

@@ -107,7 +107,9 @@ def blast_radius(
     """
     from chaosagenkit.client import registry
 
-    require(isinstance(clients, list) and clients, "clients", "a non-empty list of client names", clients)
+    require(
+        isinstance(clients, list) and bool(clients), "clients", "a non-empty list of client names", clients
+    )
     require_number(latency_bound_ms, "latency_bound_ms", minimum=-1)
     since = _since(since_event, target)
     windows = {}
@@ -186,8 +188,9 @@ def system_recovery_time(
             name: first_recovery(harness.recorder.select(since=event_t), int(consecutive))
             for name, harness in harnesses.items()
         }
-        if all(t is not None for t in recovered.values()):
-            return round(max(recovered.values()) - event_t, 3)  # type: ignore[type-var]
+        times = [t for t in recovered.values() if t is not None]
+        if len(times) == len(recovered):
+            return round(max(times) - event_t, 3)
         if time.monotonic() >= deadline:
             return -1.0
         for name, harness in harnesses.items():

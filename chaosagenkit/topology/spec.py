@@ -280,11 +280,8 @@ def _parse_edge(entry: Any, where: str) -> Edge:
         raise ConfigurationError(where, f"must be an object, got {entry!r:.80}")
     _no_unknown(entry, EDGE_KEYS, where)
     name = check_name(entry.get("name"), f"{where}.name")
-    source = entry.get("from")
-    target = entry.get("to")
-    for value, key in ((source, "from"), (target, "to")):
-        if not isinstance(value, str) or not value:
-            raise ConfigurationError(f"{where}.{key}", f"must name a host, got {value!r:.80}")
+    source = _host_name(entry.get("from"), f"{where}.from")
+    target = _host_name(entry.get("to"), f"{where}.to")
     timeout_ms = _integer(
         entry.get("timeout_ms", DEFAULT_EDGE_TIMEOUT_MS), f"{where}.timeout_ms", 1, 3_600_000
     )
@@ -309,6 +306,12 @@ def _parse_edge(entry: Any, where: str) -> Edge:
         proxied,
         by_name,
     )
+
+
+def _host_name(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(where, f"must name a host, got {value!r:.80}")
+    return value
 
 
 def _parse_host(entry: Any, where: str, transport: str) -> Host:

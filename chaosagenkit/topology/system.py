@@ -151,6 +151,8 @@ def _open_edge(edge: Any, namespace: Any = None) -> str:
     callee = SANDBOX.servers[edge.target]
     scheme = callee.endpoint.partition("://")[0]
     if edge.by_name:
+        if namespace is None:  # parse_topology refuses by_name without a namespace
+            raise ConfigurationError(f"topology.edges.{edge.name}.by_name", "needs the topology's namespace")
         port = callee.endpoint.rsplit(":", 1)[1]
         endpoint = f"{scheme}://{namespace.host_name(edge.target)}:{port}"
         with _lock:
