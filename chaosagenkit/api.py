@@ -68,7 +68,7 @@ __all__ = [
     "start_app",
 ]
 
-logger = logging.getLogger("chaosagenkit.api")
+logger = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[Any]]
 #: Domain error class -> HTTP status; a subclass maps as its closest listed base.

@@ -16,12 +16,13 @@ an action injected a fault on by control URL without registering them
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from chaosagenkit.seeds import derive_seed
 
 __all__ = [
     "SANDBOX",
@@ -29,18 +30,7 @@ __all__ = [
     "ProxyRef",
     "Sandbox",
     "ServerRef",
-    "derive_seed",
 ]
-
-
-def derive_seed(seed: int, component: str) -> int:
-    """A component's own seed, derived from the run's seed and its name.
-
-    Stable across Python versions and processes (unlike ``hash()``), so one
-    recorded run seed replays every component's fault decisions.
-    """
-    digest = hashlib.sha256(f"{seed}:{component}".encode()).digest()
-    return int.from_bytes(digest[:4], "big")
 
 
 @dataclass

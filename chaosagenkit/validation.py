@@ -40,10 +40,10 @@ __all__ = [
     "random_seed",
     "require",
     "require_choice",
-    "require_name",
     "require_number",
     "require_probability",
     "require_seed",
+    "require_text",
     "require_ttl",
     "seed_or_none",
     "shown",
@@ -134,8 +134,12 @@ def require_choice(value: Any, field: str, choices: tuple[str, ...] | list[str])
     return value
 
 
-def require_name(value: Any, field: str) -> str:
-    """Check that ``value`` is a non-empty string; return it."""
+def require_text(value: Any, field: str) -> str:
+    """Check that ``value`` is a non-empty string; return it.
+
+    For references that are not all names (a name of this run or a control URL,
+    ``host:port``); the rule for a name itself is ``names.check_name``.
+    """
     require(isinstance(value, str) and value.strip() != "", field, "a non-empty string", value)
     return value
 

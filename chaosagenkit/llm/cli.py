@@ -34,6 +34,7 @@ import click
 
 from chaosagenkit.credentials import token_from_options, token_options
 from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.llm.responder import Responder
 from chaosagenkit.supervisor import (
     EXIT_BAD_ARGUMENTS,
     EXIT_START_FAILED,
@@ -80,6 +81,7 @@ def llm_proxy(
     """Serve the OpenAI and Anthropic APIs with LLM-provider faults controlled at run time."""
     parent = expected_parent()  # first: a parent may die while we start
     watch = ParentWatch(parent, "llm-proxy").start() if exit_with_parent else None
+    # Imported on use: it loads aiohttp; other paths here never need it.
     from chaosagenkit.api import check_bind, parse_host_port
     from chaosagenkit.llm.server import EndpointConfig
 
@@ -124,7 +126,6 @@ def parse_upstream(value: str) -> str:
 
 def read_script(path: Path) -> list[dict[str, Any]]:
     """The built-in model's rules from a JSON file, checked (``Responder`` names a bad rule)."""
-    from chaosagenkit.llm.responder import Responder
 
     try:
         script = json.loads(path.read_text())
@@ -139,6 +140,7 @@ def read_script(path: Path) -> list[dict[str, Any]]:
 
 
 async def _run(config: Any, watch: ParentWatch | None, open_files: int) -> int:
+    # Imported on use: it loads aiohttp; other paths here never need it.
     from chaosagenkit.llm.server import LlmEndpoint
 
     endpoint = LlmEndpoint(config)

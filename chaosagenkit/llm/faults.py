@@ -380,10 +380,6 @@ class LlmDecision:
     content: tuple[str, ...] = ()  # CONTENT_KINDS to apply, in order
     fault_ids: tuple[str, ...] = ()  # every fault that acted
 
-    @property
-    def is_clean(self) -> bool:
-        return not self.fault_ids
-
 
 class LlmFaultPolicy(FaultPolicy):
     """The active LLM faults of one endpoint and the per-request decisions they make."""

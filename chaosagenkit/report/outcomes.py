@@ -14,9 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaosagenkit.faults.toxics.base import finite_float
 from chaosagenkit.report.windows import FaultWindow
 from chaosagenkit.stats import percentile
+from chaosagenkit.validation import finite_float
 
 __all__ = ["ClientOutcomes", "OutcomeStats", "parse_client"]
 

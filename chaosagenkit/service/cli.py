@@ -33,6 +33,8 @@ from chaosagenkit.credentials import token_from_options, token_options
 from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.limits import MAX_SEED
 from chaosagenkit.log_limit import RepeatLimiter
+from chaosagenkit.service.endpoint import parse_endpoint
+from chaosagenkit.service.resources import limit_data_memory
 from chaosagenkit.supervisor import (
     EXIT_BAD_ARGUMENTS,
     EXIT_START_FAILED,
@@ -122,7 +124,6 @@ def serve(
     # Imported here, after the parent is known to live: the host's modules (aiohttp, and agenkit
     # inside load_agent) take a while, and `chaosagenkit --help` never needs them.
     from chaosagenkit.api import check_bind, parse_host_port
-    from chaosagenkit.service.endpoint import parse_endpoint
     from chaosagenkit.service.host import ChaosHost, HostConfig, load_agent
 
     try:
@@ -154,7 +155,6 @@ def serve(
 async def _run(
     host: ChaosHost, watch: ParentWatch | None, open_files: int, memory_headroom_mib: int | None
 ) -> int:
-    from chaosagenkit.service.resources import limit_data_memory
 
     try:
         ready = await host.start()

@@ -14,7 +14,8 @@ import logging
 import time
 from typing import Any
 
-from chaosagenkit.activity import activity, require, require_name, require_number
+from chaosagenkit.activity import activity, require, require_number, require_text
+from chaosagenkit.sandbox import SANDBOX
 from chaosagenkit.topology import measure, system
 
 __all__ = [
@@ -105,6 +106,7 @@ def blast_radius(
     fractions, ``suffered`` (the clients with any affected request),
     ``requests`` and ``affected``.
     """
+    # Imported on use: ~40 ms of imports only this path needs.
     from chaosagenkit.client import registry
 
     require(
@@ -114,7 +116,7 @@ def blast_radius(
     since = _since(since_event, target)
     windows = {}
     for name in clients:
-        require_name(name, "clients[]")
+        require_text(name, "clients[]")
         windows[name] = measure.columns_since(registry.get_client(name).recorder.select(), since)
     return measure.blast_radius(windows, None if latency_bound_ms < 0 else float(latency_bound_ms))
 
@@ -146,6 +148,7 @@ def in_flight_outcomes(
     Returns ``in_flight``, ``completed``, ``failed`` and ``errors`` by type:
     e.g. which requests a host finished after its SIGTERM.
     """
+    # Imported on use: ~60 ms of imports only this path needs.
     from chaosagenkit.client.measure import last_event
 
     at = float(last_event(at_event, target)["t"])
@@ -170,11 +173,11 @@ def system_recovery_time(
     client of the run) has. Clients without running traffic are sent one
     request every ``interval_ms`` ms while waiting, up to ``timeout_s`` s.
     """
+    # Imported on use: ~70 ms of imports only this path needs.
     from chaosagenkit.client import registry
     from chaosagenkit.client.measure import first_recovery, last_event
     from chaosagenkit.client.runtime import RUNTIME
     from chaosagenkit.client.traffic import send_batch
-    from chaosagenkit.sandbox import SANDBOX
 
     require_number(consecutive, "consecutive", minimum=1, integer=True)
     require_number(timeout_s, "timeout_s", minimum=0)
@@ -215,7 +218,7 @@ def composition_metrics(host: str, configuration: dict = None, secrets: dict = N
     ``parts`` counts answers by how many children contributed (parallel
     kinds), also flat as ``answers_with_N_parts`` for range tolerances.
     """
-    require_name(host, "host")
+    require_text(host, "host")
     metrics = system.node_metrics(host, configuration)
     return {
         "kind": metrics.get("kind"),
@@ -234,6 +237,7 @@ def composition_metrics(host: str, configuration: dict = None, secrets: dict = N
 
 
 def _since(since_event: str, target: str) -> float | None:
+    # Imported on use: ~60 ms of imports only this path needs.
     from chaosagenkit.client.measure import last_event
 
     require(isinstance(since_event, str), "since_event", "an event name or empty", since_event)
@@ -241,6 +245,6 @@ def _since(since_event: str, target: str) -> float | None:
 
 
 def _window(edge: str, since_event: str, target: str, configuration: dict | None) -> Any:
-    require_name(edge, "edge")
+    require_text(edge, "edge")
     since = _since(since_event, target)
     return measure.columns_since(system.edge_window(edge, configuration), since)

@@ -137,7 +137,7 @@ def test_the_daemons_take_the_same_seed_range(command):
             lambda: validation.require_choice("up", "stream", ("upstream", "downstream")),
             "'stream' must be one of upstream, downstream, got 'up'",
         ),
-        (lambda: validation.require_name(" ", "name"), "'name' must be a non-empty string, got ' '"),
+        (lambda: validation.require_text(" ", "name"), "'name' must be a non-empty string, got ' '"),
         (lambda: validation.require_ttl(None), "'duration_s' must be a number, got None"),
     ],
 )

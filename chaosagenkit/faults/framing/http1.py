@@ -32,6 +32,7 @@ from chaosagenkit.faults.framing.base import (
     decode_envelope,
     pass_through,
 )
+from chaosagenkit.faults.framing.websocket import WebSocketParser
 
 __all__ = [
     "MAX_HEAD",
@@ -293,7 +294,6 @@ def _opaque() -> Parser:
 
 
 def _websocket(deflate: bool, no_context_takeover: bool) -> Parser:
-    from chaosagenkit.faults.framing.websocket import WebSocketParser
 
     return WebSocketParser(deflate=deflate, no_context_takeover=no_context_takeover)
 

@@ -34,7 +34,7 @@ from chaosagenkit.faults.framing.http2 import PREFACE, SETTINGS, Http2Parser
 
 __all__ = ["DETECT_WINDOW_S", "MAX_START_LINE", "PROTOCOLS", "FrameReader"]
 
-logger = logging.getLogger("chaosagenkit.framing")
+logger = logging.getLogger(__name__)
 
 #: ``protocol`` values: detect, or fix the framing (websocket starts as HTTP/1.1, its upgrade).
 PROTOCOLS = ("auto", "agenkit", "http", "websocket", "grpc")
