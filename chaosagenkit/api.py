@@ -51,6 +51,7 @@ from chaosagenkit import metrics
 from chaosagenkit.control_options import ControlOptions
 from chaosagenkit.credentials import bind_token_problem
 from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.validation import require_seed
 
 __all__ = [
     "COMMON_ERRORS",
@@ -65,6 +66,7 @@ __all__ = [
     "metrics_route",
     "parse_host_port",
     "read_json",
+    "read_seed",
     "start_app",
 ]
 
@@ -156,6 +158,14 @@ async def read_json(request: web.Request, *, required: bool = True) -> Any:
         raise ApiError(400, f"request body is not valid JSON: {e}") from e
     except (ValueError, RecursionError) as e:  # a 5000-digit integer, arrays nested 100000 deep
         raise ApiError(400, f"request body is JSON this server refuses to decode: {e}") from e
+
+
+async def read_seed(request: web.Request) -> int:
+    """``POST /seed``'s body, ``{"seed": N}``: N checked by the one validator (``require_seed``)."""
+    body = await read_json(request)
+    if not isinstance(body, dict) or "seed" not in body:
+        raise ConfigurationError("seed", 'is missing: send {"seed": N}')
+    return require_seed(body["seed"])
 
 
 async def start_app(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:

@@ -114,6 +114,17 @@ class Sandbox:
             self.events.append(entry)
         return entry
 
+    def record_injected(self, target: str, created: dict[str, Any]) -> dict[str, Any]:
+        """Record a fault a control plane created (its answer to ``POST /faults``) as an inject."""
+        return self.record_event(
+            "inject",
+            target,
+            kind=created["kind"],
+            fault_id=created["id"],
+            duration_s=created.get("duration_s"),
+            **created["params"],
+        )
+
     def timeline(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self.events)

@@ -47,12 +47,14 @@ which the parent keeps (above).
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 import logging
 import os
 import resource
 import selectors
+import signal
 import subprocess
 import sys
 import threading
@@ -79,6 +81,7 @@ __all__ = [
     "raise_open_files_limit",
     "start",
     "stop",
+    "stop_requested",
 ]
 
 logger = logging.getLogger("chaostoolkit")
@@ -345,6 +348,17 @@ class ParentWatch:
             except Exception:  # the loop is already closed: nothing to wait for
                 pass
         os._exit(0)  # nobody waits for an orphan's status; a blocked loop cannot hold us
+
+
+def stop_requested(watch: ParentWatch | None) -> asyncio.Event:
+    """An event that SIGTERM, SIGINT or (with ``watch``) the parent's death sets; call it in the daemon's loop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    if watch is not None:
+        watch.stop_with(lambda: loop.call_soon_threadsafe(stop.set))
+    return stop
 
 
 def announce_ready(ready: dict[str, Any]) -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import secrets
+from collections.abc import Iterable
 from typing import Any
 
 from chaosagenkit.exceptions import ConfigurationError
@@ -40,6 +41,7 @@ __all__ = [
     "random_seed",
     "require",
     "require_choice",
+    "require_known_keys",
     "require_number",
     "require_probability",
     "require_seed",
@@ -142,6 +144,14 @@ def require_text(value: Any, field: str) -> str:
     """
     require(isinstance(value, str) and value.strip() != "", field, "a non-empty string", value)
     return value
+
+
+def require_known_keys(mapping: dict[str, Any], known: Iterable[str], what: str, prefix: str = "") -> None:
+    """Refuse the first key of ``mapping`` (sorted) not in ``known``: ``'KEY' is not WHAT (known: ...)``."""
+    names = tuple(known)
+    unknown = sorted(set(mapping) - set(names))
+    if unknown:
+        raise ConfigurationError(f"{prefix}{unknown[0]}", f"is not {what} (known: {', '.join(names)})")
 
 
 def require_seed(value: Any, field: str = "seed") -> int:

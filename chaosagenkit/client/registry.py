@@ -24,6 +24,7 @@ from chaosagenkit.client.runtime import RUNTIME
 from chaosagenkit.client.traffic import Traffic, send_batch
 from chaosagenkit.exceptions import ConfigurationError, TargetError
 from chaosagenkit.sandbox import SANDBOX
+from chaosagenkit.validation import require_known_keys
 
 __all__ = [
     "CLIENT_KEYS",
@@ -58,9 +59,7 @@ def create_client_from_spec(spec: dict[str, Any]) -> Any:
     """Create and register a client from a control declaration (see ``CLIENT_KEYS``)."""
     if not isinstance(spec, dict):
         raise ConfigurationError("clients[]", f"must be an object, got {spec!r}")
-    unknown = sorted(set(spec) - set(CLIENT_KEYS))
-    if unknown:
-        raise ConfigurationError(unknown[0], f"is not a client setting (known: {', '.join(CLIENT_KEYS)})")
+    require_known_keys(spec, CLIENT_KEYS, "a client setting")
     return create_client(**spec)
 
 

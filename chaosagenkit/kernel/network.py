@@ -74,6 +74,7 @@ from chaosagenkit.kernel.topology import (
 )
 from chaosagenkit.sandbox import SANDBOX
 from chaosagenkit.seeds import derive_seed
+from chaosagenkit.validation import require_known_keys
 
 __all__ = [
     "NETWORKS",
@@ -574,11 +575,7 @@ def build_from_spec(spec: dict[str, Any]) -> KernelNetwork:
     """Build the network a control declaration describes; register its namespaces as placements."""
     if not isinstance(spec, dict):
         raise ConfigurationError("network", f"must be an object, got {spec!r}")
-    unknown = sorted(set(spec) - set(NETWORK_SPEC_KEYS))
-    if unknown:
-        raise ConfigurationError(
-            unknown[0], f"is not a network field (known: {', '.join(NETWORK_SPEC_KEYS)})"
-        )
+    require_known_keys(spec, NETWORK_SPEC_KEYS, "a network field")
     name = spec.get("name") or DEFAULT_NAME
     if not isinstance(name, str):
         raise ConfigurationError("name", f"must be a string, got {name!r}")

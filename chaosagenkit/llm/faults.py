@@ -215,10 +215,9 @@ class ConnectionReset(LlmFault):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Latency(LlmFault):
-    """Wait ``delay_ms`` before sending the response headers."""
+class _Delay(LlmFault):
+    """A fault whose own field is ``delay_ms`` (a kind of its own only through a subclass)."""
 
-    kind: ClassVar[str] = "latency"
     delay_ms: float
 
     @classmethod
@@ -228,31 +227,26 @@ class Latency(LlmFault):
 
 
 @dataclass(frozen=True, kw_only=True)
-class SlowFirstToken(LlmFault):
+class Latency(_Delay):
+    """Wait ``delay_ms`` before sending the response headers."""
+
+    kind: ClassVar[str] = "latency"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlowFirstToken(_Delay):
     """Send the headers at once, then wait ``delay_ms`` before the first token of a stream."""
 
     kind: ClassVar[str] = "slow_first_token"
     stream_only: ClassVar[bool] = True
-    delay_ms: float
-
-    @classmethod
-    def _check_own(cls, values: dict[str, Any]) -> dict[str, Any]:
-        _delay_ms(values)
-        return values
 
 
 @dataclass(frozen=True, kw_only=True)
-class SlowTokens(LlmFault):
+class SlowTokens(_Delay):
     """Wait ``delay_ms`` before every token of a stream after the first."""
 
     kind: ClassVar[str] = "slow_tokens"
     stream_only: ClassVar[bool] = True
-    delay_ms: float
-
-    @classmethod
-    def _check_own(cls, values: dict[str, Any]) -> dict[str, Any]:
-        _delay_ms(values)
-        return values
 
 
 @dataclass(frozen=True, kw_only=True)

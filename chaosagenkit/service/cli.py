@@ -21,7 +21,6 @@ import asyncio
 import functools
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,6 +42,7 @@ from chaosagenkit.supervisor import (
     expected_parent,
     fail,
     raise_open_files_limit,
+    stop_requested,
 )
 from chaosagenkit.validation import random_seed
 
@@ -166,12 +166,7 @@ async def _run(
         except ConfigurationError as e:
             await host.stop()
             fail("serve", EXIT_BAD_ARGUMENTS, str(e))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    if watch is not None:
-        watch.stop_with(lambda: loop.call_soon_threadsafe(stop.set))
+    stop = stop_requested(watch)
     announce_ready({**ready, "open_files_limit": open_files})
     await stop.wait()
     await host.stop()

@@ -54,6 +54,7 @@ from typing import Any
 from chaosagenkit.client.stack import validate_middleware
 from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.names import check_name
+from chaosagenkit.validation import require_known_keys
 
 __all__ = [
     "CLIENTS",
@@ -456,9 +457,7 @@ def _tiers(hosts: dict[str, Host], edges: dict[str, Edge], order: list[str]) -> 
 
 
 def _no_unknown(entry: dict[str, Any], known: tuple[str, ...], where: str) -> None:
-    unknown = sorted(set(entry) - set(known))
-    if unknown:
-        raise ConfigurationError(f"{where}.{unknown[0]}", f"is not a field here (known: {', '.join(known)})")
+    require_known_keys(entry, known, "a field here", prefix=f"{where}.")
 
 
 def _integer(value: Any, where: str, minimum: int, maximum: int) -> int:
