@@ -281,7 +281,6 @@ def left_behind(journal: dict[str, Any], wait_s: float = 10.0) -> list[str]:
     Teardown has run when chaoslib returns; a process it stopped may take a
     moment to go, so each is given ``wait_s`` seconds. Empty when all is gone.
     """
-
     found = [
         f"the run's registry still holds {kind} {', '.join(sorted(names))}"
         for kind, names in (

@@ -58,7 +58,6 @@ def middleware_chain(
     client: str = "", server: str = "", configuration: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
     """agenkit's decorator metrics, outermost first, of a client or of a served agent."""
-
     _require_one_of(client, server)
     if client:
         harness = get_client(client)
@@ -281,7 +280,6 @@ def time_to_recover(
     client: str, after_event: str, target: str, consecutive: int, timeout_s: float, interval_ms: float
 ) -> float:
     """Seconds from the event to recovery (3 decimals), or -1.0 if not seen within ``timeout_s``."""
-
     harness = get_client(client)
     require_number(consecutive, "consecutive", minimum=1, integer=True)
     require_number(timeout_s, "timeout_s", minimum=0)

@@ -76,7 +76,6 @@ def create_client(
     request_content: str = "req-{n}",
 ) -> Any:
     """Build a client over agenkit's RemoteAgent and middleware and register it under ``name``."""
-
     require_text(name, "name")
     timeout_ms = DEFAULT_TIMEOUT_MS if timeout_ms is None else timeout_ms
     require_number(timeout_ms, "timeout_ms", minimum=1, integer=True)
@@ -171,7 +170,6 @@ def send_requests(
     timeout_s: float = 300.0,
 ) -> dict[str, Any]:
     """Send ``count`` requests and return their summary (see ``Window.summary``)."""
-
     client = _open_client(name)
     require_number(count, "count", minimum=1, maximum=MAX_BATCH, integer=True)
     require_number(concurrency, "concurrency", minimum=1, maximum=10_000, integer=True)
@@ -188,7 +186,6 @@ def start_traffic(
     name: str, rate_per_s: float, duration_s: float, concurrency: int, distinct: int = 0
 ) -> dict[str, Any]:
     """Start background traffic on client ``name``; return how it is driven."""
-
     client = _open_client(name)
     require_number(rate_per_s, "rate_per_s", minimum=0)
     require_number(duration_s, "duration_s", minimum=0, maximum=MAX_TRAFFIC_S, exclusive_minimum=True)

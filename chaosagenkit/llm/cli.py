@@ -127,7 +127,6 @@ def parse_upstream(value: str) -> str:
 
 def read_script(path: Path) -> list[dict[str, Any]]:
     """The built-in model's rules from a JSON file, checked (``Responder`` names a bad rule)."""
-
     try:
         script = json.loads(path.read_text())
     except OSError as e:

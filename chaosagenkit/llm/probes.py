@@ -78,7 +78,6 @@ def time_to_first_token(
     (``since_last_inject``: after the last injection only). Injected delays
     count. Returns -1 when no stream got a token.
     """
-
     require_text(llm, "llm")
     require_number(percentile, "percentile", minimum=0, maximum=100)
     records = process.requests(llm, 0, since_last_inject, _token(configuration))

@@ -64,7 +64,6 @@ def report(
     verdicts), 2 when a file is missing, unreadable or not a journal
     (nothing is written then).
     """
-
     targets = {
         fmt: path
         for fmt, path in (("junit", junit_path), ("markdown", markdown_path), ("html", html_path))

@@ -60,7 +60,6 @@ def inject_dns_failure(
     by itself after ``duration_s`` s. Only new lookups see it: an open
     connection keeps working. Returns ``{"name", "mode", "expires_at"}``.
     """
-
     require_text(host, "host")
     require_choice(mode, "mode", ("nxdomain", "servfail", "silent"))
     require_number(duration_s, "duration_s", minimum=0.001, maximum=86400)
@@ -73,7 +72,6 @@ def inject_dns_failure(
 @activity
 def clear_dns_failures(system_name: str = "", configuration: dict = None, secrets: dict = None) -> list[str]:
     """Let every name of the topology's namespace resolve again; returns the names cleared."""
-
     cleared = system.dns_namespace(system_name).clear()
     for name, host in cleared.items():
         SANDBOX.record_event("clear", host or name, kind="dns", name=name)

@@ -225,7 +225,6 @@ def journal_section() -> dict[str, Any]:
     Read from the live hosts just before teardown; a host that is down is
     marked ``"reachable": false`` and its edges' data is missing.
     """
-
     with _lock:
         topologies = list(SYSTEMS.values())
         endpoints = dict(_ENDPOINTS)
@@ -337,7 +336,6 @@ def active() -> bool:
 
 def edge_window(edge: str, configuration: dict[str, Any] | None = None) -> Any:
     """Every call made over ``edge`` so far, as a recorder Window (epoch send times)."""
-
     _topology, found = find_edge(edge)
     if found.source == CLIENTS:
         seen = _clients_view(edge_endpoint(edge))
