@@ -42,6 +42,7 @@ demo: $(STAMP) system-packages
 test: $(STAMP) system-packages
 	$(BIN)/ruff check chaosagenkit tests benchmarks
 	$(BIN)/ruff format --check chaosagenkit tests benchmarks
+	$(BIN)/mypy
 	TOXIPROXY_SERVER="$${TOXIPROXY_SERVER:-$(TOXIPROXY_BESIDE)}" $(BIN)/python -m pytest -n 2 --dist loadgroup --ignore=tests/experiments/test_experiments.py
 
 # Benchmarks compare against a baseline in the same run and record results in

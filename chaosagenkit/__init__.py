@@ -14,6 +14,7 @@ chaosagenkit`` stays fast and never imports agenkit (about a second).
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # chaoslib is only needed when Chaos Toolkit asks for discovery
@@ -49,9 +50,8 @@ ACTIVITY_MODULES: tuple[tuple[str, str], ...] = (
 def discover(discover_system: bool = True) -> Discovery:
     """Describe chaosagenkit's activities for ``chaos discover chaosagenkit``."""
     from chaoslib.discovery import initialize_discovery_result
-    from logzero import logger
 
-    logger.info("Discovering capabilities from chaosagenkit")
+    logging.getLogger("chaostoolkit").info("Discovering capabilities from chaosagenkit")
     discovery = initialize_discovery_result("chaosagenkit", __version__, "agenkit")
     discovery["activities"].extend(load_exported_activities())
     return discovery

@@ -26,10 +26,10 @@ from chaosagenkit.validation import (
     invalid,
     require,
     require_choice,
-    require_name,
     require_number,
     require_probability,
     require_seed,
+    require_text,
     require_ttl,
     seed_or_none,
 )
@@ -39,10 +39,10 @@ __all__ = [
     "invalid",
     "require",
     "require_choice",
-    "require_name",
     "require_number",
     "require_probability",
     "require_seed",
+    "require_text",
     "require_ttl",
     "seed_or_none",
 ]

@@ -51,6 +51,7 @@ from chaosagenkit import metrics
 from chaosagenkit.control_options import ControlOptions
 from chaosagenkit.credentials import bind_token_problem
 from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.validation import require_seed
 
 __all__ = [
     "COMMON_ERRORS",
@@ -65,10 +66,11 @@ __all__ = [
     "metrics_route",
     "parse_host_port",
     "read_json",
+    "read_seed",
     "start_app",
 ]
 
-logger = logging.getLogger("chaosagenkit.api")
+logger = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[Any]]
 #: Domain error class -> HTTP status; a subclass maps as its closest listed base.
@@ -158,6 +160,14 @@ async def read_json(request: web.Request, *, required: bool = True) -> Any:
         raise ApiError(400, f"request body is JSON this server refuses to decode: {e}") from e
 
 
+async def read_seed(request: web.Request) -> int:
+    """``POST /seed``'s body, ``{"seed": N}``: N checked by the one validator (``require_seed``)."""
+    body = await read_json(request)
+    if not isinstance(body, dict) or "seed" not in body:
+        raise ConfigurationError("seed", 'is missing: send {"seed": N}')
+    return require_seed(body["seed"])
+
+
 async def start_app(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
     """Start ``app`` on host:port (0 = ephemeral); return the runner and the bound port.
 
@@ -171,7 +181,7 @@ async def start_app(app: web.Application, host: str, port: int) -> tuple[web.App
     # aiohttp's own keep-alive timer agrees with ours; ours also covers the first request.
     runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=keepalive)
     await runner.setup()
-    if connections is not None:
+    if connections is not None and runner.server is not None:  # setup() made it
         connections.watch(runner.server)
     site = web.TCPSite(runner, host, port, reuse_address=True)
     try:
@@ -179,10 +189,8 @@ async def start_app(app: web.Application, host: str, port: int) -> tuple[web.App
     except BaseException:
         await runner.cleanup()
         raise
-    bound = port
-    for server_socket in site._server.sockets if site._server else ():
-        bound = server_socket.getsockname()[1]
-        break
+    # The one site's bound address: port 0 asks the kernel for a free one.
+    bound = runner.addresses[0][1] if runner.addresses else port
     return runner, bound
 
 
@@ -397,7 +405,7 @@ class _Connections:
             self._forget(transport)
 
         server.connection_made = connection_made  # type: ignore[method-assign]
-        server.connection_lost = connection_lost  # type: ignore[method-assign]
+        server.connection_lost = connection_lost  # type: ignore[method-assign, assignment]
 
     async def clear(self, app: web.Application | None = None) -> None:
         """Forget every connection and cancel every deadline (the API stopped)."""

@@ -44,7 +44,7 @@ _MAX_DEPTH = 64  # a decorator chain deeper than this is a cycle, not a stack
 
 def decorator_chain(agent: Any) -> list[Any]:
     """Every object from ``agent`` inward through ``_agent`` links (agent itself first)."""
-    chain = []
+    chain: list[Any] = []
     seen: set[int] = set()
     current = agent
     while current is not None and id(current) not in seen and len(chain) < _MAX_DEPTH:
@@ -60,7 +60,7 @@ def describe_chain(agent: Any) -> list[dict[str, Any]]:
     Objects without ``metrics`` (the innermost agent, a RemoteAgent) are skipped;
     positions count decorators only.
     """
-    described = []
+    described: list[dict[str, Any]] = []
     for link in decorator_chain(agent):
         if not hasattr(type(link), "metrics") and not hasattr(link, "_metrics"):
             continue

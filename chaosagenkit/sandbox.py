@@ -16,12 +16,13 @@ an action injected a fault on by control URL without registering them
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from chaosagenkit.seeds import derive_seed
 
 __all__ = [
     "SANDBOX",
@@ -29,18 +30,7 @@ __all__ = [
     "ProxyRef",
     "Sandbox",
     "ServerRef",
-    "derive_seed",
 ]
-
-
-def derive_seed(seed: int, component: str) -> int:
-    """A component's own seed, derived from the run's seed and its name.
-
-    Stable across Python versions and processes (unlike ``hash()``), so one
-    recorded run seed replays every component's fault decisions.
-    """
-    digest = hashlib.sha256(f"{seed}:{component}".encode()).digest()
-    return int.from_bytes(digest[:4], "big")
 
 
 @dataclass
@@ -124,6 +114,17 @@ class Sandbox:
         with self._lock:
             self.events.append(entry)
         return entry
+
+    def record_injected(self, target: str, created: dict[str, Any]) -> dict[str, Any]:
+        """Record a fault a control plane created (its answer to ``POST /faults``) as an inject."""
+        return self.record_event(
+            "inject",
+            target,
+            kind=created["kind"],
+            fault_id=created["id"],
+            duration_s=created.get("duration_s"),
+            **created["params"],
+        )
 
     def timeline(self) -> list[dict[str, Any]]:
         with self._lock:

@@ -47,12 +47,14 @@ which the parent keeps (above).
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 import logging
 import os
 import resource
 import selectors
+import signal
 import subprocess
 import sys
 import threading
@@ -79,6 +81,7 @@ __all__ = [
     "raise_open_files_limit",
     "start",
     "stop",
+    "stop_requested",
 ]
 
 logger = logging.getLogger("chaostoolkit")
@@ -311,7 +314,7 @@ class ParentWatch:
         self.command = command
         self.grace_s = grace_s
         self.cleanups: list[Callable[[], None]] = []
-        self._request_stop: Callable[[], None] | None = None
+        self._request_stop: Callable[[], object] | None = None
 
     def start(self) -> ParentWatch:
         if parent_is_gone(self.parent):
@@ -324,7 +327,7 @@ class ParentWatch:
         threading.Thread(target=self._watch, name="exit-with-parent", daemon=True).start()
         return self
 
-    def stop_with(self, request_stop: Callable[[], None]) -> None:
+    def stop_with(self, request_stop: Callable[[], object]) -> None:
         """How to ask the running daemon to stop cleanly (called from the watchdog thread)."""
         self._request_stop = request_stop
 
@@ -345,6 +348,17 @@ class ParentWatch:
             except Exception:  # the loop is already closed: nothing to wait for
                 pass
         os._exit(0)  # nobody waits for an orphan's status; a blocked loop cannot hold us
+
+
+def stop_requested(watch: ParentWatch | None) -> asyncio.Event:
+    """An event that SIGTERM, SIGINT or (with ``watch``) the parent's death sets; call it in the daemon's loop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    if watch is not None:
+        watch.stop_with(lambda: loop.call_soon_threadsafe(stop.set))
+    return stop
 
 
 def announce_ready(ready: dict[str, Any]) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from agenkit.interfaces import Agent, Message
 
+from chaosagenkit.exceptions import ConfigurationError
+
 __all__ = ["EchoAgent", "echo"]
 
 
@@ -58,6 +60,7 @@ class RelayAgent(Agent):
     def __init__(
         self, endpoint: str, middleware: list | None = None, timeout_ms: int = 5000, connections: int = 1
     ) -> None:
+        # Imported on use: it loads chaoslib; other paths here never need it.
         from chaosagenkit.client.harness import Client
 
         self._client = Client("relay", endpoint, middleware, timeout_ms, connections, answer_check="any")
@@ -88,8 +91,6 @@ def relay() -> Agent:
     """
     import json
     import os
-
-    from chaosagenkit.exceptions import ConfigurationError
 
     endpoint = os.environ.get(RELAY_ENDPOINT_ENV, "").strip()
     if not endpoint:

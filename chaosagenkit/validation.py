@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import secrets
+from collections.abc import Iterable
 from typing import Any
 
 from chaosagenkit.exceptions import ConfigurationError
@@ -40,10 +41,11 @@ __all__ = [
     "random_seed",
     "require",
     "require_choice",
-    "require_name",
+    "require_known_keys",
     "require_number",
     "require_probability",
     "require_seed",
+    "require_text",
     "require_ttl",
     "seed_or_none",
     "shown",
@@ -134,10 +136,22 @@ def require_choice(value: Any, field: str, choices: tuple[str, ...] | list[str])
     return value
 
 
-def require_name(value: Any, field: str) -> str:
-    """Check that ``value`` is a non-empty string; return it."""
+def require_text(value: Any, field: str) -> str:
+    """Check that ``value`` is a non-empty string; return it.
+
+    For references that are not all names (a name of this run or a control URL,
+    ``host:port``); the rule for a name itself is ``names.check_name``.
+    """
     require(isinstance(value, str) and value.strip() != "", field, "a non-empty string", value)
     return value
+
+
+def require_known_keys(mapping: dict[str, Any], known: Iterable[str], what: str, prefix: str = "") -> None:
+    """Refuse the first key of ``mapping`` (sorted) not in ``known``: ``'KEY' is not WHAT (known: ...)``."""
+    names = tuple(known)
+    unknown = sorted(set(mapping) - set(names))
+    if unknown:
+        raise ConfigurationError(f"{prefix}{unknown[0]}", f"is not {what} (known: {', '.join(names)})")
 
 
 def require_seed(value: Any, field: str = "seed") -> int:

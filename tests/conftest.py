@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.polling import wait_for
+
 
 def child_pids(parent: int | None = None) -> set[int]:
     """PIDs of live (non-zombie) processes whose parent is ``parent`` (default: this one)."""
@@ -37,27 +39,7 @@ def no_leftover_processes():
     """Fail a test that leaves a child process of the test runner alive."""
     before = child_pids()
     yield
-    deadline = time.monotonic() + 10.0
-    leftover = child_pids() - before
-    while leftover and time.monotonic() < deadline:
-        time.sleep(0.05)
-        leftover = child_pids() - before
-    assert not leftover, f"test left child processes running: {sorted(leftover)}"
-
-
-#: Tests that build network namespaces, nftables tables or tc qdiscs: run one at a time
-#: (pytest -n with --dist loadgroup keeps a group on one worker). Two at once fight over
-#: the kernel's shared state (a namespace's name, the machine's conntrack and counters).
-KERNEL_MODULES = (
-    "tests/integration/test_kernel_network.py",
-    "tests/integration/test_kernel_sigkill.py",
-    "tests/integration/test_topology_netns.py",
-    "tests/experiments/test_kernel_experiments.py",
-)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.nodeid.startswith(KERNEL_MODULES) or "dns_failure" in item.nodeid:
-            item.add_marker(pytest.mark.xdist_group("kernel"))
+    try:
+        wait_for(lambda: not child_pids() - before, timeout_s=10.0, what="the test's child processes to exit")
+    except AssertionError:
+        pytest.fail(f"test left child processes running: {sorted(child_pids() - before)}")

@@ -24,7 +24,9 @@ from chaosagenkit.activity import require, require_choice, require_number
 from chaosagenkit.client.recorder import Window, percentile
 from chaosagenkit.client.registry import get_client
 from chaosagenkit.client.runtime import RUNTIME
+from chaosagenkit.client.traffic import send_batch
 from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.middleware_view import describe_chain
 from chaosagenkit.sandbox import SANDBOX
 
 __all__ = [
@@ -56,8 +58,6 @@ def middleware_chain(
     client: str = "", server: str = "", configuration: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
     """agenkit's decorator metrics, outermost first, of a client or of a served agent."""
-    from chaosagenkit.middleware_view import describe_chain
-
     _require_one_of(client, server)
     if client:
         harness = get_client(client)
@@ -280,8 +280,6 @@ def time_to_recover(
     client: str, after_event: str, target: str, consecutive: int, timeout_s: float, interval_ms: float
 ) -> float:
     """Seconds from the event to recovery (3 decimals), or -1.0 if not seen within ``timeout_s``."""
-    from chaosagenkit.client.traffic import send_batch
-
     harness = get_client(client)
     require_number(consecutive, "consecutive", minimum=1, integer=True)
     require_number(timeout_s, "timeout_s", minimum=0)
@@ -317,6 +315,7 @@ def _require_one_of(client: str, server: str) -> None:
 
 def _server_control(server: str, configuration: dict[str, Any] | None) -> Any:
     """A ControlClient for the chaos host ``server`` (a server name, or its control URL)."""
+    # Imported on use: it loads aiohttp; other paths here never need it.
     from chaosagenkit.service.hosts import client_for, resolve_server, token_from
 
     return client_for(resolve_server(server, token_from(configuration)))

@@ -43,7 +43,7 @@ def latency_summary(latencies_ms: list[float]) -> dict[str, float | None]:
 
 def error_chain(error: BaseException, limit: int = 8) -> tuple[str, ...]:
     """Class names of ``error`` and the errors it was raised from, outermost first."""
-    names = []
+    names: list[str] = []
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen and len(names) < limit:

@@ -18,10 +18,13 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from chaosagenkit.activity import require, require_name, require_number
+from chaosagenkit.activity import require, require_number, require_text
+from chaosagenkit.client.harness import DEFAULT_TIMEOUT_MS, MAX_CONNECTIONS, Client
 from chaosagenkit.client.runtime import RUNTIME
+from chaosagenkit.client.traffic import Traffic, send_batch
 from chaosagenkit.exceptions import ConfigurationError, TargetError
 from chaosagenkit.sandbox import SANDBOX
+from chaosagenkit.validation import require_known_keys
 
 __all__ = [
     "CLIENT_KEYS",
@@ -56,9 +59,7 @@ def create_client_from_spec(spec: dict[str, Any]) -> Any:
     """Create and register a client from a control declaration (see ``CLIENT_KEYS``)."""
     if not isinstance(spec, dict):
         raise ConfigurationError("clients[]", f"must be an object, got {spec!r}")
-    unknown = sorted(set(spec) - set(CLIENT_KEYS))
-    if unknown:
-        raise ConfigurationError(unknown[0], f"is not a client setting (known: {', '.join(CLIENT_KEYS)})")
+    require_known_keys(spec, CLIENT_KEYS, "a client setting")
     return create_client(**spec)
 
 
@@ -75,9 +76,7 @@ def create_client(
     request_content: str = "req-{n}",
 ) -> Any:
     """Build a client over agenkit's RemoteAgent and middleware and register it under ``name``."""
-    from chaosagenkit.client.harness import DEFAULT_TIMEOUT_MS, MAX_CONNECTIONS, Client
-
-    require_name(name, "name")
+    require_text(name, "name")
     timeout_ms = DEFAULT_TIMEOUT_MS if timeout_ms is None else timeout_ms
     require_number(timeout_ms, "timeout_ms", minimum=1, integer=True)
     require_number(connections, "connections", minimum=1, maximum=MAX_CONNECTIONS, integer=True)
@@ -148,7 +147,7 @@ def resolve_endpoint(endpoint: str = "", server: str = "", proxy: str = "", tran
 
 def get_client(name: str) -> Any:
     """The registered client ``name``; ConfigurationError naming the known ones otherwise."""
-    require_name(name, "client")
+    require_text(name, "client")
     client = SANDBOX.clients.get(name)
     if client is None:
         raise ConfigurationError("client", f"unknown client {name!r} (known: {_names(SANDBOX.clients)})")
@@ -171,8 +170,6 @@ def send_requests(
     timeout_s: float = 300.0,
 ) -> dict[str, Any]:
     """Send ``count`` requests and return their summary (see ``Window.summary``)."""
-    from chaosagenkit.client.traffic import send_batch
-
     client = _open_client(name)
     require_number(count, "count", minimum=1, maximum=MAX_BATCH, integer=True)
     require_number(concurrency, "concurrency", minimum=1, maximum=10_000, integer=True)
@@ -189,8 +186,6 @@ def start_traffic(
     name: str, rate_per_s: float, duration_s: float, concurrency: int, distinct: int = 0
 ) -> dict[str, Any]:
     """Start background traffic on client ``name``; return how it is driven."""
-    from chaosagenkit.client.traffic import Traffic
-
     client = _open_client(name)
     require_number(rate_per_s, "rate_per_s", minimum=0)
     require_number(duration_s, "duration_s", minimum=0, maximum=MAX_TRAFFIC_S, exclusive_minimum=True)

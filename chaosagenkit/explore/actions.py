@@ -9,7 +9,7 @@ network actions at their times, then checks invariants with
 import logging
 from typing import Any
 
-from chaosagenkit.activity import activity, require, require_name, require_number
+from chaosagenkit.activity import activity, require, require_number, require_text
 from chaosagenkit.explore import recording
 
 __all__ = ["start_exploration_traffic"]
@@ -44,8 +44,8 @@ def start_exploration_traffic(
     Fails, starting nothing, on an unknown or closed client or server, or a
     malformed event.
     """
-    require_name(client, "client")
-    require_name(server, "server")
+    require_text(client, "client")
+    require_text(server, "server")
     require_number(interval_ms, "interval_ms", minimum=0)
     require_number(safety_s, "safety_s", minimum=0, exclusive_minimum=True)
     events = [] if events is None else events

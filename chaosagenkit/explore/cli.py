@@ -44,6 +44,7 @@ TRANSPORTS = ("tcp", "http", "ws", "unix")
 
 def parse_stacks(text: str) -> tuple[tuple[dict[str, Any], ...], ...]:
     """``--middleware``: one stack (a JSON list of declarations) or several (a list of such lists)."""
+    # Imported on use: it loads chaoslib; other paths here never need it.
     from chaosagenkit.client.stack import validate_middleware
 
     try:
@@ -158,6 +159,7 @@ def explore(
     sources: str,
 ) -> None:
     """Draw random fault schedules, run them against real processes, shrink and write what breaks."""
+    # Imported on use: it loads chaoslib and hpack; other paths here never need it.
     from chaosagenkit.client.harness import resolve_answer_check
     from chaosagenkit.explore.catalogue import SOURCES
     from chaosagenkit.explore.explorer import ExploreOptions, Explorer

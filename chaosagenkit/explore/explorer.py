@@ -45,6 +45,7 @@ from typing import Any
 
 from chaosagenkit.explore.catalogue import kinds_for
 from chaosagenkit.explore.experiment import build_experiment, invariant_probe_name
+from chaosagenkit.explore.findings import write_findings
 from chaosagenkit.explore.generate import GeneratorSettings, draw_schedule
 from chaosagenkit.explore.invariants import INVARIANTS, TOLERANCES, recovery_s
 from chaosagenkit.explore.recording import RECOVERY_TAIL_S
@@ -385,6 +386,7 @@ class Explorer:
 
     def _execute(self, trial: Trial) -> None:
         """Write the trial's experiment, run it through chaoslib as ``chaos run`` would, read its journal."""
+        # Imported on use: ~60 ms of imports only this path needs.
         from chaosagenkit.suite import RunPlan, run_one
 
         trials_dir = self.options.out / "trials"
@@ -499,7 +501,6 @@ class Explorer:
     # -- output --------------------------------------------------------------------------------
 
     def _finish(self) -> int:
-        from chaosagenkit.explore.findings import write_findings
 
         self._save_trials()
         errors = [t for t in self.trials if not t.valid]
@@ -594,6 +595,7 @@ class Explorer:
     def _configure_logging(self) -> None:
         import logging
 
+        # Imported on use: ~60 ms of imports only this path needs.
         from chaosagenkit.suite import _configure_logging
 
         log_file = self.options.out / "explore.log"

@@ -15,6 +15,7 @@ import os
 import time
 from pathlib import Path
 
+from chaosagenkit.exceptions import TargetError
 from chaosagenkit.explore.history import HostSample
 
 __all__ = ["measure_host", "parse_proc_net_tcp", "settle_host"]
@@ -92,7 +93,7 @@ def _agent_port(endpoint: str) -> int | None:
 
 
 def _tasks(ref: object) -> int | None:
-    from chaosagenkit.exceptions import TargetError
+    # Imported on use: it loads aiohttp and chaoslib; other paths here never need it.
     from chaosagenkit.service.hosts import client_for
 
     try:

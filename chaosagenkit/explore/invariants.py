@@ -33,7 +33,7 @@ Derived bounds (pure functions of the callers' declared stack):
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,7 +178,7 @@ def _verdict(
     name: str,
     history: History,
     checked: int,
-    found: list[tuple[float | None, str]],
+    found: Sequence[tuple[float | None, str]],
     tolerances: Tolerances,
     kinds: set[str] | None = None,
 ) -> Verdict:

@@ -42,10 +42,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaosagenkit.client.recorder import error_chain
+from chaosagenkit.client.runtime import RUNTIME
 from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.explore.history import Attempt, BreakerSample, History, HostSample, Request, fault_windows
+from chaosagenkit.explore.host import measure_host, settle_host
 from chaosagenkit.explore.invariants import TOLERANCES, caller_deadline_ms, recovery_s
 from chaosagenkit.explore.schedule import TrafficEvent
+from chaosagenkit.middleware_view import decorator_chain
+from chaosagenkit.sandbox import SANDBOX
 
 __all__ = ["RECOVERY_TAIL_S", "SAMPLE_S", "Recording", "current", "finish", "start"]
 
@@ -169,6 +173,7 @@ class Recording:
         await asyncio.gather(*(self._call(client) for client in fresh for _ in range(event.size)))
 
     def _new_client(self) -> Any:
+        # Imported on use: it loads chaoslib; other paths here never need it.
         from chaosagenkit.client.registry import create_client
 
         main = self.main
@@ -183,6 +188,7 @@ class Recording:
         return client
 
     async def _call(self, client: Any) -> None:
+        # Imported on use: it loads chaoslib; other paths here never need it.
         from chaosagenkit.client.harness import resolve_answer_check
 
         message = client.next_request()
@@ -232,7 +238,6 @@ class Recording:
     # -- instrumentation (observes, never decides differently) -------------------------
 
     def _adopt(self, client: Any) -> None:
-        from chaosagenkit.middleware_view import decorator_chain
 
         self.clients.append(client)
         layer = 0
@@ -271,6 +276,7 @@ class Recording:
     # -- the end ------------------------------------------------------------------------
 
     def freeze(self, ended: float, timeline: list[dict[str, Any]]) -> History:
+        # Imported on use: it loads chaoslib; other paths here never need it.
         from chaosagenkit.client.harness import resolve_answer_check
 
         self.history = History(
@@ -290,7 +296,6 @@ class Recording:
 
 
 def _outermost_breaker(client: Any) -> Any:
-    from chaosagenkit.middleware_view import decorator_chain
 
     for link in decorator_chain(client.agent):
         if type(link).__name__ == "CircuitBreakerDecorator":
@@ -312,10 +317,8 @@ def start(
     client: str, interval_ms: float, events: list[dict[str, Any]], server: str, safety_s: float
 ) -> Recording:
     """Begin a trial's traffic on ``client``; measure ``server`` first. Replaces any earlier recording."""
+    # Imported on use: it loads chaoslib; other paths here never need it.
     from chaosagenkit.client.registry import get_client
-    from chaosagenkit.client.runtime import RUNTIME
-    from chaosagenkit.explore.host import measure_host
-    from chaosagenkit.sandbox import SANDBOX
 
     global _current
     main = get_client(client)
@@ -352,10 +355,8 @@ def current() -> Recording:
 
 def finish(recording: Recording) -> History:
     """End the trial once (later calls return the same history): see the module docstring."""
+    # Imported on use: it loads chaoslib; other paths here never need it.
     from chaosagenkit.client.registry import close_client
-    from chaosagenkit.client.runtime import RUNTIME
-    from chaosagenkit.explore.host import settle_host
-    from chaosagenkit.sandbox import SANDBOX
 
     with _lock:
         if recording.history is not None:

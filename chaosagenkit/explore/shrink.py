@@ -107,8 +107,8 @@ def proposals(schedule: Schedule, first_violation_s: float | None = None) -> Ite
         for simpler in _simpler_faults(fault):
             yield _with(schedule, [*faults[:i], simpler, *faults[i + 1 :]], events)
     for i, event in enumerate(events):
-        for simpler in _simpler_events(event):
-            yield _with(schedule, faults, [*events[:i], simpler, *events[i + 1 :]])
+        for simpler_event in _simpler_events(event):
+            yield _with(schedule, faults, [*events[:i], simpler_event, *events[i + 1 :]])
     idle = any(e.kind == "idle" for e in events)
     if schedule.traffic.interval_ms < SLOWEST_INTERVAL_MS and not idle:
         yield schedule.replace(traffic=Traffic(SLOWEST_INTERVAL_MS, schedule.traffic.events))

@@ -31,7 +31,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import MISSING, dataclass, fields
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, cast
 
 from chaosagenkit.exceptions import ChaosAgenkitError, ConfigurationError
 from chaosagenkit.limits import DEFAULT_TTL_S, MAX_CPU_THREADS, MAX_MEMORY_MIB, MAX_PADDING_BYTES, MAX_TIME_MS
@@ -90,7 +90,7 @@ class FaultSpec:
     duration_s: float | None = None
 
     @classmethod
-    def from_json(cls, data: Any, *, default_ttl_s: float = DEFAULT_TTL_S) -> FaultSpec:
+    def from_json(cls, data: Any, *, default_ttl_s: float = DEFAULT_TTL_S) -> Self:
         """Build the spec of ``data["kind"]`` from a JSON object; raise ConfigurationError.
 
         ``duration_s`` absent or null: ``default_ttl_s``.
@@ -105,7 +105,8 @@ class FaultSpec:
         if cls is not FaultSpec and spec_type is not cls:
             raise invalid("kind", cls.kind, data["kind"])
         fields_given = {k: v for k, v in data.items() if k != "kind"}
-        return spec_type._from_fields(fields_given, default_ttl_s)
+        # spec_type is cls, or cls is FaultSpec: either way an instance of cls.
+        return cast(Self, spec_type._from_fields(fields_given, default_ttl_s))
 
     @classmethod
     def _from_fields(cls, values: dict[str, Any], default_ttl_s: float) -> Self:

@@ -16,7 +16,7 @@ that reason and change nothing.
 
 from typing import Any
 
-from chaosagenkit.activity import activity, require_choice, require_name, require_number
+from chaosagenkit.activity import activity, require_choice, require_number, require_text
 from chaosagenkit.kernel import network as kernel_network
 from chaosagenkit.kernel.faults import BLACKHOLE_SCOPES, DIRECTIONS, MAX_TTL_S, parse_spec
 
@@ -125,12 +125,12 @@ def clear_packet_faults(fault: str = "", network: str = DEFAULT_NETWORK) -> list
 
     Their counters stay readable (``packet_fault_stats``).
     """
-    require_name(network, "network")
+    require_text(network, "network")
     return kernel_network.get_network(network).clear(fault or None)
 
 
 def _inject(network: str, direction: str, duration_s: float, kind: str, **values: Any) -> dict[str, Any]:
-    require_name(network, "network")
+    require_text(network, "network")
     require_choice(direction, "direction", DIRECTIONS)
     require_number(duration_s, "duration_s", minimum=0, exclusive_minimum=True, maximum=MAX_TTL_S)
     spec = parse_spec(kind, **values)

@@ -53,6 +53,7 @@ from chaosagenkit.kernel.system import (
     KernelError,
     KernelUnavailable,
     in_namespace,
+    list_namespaces,
     netem_available,
     read_proc_net,
     remove_namespaces,
@@ -71,7 +72,9 @@ from chaosagenkit.kernel.topology import (
     Topology,
     new_run_id,
 )
-from chaosagenkit.sandbox import SANDBOX, derive_seed
+from chaosagenkit.sandbox import SANDBOX
+from chaosagenkit.seeds import derive_seed
+from chaosagenkit.validation import require_known_keys
 
 __all__ = [
     "NETWORKS",
@@ -273,12 +276,12 @@ class KernelNetwork:
                 bridge.close()
             self._bridges.clear()
             if self._entered_runtime:
+                # Imported on use: ~60 ms of imports only this path needs.
                 from chaosagenkit.client.runtime import RUNTIME
 
                 RUNTIME.set_network_namespace(None)  # back home: stops the thread in the callers' namespace
                 self._entered_runtime = False
             remove_namespaces(list(self.topology.namespaces))
-            from chaosagenkit.kernel.system import list_namespaces
 
             left = sorted(set(self.topology.namespaces) & set(list_namespaces()))
             if left:
@@ -292,6 +295,7 @@ class KernelNetwork:
 
     def placement(self, side: str) -> Any:
         """Where a server declared with ``"namespace": side`` runs (see service.hosts.Placement)."""
+        # Imported on use: it loads aiohttp and chaoslib; other paths here never need it.
         from chaosagenkit.service.hosts import Placement
 
         namespace = self.topology.namespace(side)
@@ -408,6 +412,7 @@ class KernelNetwork:
         return parse_snmp(*read_proc_net(self.topology.namespace(side), ("snmp", "netstat")))
 
     def _enter_callers(self) -> None:
+        # Imported on use: ~60 ms of imports only this path needs.
         from chaosagenkit.client.runtime import RUNTIME
 
         # The runtime re-enters it on every (re)start of its loop thread: no client can fall back
@@ -570,11 +575,7 @@ def build_from_spec(spec: dict[str, Any]) -> KernelNetwork:
     """Build the network a control declaration describes; register its namespaces as placements."""
     if not isinstance(spec, dict):
         raise ConfigurationError("network", f"must be an object, got {spec!r}")
-    unknown = sorted(set(spec) - set(NETWORK_SPEC_KEYS))
-    if unknown:
-        raise ConfigurationError(
-            unknown[0], f"is not a network field (known: {', '.join(NETWORK_SPEC_KEYS)})"
-        )
+    require_known_keys(spec, NETWORK_SPEC_KEYS, "a network field")
     name = spec.get("name") or DEFAULT_NAME
     if not isinstance(name, str):
         raise ConfigurationError("name", f"must be a string, got {name!r}")
@@ -588,6 +589,7 @@ def build_from_spec(spec: dict[str, Any]) -> KernelNetwork:
             )
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigurationError(f"sysctls.{key}", f"must be an integer, got {value!r}")
+    # Imported on use: it loads aiohttp and chaoslib; other paths here never need it.
     from chaosagenkit.activity import seed_or_none
     from chaosagenkit.service.hosts import PLACEMENTS
 
@@ -616,6 +618,7 @@ def get_network(name: str) -> KernelNetwork:
 
 def teardown_all() -> list[str]:
     """Tear down every kernel network of the run; raise ``TargetError`` naming what is left."""
+    # Imported on use: it loads aiohttp and chaoslib; other paths here never need it.
     from chaosagenkit.service.hosts import PLACEMENTS
 
     problems = []

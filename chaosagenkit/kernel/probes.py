@@ -9,7 +9,7 @@ was built).
 
 from typing import Any
 
-from chaosagenkit.activity import activity, require_choice, require_name
+from chaosagenkit.activity import activity, require_choice, require_text
 from chaosagenkit.kernel import network as kernel_network
 from chaosagenkit.kernel.topology import SIDES
 
@@ -29,7 +29,7 @@ SINCE = ("fault", "start")
 @activity
 def packet_faults(network: str = DEFAULT_NETWORK) -> list[dict[str, Any]]:
     """Every packet fault of the run, with ``seen``, ``acted`` and ``live``."""
-    require_name(network, "network")
+    require_text(network, "network")
     return kernel_network.get_network(network).faults()
 
 
@@ -42,7 +42,7 @@ def packet_fault_stats(fault: str = "", network: str = DEFAULT_NETWORK) -> dict[
     packets tbf held or dropped. It is the evidence that the fault reached
     the traffic; it stays readable after the fault is cleared.
     """
-    require_name(network, "network")
+    require_text(network, "network")
     return kernel_network.get_network(network).fault_stats(fault or None)
 
 
@@ -86,6 +86,6 @@ def tcp_connections(namespace: str = "callers", network: str = DEFAULT_NETWORK) 
 
 
 def _check(network: str, namespace: str, since: str) -> None:
-    require_name(network, "network")
+    require_text(network, "network")
     require_choice(namespace, "namespace", SIDES)
     require_choice(since, "since", SINCE)

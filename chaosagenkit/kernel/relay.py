@@ -38,7 +38,7 @@ from typing import Any
 from chaosagenkit.kernel.faults import FaultSpec, parse_spec
 from chaosagenkit.kernel.relay_policy import Decision, PathFaults, PathPolicy
 from chaosagenkit.kernel.topology import DEVICE
-from chaosagenkit.sandbox import derive_seed
+from chaosagenkit.seeds import derive_seed
 
 __all__ = ["Relay", "main", "open_tun"]
 

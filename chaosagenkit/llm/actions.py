@@ -15,7 +15,7 @@ and records it on the run's fault timeline. See docs/llm.md.
 import logging
 from typing import Any
 
-from chaosagenkit.activity import activity, require_name, require_number
+from chaosagenkit.activity import activity, require_number, require_text
 from chaosagenkit.limits import DEFAULT_TTL_S
 from chaosagenkit.llm import process
 
@@ -249,7 +249,7 @@ def inject_refusal(
 @activity
 def clear_llm_faults(llm: str, configuration: dict = None, secrets: dict = None) -> dict[str, Any]:
     """Remove every fault from the LLM endpoint. Returns the endpoint and the ids removed."""
-    require_name(llm, "llm")
+    require_text(llm, "llm")
     removed = process.clear(llm, _token(configuration))
     return {"llm": llm, "removed": [f["id"] for f in removed]}
 
@@ -263,7 +263,7 @@ def _inject(
     every: int,
     duration_s: float,
 ) -> dict[str, Any]:
-    require_name(llm, "llm")
+    require_text(llm, "llm")
     # The control API accepts a fault without a TTL; through Chaos Toolkit every fault expires.
     require_number(duration_s, "duration_s", minimum=0, exclusive_minimum=True)
     fault = {**fault, "rate": rate, "first": first, "every": every, "duration_s": duration_s}

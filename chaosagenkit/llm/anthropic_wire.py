@@ -17,7 +17,7 @@ from typing import Any
 
 from chaosagenkit.llm.responder import Answer, Conversation, tokenize
 from chaosagenkit.llm.sse import SseEvent
-from chaosagenkit.llm.wire import WireError, WireRequest, text_of
+from chaosagenkit.llm.wire import WireError, WireRequest, model_and_messages, text_of
 
 NAME = "anthropic"
 PATH = "/v1/messages"
@@ -39,21 +39,17 @@ _STOP = {"stop": "end_turn", "tool_calls": "tool_use"}
 
 def parse_request(body: Any) -> WireRequest:
     """The request's model, stream flag and conversation; ``WireError`` (400) for what the API refuses."""
-    if not isinstance(body, dict):
-        raise WireError(400, "the request body must be a JSON object")
-    model = body.get("model")
-    messages = body.get("messages")
-    if not isinstance(model, str) or not model:
-        raise WireError(400, "model: Field required")
-    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
-        raise WireError(400, "messages: must be a non-empty list of message objects")
+    model, messages = model_and_messages(
+        body, "model: Field required", "messages: must be a non-empty list of message objects"
+    )
     if not isinstance(body.get("max_tokens"), int) or isinstance(body.get("max_tokens"), bool):
         raise WireError(400, "max_tokens: Field required")
     users = [m for m in messages if m.get("role") == "user"]
     last = messages[-1]
+    last_content = last.get("content")
     tool_results = [
         part
-        for part in (last.get("content") if isinstance(last.get("content"), list) else [])
+        for part in (last_content if isinstance(last_content, list) else [])
         if isinstance(part, dict) and part.get("type") == "tool_result"
     ]
     tool_result = text_of(tool_results) if last.get("role") == "user" and tool_results else None

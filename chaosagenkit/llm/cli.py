@@ -23,8 +23,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,8 @@ import click
 
 from chaosagenkit.credentials import token_from_options, token_options
 from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.limits import MAX_SEED
+from chaosagenkit.llm.responder import Responder
 from chaosagenkit.supervisor import (
     EXIT_BAD_ARGUMENTS,
     EXIT_START_FAILED,
@@ -42,7 +42,9 @@ from chaosagenkit.supervisor import (
     expected_parent,
     fail,
     raise_open_files_limit,
+    stop_requested,
 )
+from chaosagenkit.validation import random_seed
 
 __all__ = ["llm_proxy", "parse_upstream", "read_script"]
 
@@ -51,7 +53,7 @@ __all__ = ["llm_proxy", "parse_upstream", "read_script"]
 @click.option("--listen", default="127.0.0.1:0", show_default=True, help="HOST:PORT of the model API.")
 @click.option("--control", default="127.0.0.1:0", show_default=True, help="HOST:PORT of the control API.")
 @token_options
-@click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed of the fault RNG.")
+@click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=None, help="Seed of the fault RNG.")
 @click.option(
     "--upstream",
     default="",
@@ -80,6 +82,7 @@ def llm_proxy(
     """Serve the OpenAI and Anthropic APIs with LLM-provider faults controlled at run time."""
     parent = expected_parent()  # first: a parent may die while we start
     watch = ParentWatch(parent, "llm-proxy").start() if exit_with_parent else None
+    # Imported on use: it loads aiohttp; other paths here never need it.
     from chaosagenkit.api import check_bind, parse_host_port
     from chaosagenkit.llm.server import EndpointConfig
 
@@ -94,7 +97,7 @@ def llm_proxy(
             control_host=control_host,
             control_port=control_port,
             token=token or None,
-            seed=secrets.randbelow(2**31) if seed is None else seed,
+            seed=random_seed() if seed is None else seed,
             upstream=parse_upstream(upstream) or None,
             script=read_script(script_path) if script_path else [],
         )
@@ -124,8 +127,6 @@ def parse_upstream(value: str) -> str:
 
 def read_script(path: Path) -> list[dict[str, Any]]:
     """The built-in model's rules from a JSON file, checked (``Responder`` names a bad rule)."""
-    from chaosagenkit.llm.responder import Responder
-
     try:
         script = json.loads(path.read_text())
     except OSError as e:
@@ -139,6 +140,7 @@ def read_script(path: Path) -> list[dict[str, Any]]:
 
 
 async def _run(config: Any, watch: ParentWatch | None, open_files: int) -> int:
+    # Imported on use: it loads aiohttp; other paths here never need it.
     from chaosagenkit.llm.server import LlmEndpoint
 
     endpoint = LlmEndpoint(config)
@@ -146,12 +148,7 @@ async def _run(config: Any, watch: ParentWatch | None, open_files: int) -> int:
         ready = await endpoint.start()
     except OSError as e:
         fail("llm-proxy", EXIT_START_FAILED, f"cannot bind: {e.strerror or e}")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    if watch is not None:
-        watch.stop_with(lambda: loop.call_soon_threadsafe(stop.set))
+    stop = stop_requested(watch)
     announce_ready({**ready, "open_files_limit": open_files})
     await stop.wait()
     await endpoint.stop()

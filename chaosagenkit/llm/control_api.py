@@ -22,15 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from chaosagenkit.api import ApiError, Reply, Route, read_json
+from chaosagenkit.api import ApiError, Reply, Route, read_json, read_seed
 from chaosagenkit.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from chaosagenkit.llm.server import LlmEndpoint
 
 __all__ = ["routes"]
-
-MAX_SEED = 2**63 - 1
 
 
 def routes(endpoint: LlmEndpoint) -> list[Route]:
@@ -70,12 +68,7 @@ def routes(endpoint: LlmEndpoint) -> list[Route]:
         return {"requests": endpoint.recent_requests(int(last_text), since == "true")}
 
     async def reseed(request: web.Request) -> Any:
-        body = await read_json(request)
-        seed = body.get("seed") if isinstance(body, dict) else None
-        if not isinstance(body, dict) or "seed" not in body:
-            raise ConfigurationError("seed", 'is missing: send {"seed": N}')
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-            raise ConfigurationError("seed", f"must be an integer >= 0, got {seed!r}")
+        seed = await read_seed(request)
         endpoint.reseed(seed)
         return {"seed": seed}
 

@@ -26,7 +26,7 @@ resetting; this module only says what to do. Design rules, stated once:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self, cast
 
 from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.faults.service import ActiveFault, FaultPolicy, FaultSpec
@@ -94,7 +94,7 @@ class LlmFault(FaultSpec):
     every: int = 0
 
     @classmethod
-    def from_json(cls, data: Any) -> LlmFault:
+    def from_json(cls, data: Any, *, default_ttl_s: float = DEFAULT_TTL_S) -> Self:
         """Build the spec of ``data["kind"]`` from a JSON object; raise ConfigurationError."""
         if not isinstance(data, dict):
             raise invalid("fault", "a JSON object", data)
@@ -104,7 +104,11 @@ class LlmFault(FaultSpec):
         spec_type = LLM_FAULT_KINDS.get(kind) if isinstance(kind, str) else None
         if spec_type is None:
             raise invalid("kind", f"one of {', '.join(LLM_FAULT_KINDS)}", kind)
-        return spec_type._from_fields({k: v for k, v in data.items() if k != "kind"}, DEFAULT_TTL_S)
+        if cls is not LlmFault and spec_type is not cls:
+            raise invalid("kind", cls.kind, kind)
+        # spec_type is cls, or cls is LlmFault: either way an instance of cls.
+        fields_given = {k: v for k, v in data.items() if k != "kind"}
+        return cast(Self, spec_type._from_fields(fields_given, default_ttl_s))
 
     @classmethod
     def _check(cls, values: dict[str, Any]) -> dict[str, Any]:
@@ -211,10 +215,9 @@ class ConnectionReset(LlmFault):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Latency(LlmFault):
-    """Wait ``delay_ms`` before sending the response headers."""
+class _Delay(LlmFault):
+    """A fault whose own field is ``delay_ms`` (a kind of its own only through a subclass)."""
 
-    kind: ClassVar[str] = "latency"
     delay_ms: float
 
     @classmethod
@@ -224,31 +227,26 @@ class Latency(LlmFault):
 
 
 @dataclass(frozen=True, kw_only=True)
-class SlowFirstToken(LlmFault):
+class Latency(_Delay):
+    """Wait ``delay_ms`` before sending the response headers."""
+
+    kind: ClassVar[str] = "latency"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlowFirstToken(_Delay):
     """Send the headers at once, then wait ``delay_ms`` before the first token of a stream."""
 
     kind: ClassVar[str] = "slow_first_token"
     stream_only: ClassVar[bool] = True
-    delay_ms: float
-
-    @classmethod
-    def _check_own(cls, values: dict[str, Any]) -> dict[str, Any]:
-        _delay_ms(values)
-        return values
 
 
 @dataclass(frozen=True, kw_only=True)
-class SlowTokens(LlmFault):
+class SlowTokens(_Delay):
     """Wait ``delay_ms`` before every token of a stream after the first."""
 
     kind: ClassVar[str] = "slow_tokens"
     stream_only: ClassVar[bool] = True
-    delay_ms: float
-
-    @classmethod
-    def _check_own(cls, values: dict[str, Any]) -> dict[str, Any]:
-        _delay_ms(values)
-        return values
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -375,10 +373,6 @@ class LlmDecision:
     malformed_after_events: int | None = None
     content: tuple[str, ...] = ()  # CONTENT_KINDS to apply, in order
     fault_ids: tuple[str, ...] = ()  # every fault that acted
-
-    @property
-    def is_clean(self) -> bool:
-        return not self.fault_ids
 
 
 class LlmFaultPolicy(FaultPolicy):

@@ -16,7 +16,7 @@ from typing import Any
 from chaosagenkit.llm.faults import break_json_text
 from chaosagenkit.llm.responder import Answer, Conversation, tokenize
 from chaosagenkit.llm.sse import SseEvent
-from chaosagenkit.llm.wire import WireError, WireRequest, text_of
+from chaosagenkit.llm.wire import WireRequest, model_and_messages, text_of
 
 NAME = "openai"
 PATH = "/v1/chat/completions"
@@ -42,14 +42,9 @@ _ERRORS = {
 
 def parse_request(body: Any) -> WireRequest:
     """The request's model, stream flag and conversation; ``WireError`` (400) for what the API refuses."""
-    if not isinstance(body, dict):
-        raise WireError(400, "the request body must be a JSON object")
-    model = body.get("model")
-    messages = body.get("messages")
-    if not isinstance(model, str) or not model:
-        raise WireError(400, "you must provide a model parameter")
-    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
-        raise WireError(400, "'messages' must be a non-empty array of message objects")
+    model, messages = model_and_messages(
+        body, "you must provide a model parameter", "'messages' must be a non-empty array of message objects"
+    )
     last_user = next((text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
     tool_result = text_of(messages[-1].get("content")) if messages[-1].get("role") == "tool" else None
     tools = tuple(

@@ -10,7 +10,8 @@ right after one agent request is what that request cost. See docs/llm.md.
 import itertools
 from typing import Any
 
-from chaosagenkit.activity import activity, require_choice, require_name, require_number
+from chaosagenkit.activity import activity, require_choice, require_number, require_text
+from chaosagenkit.client.recorder import percentile as nth_percentile
 from chaosagenkit.llm import process
 from chaosagenkit.llm.faults import LLM_FAULT_KINDS
 
@@ -36,7 +37,7 @@ def llm_stats(llm: str, configuration: dict = None, secrets: dict = None) -> dic
     ``tokens_streamed``, ``ttft_ms`` (count, p50, p95, p99, max, mean) and
     ``seed``. Fails when the endpoint cannot be reached.
     """
-    require_name(llm, "llm")
+    require_text(llm, "llm")
     return process.stats(llm, _token(configuration))
 
 
@@ -51,7 +52,7 @@ def requests_seen(
     one request cost (SDK retries x middleware retries). Fails when the
     endpoint cannot be reached.
     """
-    require_name(llm, "llm")
+    require_text(llm, "llm")
     stats = process.stats(llm, _token(configuration))
     return int(stats["requests_since_inject"] if since_last_inject else stats["requests"])
 
@@ -59,7 +60,7 @@ def requests_seen(
 @activity
 def tokens_streamed(llm: str, configuration: dict = None, secrets: dict = None) -> int:
     """Count the SSE events carrying a token (text or tool arguments) the endpoint has written."""
-    require_name(llm, "llm")
+    require_text(llm, "llm")
     return int(process.stats(llm, _token(configuration))["tokens_streamed"])
 
 
@@ -77,9 +78,7 @@ def time_to_first_token(
     (``since_last_inject``: after the last injection only). Injected delays
     count. Returns -1 when no stream got a token.
     """
-    from chaosagenkit.client.recorder import percentile as nth_percentile
-
-    require_name(llm, "llm")
+    require_text(llm, "llm")
     require_number(percentile, "percentile", minimum=0, maximum=100)
     records = process.requests(llm, 0, since_last_inject, _token(configuration))
     values = sorted(r["ttft_ms"] for r in records if r.get("ttft_ms") is not None)
@@ -97,7 +96,7 @@ def attempt_gaps_ms(
     default) or all those logged; min and max are -1 with fewer than 2
     attempts. Use it to check that a ``Retry-After`` was honoured.
     """
-    require_name(llm, "llm")
+    require_text(llm, "llm")
     records = process.requests(llm, 0, since_last_inject, _token(configuration))
     times = [r["t"] for r in records]
     gaps = [round((b - a) * 1000.0, 1) for a, b in itertools.pairwise(times)]
@@ -116,7 +115,7 @@ def llm_faults_injected(llm: str, kind: str = "", configuration: dict = None, se
     Use it to check that a fault really reached the traffic. Fails for an
     unknown kind and when the endpoint cannot be reached.
     """
-    require_name(llm, "llm")
+    require_text(llm, "llm")
     if kind:
         require_choice(kind, "kind", tuple(LLM_FAULT_KINDS))
     injected = process.stats(llm, _token(configuration)).get("injected") or {}
@@ -126,7 +125,7 @@ def llm_faults_injected(llm: str, kind: str = "", configuration: dict = None, se
 @activity
 def active_llm_faults(llm: str, configuration: dict = None, secrets: dict = None) -> list:
     """List the faults in force on the endpoint, oldest first (expired ones are gone)."""
-    require_name(llm, "llm")
+    require_text(llm, "llm")
     return process.client_for(process.resolve(llm, _token(configuration))).get("/faults")
 
 
@@ -140,7 +139,7 @@ def llm_requests(
 ) -> list:
     """The endpoint's request log, newest last: number, time, API, stream, faults, status, outcome,
     tokens, ttft_ms, duration_ms. ``last`` (0 = all kept, up to 10000)."""
-    require_name(llm, "llm")
+    require_text(llm, "llm")
     require_number(last, "last", minimum=0, integer=True)
     return process.requests(llm, last, since_last_inject, _token(configuration))
 

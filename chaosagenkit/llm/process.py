@@ -31,6 +31,7 @@ from chaosagenkit.llm.cli import parse_upstream
 from chaosagenkit.llm.faults import parse_llm_fault
 from chaosagenkit.llm.responder import Responder
 from chaosagenkit.sandbox import SANDBOX
+from chaosagenkit.validation import require_known_keys, require_text
 
 __all__ = [
     "ENDPOINT_SPEC_KEYS",
@@ -84,8 +85,7 @@ def start_endpoint(
     Raises ``ConfigurationError`` for bad arguments (nothing started) and
     ``ProcessStartError`` (with the child's stderr) when it does not come up.
     """
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigurationError("name", f"must be a non-empty string, got {name!r}")
+    require_text(name, "name")
     if not isinstance(upstream, str):
         raise ConfigurationError("upstream", f"must be a base URL string, got {upstream!r}")
     upstream = parse_upstream(upstream)
@@ -130,14 +130,8 @@ def start_or_register(spec: dict[str, Any]) -> LlmEndpointRef:
     """Start (or, with ``control_url``, register) the endpoint an experiment declares."""
     if not isinstance(spec, dict):
         raise ConfigurationError("llm_endpoints", f"entries must be objects, got {spec!r}")
-    unknown = sorted(set(spec) - set(ENDPOINT_SPEC_KEYS))
-    if unknown:
-        raise ConfigurationError(
-            unknown[0], f"is not an LLM endpoint field (known: {', '.join(ENDPOINT_SPEC_KEYS)})"
-        )
-    name = spec.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigurationError("name", f"must be a non-empty string, got {name!r}")
+    require_known_keys(spec, ENDPOINT_SPEC_KEYS, "an LLM endpoint field")
+    name = require_text(spec.get("name"), "name")
     token = spec.get("token") or None
     if spec.get("control_url"):
         ref = _external(name, str(spec["control_url"]), token)
@@ -202,14 +196,7 @@ def inject(endpoint: str, fault: dict[str, Any], token: str | None = None) -> di
     spec = parse_llm_fault(fault)
     ref = resolve(endpoint, token)
     created = client_for(ref).post("/faults", spec.to_json())
-    SANDBOX.record_event(
-        "inject",
-        ref.name,
-        kind=created["kind"],
-        fault_id=created["id"],
-        duration_s=created.get("duration_s"),
-        **created["params"],
-    )
+    SANDBOX.record_injected(ref.name, created)
     return created
 
 

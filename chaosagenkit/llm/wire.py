@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from chaosagenkit.llm.responder import Answer, Conversation
 from chaosagenkit.llm.sse import SseEvent
 
-__all__ = ["Wire", "WireError", "WireRequest", "text_of"]
+__all__ = ["Wire", "WireError", "WireRequest", "model_and_messages", "text_of"]
 
 
 class WireError(Exception):
@@ -66,6 +66,19 @@ class Wire(Protocol):
     def apply_content_faults(self, body: dict[str, Any], kinds: tuple[str, ...]) -> dict[str, Any]: ...
 
     def apply_content_faults_to_event(self, event: SseEvent, kinds: tuple[str, ...]) -> SseEvent: ...
+
+
+def model_and_messages(body: Any, no_model: str, bad_messages: str) -> tuple[str, list[dict[str, Any]]]:
+    """A request body's model and messages; ``WireError`` (400) in the API's own words otherwise."""
+    if not isinstance(body, dict):
+        raise WireError(400, "the request body must be a JSON object")
+    model = body.get("model")
+    messages = body.get("messages")
+    if not isinstance(model, str) or not model:
+        raise WireError(400, no_model)
+    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+        raise WireError(400, bad_messages)
+    return model, messages
 
 
 def text_of(content: Any) -> str:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from chaosagenkit.activity import require_choice, require_name, require_probability, require_ttl
+from chaosagenkit.activity import require_choice, require_probability, require_text, require_ttl
 from chaosagenkit.control_client import ControlClient, path
 from chaosagenkit.exceptions import ControlAPIError, TargetError
 from chaosagenkit.faults.toxics import EXTENSION_TYPES, build_toxic
@@ -149,8 +149,8 @@ def create_proxy(
 ) -> dict[str, Any]:
     """Create a proxy on the run's proxy API; the run deletes it at teardown."""
     check_name(name, "name")
-    require_name(upstream, "upstream")
-    require_name(listen, "listen")
+    require_text(upstream, "upstream")
+    require_text(listen, "listen")
     address = daemons.upstream_address(upstream)
     client = daemons.resolve_api(configuration)
     daemon = _daemon_for(client)

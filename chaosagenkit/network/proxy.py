@@ -31,7 +31,7 @@ from chaosagenkit.network.address import (
     format_address,
 )
 from chaosagenkit.network.link import PROCESS_BUDGET, BufferBudget, Link, LinkStats
-from chaosagenkit.sandbox import derive_seed
+from chaosagenkit.seeds import derive_seed
 
 __all__ = ["STREAMS", "Proxy", "ProxyConnection", "ToxicSpec", "format_address"]
 

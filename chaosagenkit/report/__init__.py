@@ -18,6 +18,7 @@ from typing import Any
 from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.report.journal import earlier_runs, journal_files, load_journal, load_results
 from chaosagenkit.report.model import ExperimentResult, read_result, result_without_journal
+from chaosagenkit.report.plot import PLOT_FORMATS
 from chaosagenkit.verdict import Verdict, exit_code
 
 __all__ = [
@@ -93,8 +94,8 @@ def render_reports(
     processes draw plots (default: one per core, at most 4). ``against_recorded``:
     see ``write_reports``; ``warnings`` are shown at the top of the summary and the page.
     """
+    # Imported on use: ~40 ms of imports only this path needs.
     from chaosagenkit.report import html, junit, markdown
-    from chaosagenkit.report.plot import PLOT_FORMATS
 
     if plot_format not in PLOT_FORMATS:
         raise ConfigurationError(

@@ -8,6 +8,9 @@ from pathlib import Path
 import click
 
 from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.report import earlier_runs, load_results, render_reports
+from chaosagenkit.report.markdown import markdown_summary
+from chaosagenkit.verdict import Verdict
 
 __all__ = ["report", "verdicts"]
 
@@ -61,8 +64,6 @@ def report(
     verdicts), 2 when a file is missing, unreadable or not a journal
     (nothing is written then).
     """
-    from chaosagenkit.report import earlier_runs, load_results, render_reports
-
     targets = {
         fmt: path
         for fmt, path in (("junit", junit_path), ("markdown", markdown_path), ("html", html_path))
@@ -74,8 +75,6 @@ def report(
         for warning in warnings:
             click.echo(f"chaosagenkit report: warning: {warning}", err=True)
         if not targets:
-            from chaosagenkit.report.markdown import markdown_summary
-
             click.echo(markdown_summary(results, against_recorded, warnings), nl=False)
             return
         written = render_reports(
@@ -105,9 +104,6 @@ def verdicts(journals: tuple[str, ...]) -> None:
     under "not judged".
     """
     import json
-
-    from chaosagenkit.report import load_results
-    from chaosagenkit.verdict import Verdict
 
     try:
         results = load_results(journals)

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from chaosagenkit import configuration as run_configuration
-from chaosagenkit.faults.toxics.base import finite_float
 from chaosagenkit.report.outcomes import ClientOutcomes, OutcomeStats, parse_client
 from chaosagenkit.report.windows import FaultWindow, fault_windows, usable_events
+from chaosagenkit.validation import finite_float
 from chaosagenkit.verdict import (
     Comparison,
     Judgement,

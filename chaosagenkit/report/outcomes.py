@@ -14,9 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaosagenkit.faults.toxics.base import finite_float
 from chaosagenkit.report.windows import FaultWindow
 from chaosagenkit.stats import percentile
+from chaosagenkit.validation import finite_float
 
 __all__ = ["ClientOutcomes", "OutcomeStats", "parse_client"]
 
@@ -109,7 +109,7 @@ def parse_client(name: str, record: Any) -> ClientOutcomes:
     client = ClientOutcomes(
         name=name,
         endpoint=record.get("endpoint") if isinstance(record.get("endpoint"), str) else None,
-        middleware=record.get("middleware") if isinstance(record.get("middleware"), list) else [],
+        middleware=middleware if isinstance(middleware := record.get("middleware"), list) else [],
         t0=finite_float(record.get("t0")),
     )
     columns = record.get("outcomes")

@@ -21,10 +21,11 @@ import sys
 from typing import Any
 
 from chaosagenkit.report.model import ExperimentResult
+from chaosagenkit.report.plot import client_plot
 
 __all__ = ["MIN_PLOTS_PER_WORKER", "default_workers", "render_plots"]
 
-logger = logging.getLogger("chaosagenkit.report")
+logger = logging.getLogger(__name__)
 
 #: below this many plots per extra process, starting it costs more than it saves
 MIN_PLOTS_PER_WORKER = 6
@@ -64,7 +65,6 @@ def render_plots(results: list[ExperimentResult], fmt: str, workers: int | None 
 
 
 def _draw(jobs: list[_Job], fmt: str) -> dict[PlotKey, str]:
-    from chaosagenkit.report.plot import client_plot
 
     return {key: client_plot(result, result.run.clients[j], fmt) for key, result, j in jobs}  # type: ignore[union-attr]
 

@@ -161,7 +161,9 @@ def _faults(timeline: list[dict[str, Any]]) -> dict[str, list[str]]:
     for event in timeline:
         if not isinstance(event, dict) or event.get("event") not in FAULT_EVENTS:
             continue
-        detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+        detail = event.get("detail")
+        if not isinstance(detail, dict):
+            detail = {}
         what = str(event.get("kind") or detail.get("signal") or event.get("event"))
         names = placed.setdefault(str(event.get("target")), [])
         if what not in names:

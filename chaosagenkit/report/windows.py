@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaosagenkit.faults.toxics.base import finite_float
+from chaosagenkit.validation import finite_float
 
 __all__ = ["FaultWindow", "fault_windows", "usable_events"]
 

@@ -15,7 +15,7 @@ docs/service.md.
 import logging
 from typing import Any
 
-from chaosagenkit.activity import activity, require_name, require_number, require_ttl
+from chaosagenkit.activity import activity, require_number, require_text, require_ttl
 from chaosagenkit.limits import DEFAULT_TTL_S, MAX_SEED
 from chaosagenkit.service import hosts, operations
 
@@ -71,7 +71,7 @@ def start_server(
     URL and pid. Fails on bad arguments (nothing started) or when the host
     does not come up (with the end of its stderr).
     """
-    require_name(name, "name")
+    require_text(name, "name")
     require_number(seed, "seed", minimum=-1, maximum=MAX_SEED, integer=True)  # -1: from the run's seed
     spec = {
         "name": name,
@@ -98,7 +98,7 @@ def stop_server(name: str, configuration: dict = None, secrets: dict = None) -> 
     null if it was already gone before). It stays known to the run, so
     ``restart_server`` can bring it back.
     """
-    require_name(name, "name")
+    require_text(name, "name")
     return {"name": name, "exit_code": hosts.stop_server(name)}
 
 
@@ -111,7 +111,7 @@ def restart_server(name: str, configuration: dict = None, secrets: dict = None) 
     with the same agent, seed and environment; it starts with no faults.
     Returns the server as start_server does.
     """
-    require_name(name, "name")
+    require_text(name, "name")
     return operations.describe(hosts.restart_server(name))
 
 
@@ -287,7 +287,7 @@ def clear_faults(server: str, configuration: dict = None, secrets: dict = None) 
 
 
 def _inject(server: str, configuration: dict | None, **fault: Any) -> dict[str, Any]:
-    require_name(server, "server")
+    require_text(server, "server")
     require_ttl(fault.get("duration_s"), "duration_s")
     created = operations.inject(server, fault, operations.token_from(configuration))
     logger.info(f"chaosagenkit: {created['kind']} fault {created['id']} on '{server}'")

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from chaosagenkit import metrics
-from chaosagenkit.api import ErrorTable, Reply, Route, build_app, metrics_route, read_json
+from chaosagenkit.api import ErrorTable, Reply, Route, build_app, metrics_route, read_json, read_seed
 from chaosagenkit.control_options import ControlOptions
 from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.faults.service import Crash, FaultNotFound
 from chaosagenkit.service.chaos_agent import LATENCY_BUCKETS_MS
-from chaosagenkit.validation import invalid, require_seed
+from chaosagenkit.validation import invalid
 
 if TYPE_CHECKING:
     from chaosagenkit.service.host import ChaosHost
@@ -86,10 +86,7 @@ def routes(host: ChaosHost) -> list[Route]:
         return Reply(202, {"crash": spec.when, "fault": created[0]})
 
     async def reseed(request: web.Request) -> Any:
-        body = await read_json(request)
-        if not isinstance(body, dict) or "seed" not in body:
-            raise ConfigurationError("seed", 'is missing: send {"seed": N}')
-        seed = require_seed(body["seed"])
+        seed = await read_seed(request)
         host.reseed(seed)
         return {"seed": seed}
 

@@ -21,7 +21,6 @@ import asyncio
 import functools
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +32,8 @@ from chaosagenkit.credentials import token_from_options, token_options
 from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.limits import MAX_SEED
 from chaosagenkit.log_limit import RepeatLimiter
+from chaosagenkit.service.endpoint import parse_endpoint
+from chaosagenkit.service.resources import limit_data_memory
 from chaosagenkit.supervisor import (
     EXIT_BAD_ARGUMENTS,
     EXIT_START_FAILED,
@@ -41,6 +42,7 @@ from chaosagenkit.supervisor import (
     expected_parent,
     fail,
     raise_open_files_limit,
+    stop_requested,
 )
 from chaosagenkit.validation import random_seed
 
@@ -122,7 +124,6 @@ def serve(
     # Imported here, after the parent is known to live: the host's modules (aiohttp, and agenkit
     # inside load_agent) take a while, and `chaosagenkit --help` never needs them.
     from chaosagenkit.api import check_bind, parse_host_port
-    from chaosagenkit.service.endpoint import parse_endpoint
     from chaosagenkit.service.host import ChaosHost, HostConfig, load_agent
 
     try:
@@ -154,7 +155,6 @@ def serve(
 async def _run(
     host: ChaosHost, watch: ParentWatch | None, open_files: int, memory_headroom_mib: int | None
 ) -> int:
-    from chaosagenkit.service.resources import limit_data_memory
 
     try:
         ready = await host.start()
@@ -166,12 +166,7 @@ async def _run(
         except ConfigurationError as e:
             await host.stop()
             fail("serve", EXIT_BAD_ARGUMENTS, str(e))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    if watch is not None:
-        watch.stop_with(lambda: loop.call_soon_threadsafe(stop.set))
+    stop = stop_requested(watch)
     announce_ready({**ready, "open_files_limit": open_files})
     await stop.wait()
     await host.stop()

@@ -32,12 +32,16 @@ from chaosagenkit.faults.service import (
     parse_faults,
 )
 from chaosagenkit.limits import DEFAULT_TTL_S
+from chaosagenkit.middleware_view import describe_chain
 from chaosagenkit.references import import_reference
 from chaosagenkit.service.chaos_agent import ChaosAgent, crash_process
 from chaosagenkit.service.endpoint import TRANSPORT_LIMITS, Endpoint
 from chaosagenkit.service.resources import HostResources
+from chaosagenkit.service.servers import start_agent_server
 
 __all__ = ["CRASH_DELAY_S", "ChaosHost", "HostConfig", "load_agent"]
+
+logger = logging.getLogger(__name__)
 
 #: How long a "crash now" waits so the control API's answer leaves first.
 CRASH_DELAY_S = 0.1
@@ -96,6 +100,7 @@ class ChaosHost:
 
     async def start(self) -> dict[str, Any]:
         """Bind the agent server and the control API; return the ready line's content."""
+        # Imported on use: it loads aiohttp; other paths here never need it.
         from chaosagenkit.api import start_app
         from chaosagenkit.control_options import ControlOptions
         from chaosagenkit.service.api import application
@@ -116,7 +121,7 @@ class ChaosHost:
             raise
         limits = TRANSPORT_LIMITS.get(self.config.endpoint.scheme)
         if limits:  # one line on stderr: what agenkit cannot do on this transport
-            logging.getLogger("chaosagenkit.serve").warning(limits)
+            logger.warning(limits)
         return {"event": "ready", **self.describe()}
 
     async def stop(self) -> None:
@@ -130,7 +135,6 @@ class ChaosHost:
             await self._server.stop()
 
     async def _start_agent_server(self) -> None:
-        from chaosagenkit.service.servers import start_agent_server
 
         self._server = await start_agent_server(
             self.chaos, self.config.endpoint, self.config.http_default_middleware
@@ -181,7 +185,6 @@ class ChaosHost:
         return [fault.to_json() for fault in self._active()]
 
     def middleware(self) -> list[dict[str, Any]]:
-        from chaosagenkit.middleware_view import describe_chain
 
         return describe_chain(self._served)
 

@@ -30,14 +30,7 @@ def inject(server: str, fault: dict[str, Any], token: str | None = None) -> dict
     ref = hosts.resolve_server(server, token)
     hosts.remember_fault_host(ref)
     created = hosts.client_for(ref).post("/faults", spec.to_json())
-    SANDBOX.record_event(
-        "inject",
-        ref.name,
-        kind=created["kind"],
-        fault_id=created["id"],
-        duration_s=created.get("duration_s"),
-        **created["params"],
-    )
+    SANDBOX.record_injected(ref.name, created)
     return created
 
 

@@ -87,8 +87,8 @@ def process_usage() -> dict[str, float | None]:
         pass
     try:
         stat = Path("/proc/self/stat").read_text()
-        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": field 3 (state) onwards
-        usage["cpu_s"] = round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 3)
+        stat_fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": field 3 (state) onwards
+        usage["cpu_s"] = round((int(stat_fields[11]) + int(stat_fields[12])) / os.sysconf("SC_CLK_TCK"), 3)
     except (OSError, ValueError, IndexError):
         pass
     return usage

@@ -109,6 +109,7 @@ def _grpc_server_class() -> type:
         """agenkit's GRPCServer; ``start`` keeps the bound port and binds without SO_REUSEPORT."""
 
         bound_port = 0
+        _running: bool  # agenkit's GRPCServer sets it (agenkit is untyped to mypy)
 
         async def start(self) -> None:
             if self._running:

@@ -12,7 +12,8 @@ import logging
 import signal as signals
 from typing import Any
 
-from chaosagenkit.activity import activity, require_choice, require_name, require_number
+from chaosagenkit.activity import activity, require_choice, require_number, require_text
+from chaosagenkit.sandbox import SANDBOX
 from chaosagenkit.topology import system
 
 __all__ = ["clear_dns_failures", "inject_dns_failure", "signal_host"]
@@ -36,7 +37,7 @@ def signal_host(
     Returns ``{"host", "signal", "exit_code", "exited_after_s"}`` (exit_code
     None when it did not exit in time). ``restart_server`` starts it again.
     """
-    require_name(host, "host")
+    require_text(host, "host")
     require_choice(signal, "signal", SIGNALS)
     require_number(wait_s, "wait_s", minimum=0, maximum=300)
     return system.signal_host(host, int(getattr(signals, signal)), float(wait_s))
@@ -59,9 +60,7 @@ def inject_dns_failure(
     by itself after ``duration_s`` s. Only new lookups see it: an open
     connection keeps working. Returns ``{"name", "mode", "expires_at"}``.
     """
-    from chaosagenkit.sandbox import SANDBOX
-
-    require_name(host, "host")
+    require_text(host, "host")
     require_choice(mode, "mode", ("nxdomain", "servfail", "silent"))
     require_number(duration_s, "duration_s", minimum=0.001, maximum=86400)
     namespace = system.dns_namespace(system_name)
@@ -73,8 +72,6 @@ def inject_dns_failure(
 @activity
 def clear_dns_failures(system_name: str = "", configuration: dict = None, secrets: dict = None) -> list[str]:
     """Let every name of the topology's namespace resolve again; returns the names cleared."""
-    from chaosagenkit.sandbox import SANDBOX
-
     cleared = system.dns_namespace(system_name).clear()
     for name, host in cleared.items():
         SANDBOX.record_event("clear", host or name, kind="dns", name=name)

@@ -30,17 +30,18 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from chaosagenkit.exceptions import ConfigurationError, ProcessStartError, TargetError
+from chaosagenkit.kernel.bridge import NamespaceBridge
+from chaosagenkit.topology.dns import DNS_MODES
+from chaosagenkit.validation import require_known_keys
 
 __all__ = ["NAMESPACE_KEYS", "DnsNamespace", "unavailable_reason"]
 
@@ -52,7 +53,6 @@ ETC_NETNS = Path("/etc/netns")
 STATE_DIR = Path("/run/chaosagenkit-topology")
 NSCD_SOCKETS = (Path("/var/run/nscd/socket"), Path("/run/nscd/socket"))
 _NAME = re.compile(r"^chaosagenkit-([0-9a-f]{8})-dns$")
-_CHUNK = 65536
 
 
 def unavailable_reason() -> str | None:
@@ -70,11 +70,7 @@ class DnsNamespace:
     """One network namespace of the run: loopback, a DNS responder, bridges to control APIs."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
-        unknown = sorted(set(spec) - set(NAMESPACE_KEYS))
-        if unknown:
-            raise ConfigurationError(
-                f"topology.namespace.{unknown[0]}", f"is not a field (known: {', '.join(NAMESPACE_KEYS)})"
-            )
+        require_known_keys(spec, NAMESPACE_KEYS, "a field", prefix="topology.namespace.")
         self.zone = str(spec.get("dns_zone") or "chaos.test").strip(".").lower()
         if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", self.zone):
             raise ConfigurationError(
@@ -89,8 +85,9 @@ class DnsNamespace:
         self.name = f"chaosagenkit-{secrets.token_hex(4)}-dns"
         self.faults_path = STATE_DIR / f"{self.name}.faults.json"
         self._responder: subprocess.Popen[bytes] | None = None
-        self._bridges: dict[int, _Bridge] = {}
+        self._bridges: dict[int, NamespaceBridge] = {}
         self._lock = threading.Lock()
+        self._entered_runtime = False
         self.faults: dict[str, dict[str, Any]] = {}
 
     # -- build and tear down -------------------------------------------------------------
@@ -124,6 +121,7 @@ class DnsNamespace:
     def teardown(self) -> None:
         """Stop the responder, close bridges, delete the namespace and its files (idempotent)."""
         if self._responder is not None:
+            # Imported on use: ~40 ms of imports only this path needs.
             from chaosagenkit.supervisor import stop
 
             stop(self._responder)
@@ -133,6 +131,12 @@ class DnsNamespace:
             self._bridges.clear()
         for bridge in bridges:
             bridge.close()
+        if self._entered_runtime:
+            # Imported on use: ~80 ms of imports only this path needs.
+            from chaosagenkit.client.runtime import RUNTIME
+
+            RUNTIME.set_network_namespace(None)  # back home: the loop thread leaves the namespace
+            self._entered_runtime = False
         _remove(self.name)
 
     # -- what hosts and clients need ------------------------------------------------------
@@ -147,8 +151,8 @@ class DnsNamespace:
         with self._lock:
             bridge = self._bridges.get(port)
             if bridge is None:
-                bridge = self._bridges[port] = _Bridge(self.name, port)
-        return f"http://127.0.0.1:{bridge.port}"
+                bridge = self._bridges[port] = NamespaceBridge(self.name, port)
+        return bridge.url()
 
     def host_name(self, host: str) -> str:
         return f"{host.replace('_', '-')}.{self.zone}"
@@ -156,7 +160,6 @@ class DnsNamespace:
     # -- DNS faults ----------------------------------------------------------------------
 
     def inject(self, name: str, mode: str, duration_s: float, host: str = "") -> dict[str, Any]:
-        from chaosagenkit.topology.dns import DNS_MODES
 
         if mode not in DNS_MODES:
             raise ConfigurationError("mode", f"must be one of {', '.join(DNS_MODES)}, got {mode!r}")
@@ -206,114 +209,15 @@ class DnsNamespace:
         self._responder.stdout.close()
 
     def _enter_client_runtime(self) -> None:
-        """Clients call from inside: their sockets are born in the namespace."""
+        """Clients call from inside: the client runtime's loop thread runs in the namespace.
+
+        The same way as the kernel's network: every (re)start of the loop enters it.
+        """
+        # Imported on use: ~80 ms of imports only this path needs.
         from chaosagenkit.client.runtime import RUNTIME
 
-        name = self.name
-
-        def enter() -> None:
-            fd = os.open(NETNS_DIR / name, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                os.setns(fd, os.CLONE_NEWNET)
-            finally:
-                os.close(fd)
-
-        RUNTIME.stop()  # a fresh loop thread, so no thread it started earlier stays outside
-        RUNTIME.call(enter)
-
-
-class _Bridge:
-    """127.0.0.1:port here -> 127.0.0.1:target_port inside the namespace (control APIs only)."""
-
-    def __init__(self, namespace: str, target_port: int) -> None:
-        self.namespace = namespace
-        self.target_port = target_port
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self._listener.getsockname()[1]
-        self._sockets: set[socket.socket] = set()
-        self._lock = threading.Lock()
-        self._closed = False
-        threading.Thread(target=self._accept, name=f"bridge-{namespace}", daemon=True).start()
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            sockets = [self._listener, *self._sockets]
-            self._sockets.clear()
-        for sock in sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._connect, args=(client,), daemon=True).start()
-
-    def _connect(self, client: socket.socket) -> None:
-        try:
-            upstream = _in_namespace(
-                self.namespace,
-                lambda: socket.create_connection(("127.0.0.1", self.target_port), timeout=10.0),
-            )
-        except OSError:
-            client.close()
-            return
-        upstream.settimeout(None)
-        with self._lock:
-            if self._closed:
-                client.close()
-                upstream.close()
-                return
-            self._sockets.update((client, upstream))
-        forward = threading.Thread(target=_copy, args=(client, upstream), daemon=True)
-        forward.start()
-        _copy(upstream, client)
-        forward.join()
-        with self._lock:
-            self._sockets.difference_update((client, upstream))
-        client.close()
-        upstream.close()
-
-
-def _copy(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while data := source.recv(_CHUNK):
-            sink.sendall(data)
-    except OSError:
-        pass
-    try:
-        sink.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
-
-
-def _in_namespace[T](namespace: str, func: Callable[[], T]) -> T:
-    """Run ``func()`` in a fresh thread that entered ``namespace``; its result or its error."""
-    outcome: dict[str, Any] = {}
-
-    def body() -> None:
-        try:
-            fd = os.open(NETNS_DIR / namespace, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                os.setns(fd, os.CLONE_NEWNET)
-            finally:
-                os.close(fd)
-            outcome["value"] = func()
-        except BaseException as e:
-            outcome["error"] = e
-
-    thread = threading.Thread(target=body, daemon=True)
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
+        RUNTIME.set_network_namespace(str(NETNS_DIR / self.name))
+        self._entered_runtime = True
 
 
 def _run(argv: list[str]) -> None:

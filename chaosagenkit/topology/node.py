@@ -39,6 +39,7 @@ from typing import Any
 from agenkit.interfaces import Agent, Message
 
 from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.middleware_view import describe_chain
 
 __all__ = ["WORKER_ENV", "EdgeCaller", "TopologyNode", "WorkerAgent", "composition", "worker"]
 
@@ -51,6 +52,7 @@ class EdgeCaller(Agent):
     """One edge seen from its calling host: agenkit's RemoteAgent + middleware, outcomes recorded."""
 
     def __init__(self, name: str, spec: dict[str, Any]) -> None:
+        # Imported on use: it loads chaoslib; other paths here never need it.
         from chaosagenkit.client.harness import Client
 
         self._name = name
@@ -93,7 +95,6 @@ class EdgeCaller(Agent):
         raise NotImplementedError("edges forward process() only")
 
     def describe(self) -> dict[str, Any]:
-        from chaosagenkit.middleware_view import describe_chain
 
         window = self.client.recorder.select()
         summary = window.summary()
@@ -188,6 +189,7 @@ class WorkerAgent(Agent):
 
 def composition() -> Agent:
     """The composition host's agent, from ``CHAOSAGENKIT_COMPOSITION`` (see chaosagenkit.topology.spec)."""
+    # Imported on use: it loads chaoslib; other paths here never need it.
     from chaosagenkit.topology.spec import COMPOSITION_ENV
 
     raw = os.environ.get(COMPOSITION_ENV, "")

@@ -14,7 +14,8 @@ import logging
 import time
 from typing import Any
 
-from chaosagenkit.activity import activity, require, require_name, require_number
+from chaosagenkit.activity import activity, require, require_number, require_text
+from chaosagenkit.sandbox import SANDBOX
 from chaosagenkit.topology import measure, system
 
 __all__ = [
@@ -105,14 +106,17 @@ def blast_radius(
     fractions, ``suffered`` (the clients with any affected request),
     ``requests`` and ``affected``.
     """
+    # Imported on use: ~40 ms of imports only this path needs.
     from chaosagenkit.client import registry
 
-    require(isinstance(clients, list) and clients, "clients", "a non-empty list of client names", clients)
+    require(
+        isinstance(clients, list) and bool(clients), "clients", "a non-empty list of client names", clients
+    )
     require_number(latency_bound_ms, "latency_bound_ms", minimum=-1)
     since = _since(since_event, target)
     windows = {}
     for name in clients:
-        require_name(name, "clients[]")
+        require_text(name, "clients[]")
         windows[name] = measure.columns_since(registry.get_client(name).recorder.select(), since)
     return measure.blast_radius(windows, None if latency_bound_ms < 0 else float(latency_bound_ms))
 
@@ -144,6 +148,7 @@ def in_flight_outcomes(
     Returns ``in_flight``, ``completed``, ``failed`` and ``errors`` by type:
     e.g. which requests a host finished after its SIGTERM.
     """
+    # Imported on use: ~60 ms of imports only this path needs.
     from chaosagenkit.client.measure import last_event
 
     at = float(last_event(at_event, target)["t"])
@@ -168,11 +173,11 @@ def system_recovery_time(
     client of the run) has. Clients without running traffic are sent one
     request every ``interval_ms`` ms while waiting, up to ``timeout_s`` s.
     """
+    # Imported on use: ~70 ms of imports only this path needs.
     from chaosagenkit.client import registry
     from chaosagenkit.client.measure import first_recovery, last_event
     from chaosagenkit.client.runtime import RUNTIME
     from chaosagenkit.client.traffic import send_batch
-    from chaosagenkit.sandbox import SANDBOX
 
     require_number(consecutive, "consecutive", minimum=1, integer=True)
     require_number(timeout_s, "timeout_s", minimum=0)
@@ -186,8 +191,9 @@ def system_recovery_time(
             name: first_recovery(harness.recorder.select(since=event_t), int(consecutive))
             for name, harness in harnesses.items()
         }
-        if all(t is not None for t in recovered.values()):
-            return round(max(recovered.values()) - event_t, 3)  # type: ignore[type-var]
+        times = [t for t in recovered.values() if t is not None]
+        if len(times) == len(recovered):
+            return round(max(times) - event_t, 3)
         if time.monotonic() >= deadline:
             return -1.0
         for name, harness in harnesses.items():
@@ -218,7 +224,7 @@ def composition_metrics(host: str, configuration: dict = None, secrets: dict = N
     ``parts`` counts answers by how many children contributed (parallel
     kinds), also flat as ``answers_with_N_parts`` for range tolerances.
     """
-    require_name(host, "host")
+    require_text(host, "host")
     metrics = system.node_metrics(host, configuration)
     return {
         "kind": metrics.get("kind"),
@@ -237,6 +243,7 @@ def composition_metrics(host: str, configuration: dict = None, secrets: dict = N
 
 
 def _since(since_event: str, target: str) -> float | None:
+    # Imported on use: ~60 ms of imports only this path needs.
     from chaosagenkit.client.measure import last_event
 
     require(isinstance(since_event, str), "since_event", "an event name or empty", since_event)
@@ -244,6 +251,6 @@ def _since(since_event: str, target: str) -> float | None:
 
 
 def _window(edge: str, since_event: str, target: str, configuration: dict | None) -> Any:
-    require_name(edge, "edge")
+    require_text(edge, "edge")
     since = _since(since_event, target)
     return measure.columns_since(system.edge_window(edge, configuration), since)

@@ -54,6 +54,7 @@ from typing import Any
 from chaosagenkit.client.stack import validate_middleware
 from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.names import check_name
+from chaosagenkit.validation import require_known_keys
 
 __all__ = [
     "CLIENTS",
@@ -280,11 +281,8 @@ def _parse_edge(entry: Any, where: str) -> Edge:
         raise ConfigurationError(where, f"must be an object, got {entry!r:.80}")
     _no_unknown(entry, EDGE_KEYS, where)
     name = check_name(entry.get("name"), f"{where}.name")
-    source = entry.get("from")
-    target = entry.get("to")
-    for value, key in ((source, "from"), (target, "to")):
-        if not isinstance(value, str) or not value:
-            raise ConfigurationError(f"{where}.{key}", f"must name a host, got {value!r:.80}")
+    source = _host_name(entry.get("from"), f"{where}.from")
+    target = _host_name(entry.get("to"), f"{where}.to")
     timeout_ms = _integer(
         entry.get("timeout_ms", DEFAULT_EDGE_TIMEOUT_MS), f"{where}.timeout_ms", 1, 3_600_000
     )
@@ -309,6 +307,12 @@ def _parse_edge(entry: Any, where: str) -> Edge:
         proxied,
         by_name,
     )
+
+
+def _host_name(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(where, f"must name a host, got {value!r:.80}")
+    return value
 
 
 def _parse_host(entry: Any, where: str, transport: str) -> Host:
@@ -453,9 +457,7 @@ def _tiers(hosts: dict[str, Host], edges: dict[str, Edge], order: list[str]) -> 
 
 
 def _no_unknown(entry: dict[str, Any], known: tuple[str, ...], where: str) -> None:
-    unknown = sorted(set(entry) - set(known))
-    if unknown:
-        raise ConfigurationError(f"{where}.{unknown[0]}", f"is not a field here (known: {', '.join(known)})")
+    require_known_keys(entry, known, "a field here", prefix=f"{where}.")
 
 
 def _integer(value: Any, where: str, minimum: int, maximum: int) -> int:

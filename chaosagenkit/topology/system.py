@@ -27,6 +27,8 @@ from typing import Any
 
 from chaosagenkit.exceptions import ConfigurationError, TargetError
 from chaosagenkit.sandbox import SANDBOX
+from chaosagenkit.topology import measure
+from chaosagenkit.topology.netns import DnsNamespace
 from chaosagenkit.topology.spec import (
     CLIENTS,
     COMPOSITION_ENV,
@@ -86,6 +88,7 @@ def build(spec: Any, configuration: dict[str, Any] | None = None) -> Topology:
 
 
 def _build_one(topology: Topology, configuration: dict[str, Any]) -> None:
+    # Imported on use: it loads aiohttp and hpack; other paths here never need it.
     from chaosagenkit.network import daemons as network_daemons
     from chaosagenkit.service import hosts as service_hosts
 
@@ -120,8 +123,8 @@ def _build_one(topology: Topology, configuration: dict[str, Any]) -> None:
 
 def _open_namespace(topology: Topology) -> Any:
     """Build the topology's namespace and DNS; hosts declared in it are placed there."""
+    # Imported on use: it loads aiohttp; other paths here never need it.
     from chaosagenkit.service.hosts import PLACEMENTS, Placement
-    from chaosagenkit.topology.netns import DnsNamespace
 
     namespace = DnsNamespace(topology.namespace or {})
     with _lock:
@@ -146,11 +149,14 @@ def dns_namespace(system: str = "") -> Any:
 
 def _open_edge(edge: Any, namespace: Any = None) -> str:
     """Declare the edge's proxy (if proxied) and return the endpoint its caller uses."""
+    # Imported on use: it loads aiohttp and hpack; other paths here never need it.
     from chaosagenkit.network import daemons as network_daemons
 
     callee = SANDBOX.servers[edge.target]
     scheme = callee.endpoint.partition("://")[0]
     if edge.by_name:
+        if namespace is None:  # parse_topology refuses by_name without a namespace
+            raise ConfigurationError(f"topology.edges.{edge.name}.by_name", "needs the topology's namespace")
         port = callee.endpoint.rsplit(":", 1)[1]
         endpoint = f"{scheme}://{namespace.host_name(edge.target)}:{port}"
         with _lock:
@@ -195,6 +201,7 @@ def find_edge(edge: str) -> tuple[Topology, Any]:
 
 def node_metrics(host: str, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
     """A composition host's node metrics (its edges' outcomes and middleware), from GET /middleware."""
+    # Imported on use: it loads aiohttp; other paths here never need it.
     from chaosagenkit.service.hosts import client_for, resolve_server, token_from
 
     body = client_for(resolve_server(host, token_from(configuration))).get("/middleware")
@@ -206,6 +213,7 @@ def node_metrics(host: str, configuration: dict[str, Any] | None = None) -> dict
 
 def host_stats(host: str, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
     """GET /stats of a host."""
+    # Imported on use: it loads aiohttp; other paths here never need it.
     from chaosagenkit.service.hosts import client_for, resolve_server, token_from
 
     return client_for(resolve_server(host, token_from(configuration)), timeout_s=5.0).get("/stats")
@@ -217,8 +225,6 @@ def journal_section() -> dict[str, Any]:
     Read from the live hosts just before teardown; a host that is down is
     marked ``"reachable": false`` and its edges' data is missing.
     """
-    from chaosagenkit.topology import measure
-
     with _lock:
         topologies = list(SYSTEMS.values())
         endpoints = dict(_ENDPOINTS)
@@ -297,6 +303,7 @@ def _clients_view(endpoint: str | None) -> dict[str, Any] | None:
 
 def teardown() -> list[str]:
     """Stop the topology's hosts, callers first; forget the topology. Returns the hosts stopped."""
+    # Imported on use: it loads aiohttp; other paths here never need it.
     from chaosagenkit.service import hosts as service_hosts
 
     stopped: list[str] = []
@@ -329,8 +336,6 @@ def active() -> bool:
 
 def edge_window(edge: str, configuration: dict[str, Any] | None = None) -> Any:
     """Every call made over ``edge`` so far, as a recorder Window (epoch send times)."""
-    from chaosagenkit.topology import measure
-
     _topology, found = find_edge(edge)
     if found.source == CLIENTS:
         seen = _clients_view(edge_endpoint(edge))

@@ -21,6 +21,7 @@ import pytest
 
 from tests.conftest import child_pids
 from tests.experiments.conftest import addresses_used
+from tests.polling import wait_for
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_service, pytest.mark.slow]
 
@@ -84,13 +85,6 @@ EXPERIMENT = {
 }
 
 
-def wait_until(condition, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def test_sigint_during_the_method_still_tears_everything_down(tmp_path: Path):
     experiment = tmp_path / "experiment.json"
     experiment.write_text(json.dumps(EXPERIMENT))
@@ -104,7 +98,7 @@ def test_sigint_during_the_method_still_tears_everything_down(tmp_path: Path):
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_until(
+        wait_for(
             lambda: log.exists() and "Pausing after activity" in log.read_text(), 60, "the method's pause"
         )
         hosts = child_pids(process.pid)

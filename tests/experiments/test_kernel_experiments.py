@@ -20,6 +20,7 @@ from tests.experiments.conftest import EXPERIMENTS, assert_nothing_left_behind, 
 
 REASON = unavailable_reason()
 pytestmark = [
+    pytest.mark.xdist_group("kernel"),  # one at a time beside other kernel tests (pytest -n --dist loadgroup)
     pytest.mark.skipif(REASON is not None, reason=REASON or ""),
     pytest.mark.chaos,
     pytest.mark.slow,

@@ -145,7 +145,11 @@ def unmet_expectations(journal: dict) -> dict[str, dict]:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "transport", "weakened", "overrides", "misses"),
-    WEAKENED,
+    # dns_failure builds a network namespace: one at a time beside the kernel tests
+    [
+        pytest.param(*w, marks=pytest.mark.xdist_group("kernel")) if w[0] == "dns_failure" else w
+        for w in WEAKENED
+    ],
     ids=[f"{w[0]}-{w[2].replace(' ', '_')}" for w in WEAKENED],
 )
 def test_a_weakened_setup_misses_the_expectation(name, transport, weakened, overrides, misses, tmp_path):

@@ -18,6 +18,7 @@ import pytest
 from chaosagenkit.kernel import system
 from chaosagenkit.kernel.network import KernelNetwork
 from chaosagenkit.kernel.topology import CALLERS_ADDRESS, TARGET_ADDRESS
+from tests.polling import wait_for
 
 REASON = system.unavailable_reason()
 needs_kernel = pytest.mark.skipif(REASON is not None, reason=REASON or "")
@@ -25,14 +26,6 @@ needs_tun = pytest.mark.skipif(
     REASON is not None or system.tun_unavailable_reason() is not None,
     reason=REASON or system.tun_unavailable_reason() or "",
 )
-
-
-def wait_until(predicate: Callable[[], object], timeout_s: float = 15.0, what: str = "condition") -> None:
-    """Poll ``predicate`` until true; fail naming ``what`` after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what} not reached within {timeout_s:g} s"
-        time.sleep(0.02)
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 
 from chaosagenkit.network.proxy import Proxy
 from chaosagenkit.network.server import ProxyServer
+from tests.polling import wait_for_async as wait_for  # the proxy tests' name for it
 
 
 async def echo_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -77,15 +78,6 @@ async def proxy_to(
 
 async def connect(proxy: Proxy) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     return await asyncio.open_connection(proxy.listen_host, proxy.listen_port)
-
-
-async def wait_for(predicate, timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll ``predicate`` until true; fail after ``timeout`` seconds (no fixed sleeps)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
 
 
 def open_sockets() -> int:

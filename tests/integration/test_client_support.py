@@ -25,6 +25,7 @@ import pytest
 from chaosagenkit.client import registry
 from chaosagenkit.control_client import ControlClient
 from chaosagenkit.sandbox import SANDBOX, ServerRef
+from tests.polling import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -135,15 +136,3 @@ def target(echo_host: ServerRef, clean_clients: None) -> Iterator[ServerRef]:
     register(echo_host)
     yield echo_host
     clear(echo_host)
-
-
-def wait_for(condition: Callable[[], Any], timeout_s: float = 10.0, what: str = "condition") -> Any:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what} (last: {value!r})")
-        time.sleep(0.02)

@@ -6,7 +6,7 @@ import pytest
 from chaoslib.experiment import run_experiment
 
 from chaosagenkit.control_client import ControlClient
-from chaosagenkit.sandbox import derive_seed
+from chaosagenkit.seeds import derive_seed
 from tests.integration.test_service_hosts import elsewhere  # the host "running elsewhere"
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_service]

@@ -19,6 +19,8 @@ import time
 
 import pytest
 
+from tests.polling import wait_for
+
 pytestmark = [pytest.mark.chaos]
 
 ACCEPT_FAILED = "socket.accept() out of system resource"
@@ -61,10 +63,7 @@ def test_running_out_of_descriptors_logs_the_accept_error_once_not_a_flood(comma
         def errors() -> int:
             return stderr_path.read_text(errors="replace").count(ACCEPT_FAILED)
 
-        deadline = time.monotonic() + 30
-        while errors() == 0:
-            assert time.monotonic() < deadline, "the daemon never ran out of descriptors"
-            time.sleep(0.05)
+        wait_for(errors, timeout_s=30, what="the daemon to run out of descriptors")
         watch_until = time.monotonic() + WATCH_S
         while time.monotonic() < watch_until:  # a window in which a flood would show: it must not
             assert errors() <= 2, f"{errors()} accept errors logged: the flood is back"

@@ -14,7 +14,7 @@ from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.kernel import guard, nft, system
 from chaosagenkit.kernel.faults import parse_spec
 from chaosagenkit.kernel.topology import TARGET_ADDRESS, new_run_id
-from chaosagenkit.sandbox import derive_seed
+from chaosagenkit.seeds import derive_seed
 from tests.integration.kernel_support import (
     kernel_network,
     needs_kernel,
@@ -22,10 +22,11 @@ from tests.integration.kernel_support import (
     root_namespace_view,
     send_datagrams,
     tcp_pair,
-    wait_until,
 )
+from tests.polling import wait_for
 
-pytestmark = needs_kernel
+#: one at a time beside other kernel tests (make test: pytest -n 2 --dist loadgroup)
+pytestmark = [needs_kernel, pytest.mark.xdist_group("kernel")]
 
 
 def test_nothing_outside_the_run_namespaces_changes():
@@ -118,7 +119,7 @@ def test_blackhole_silences_an_established_connection_without_reset():
     with kernel_network() as network, tcp_pair(network) as (_, client, server):
         network.inject(parse_spec("blackhole"), "both", 60)
         client.sendall(b"into the void")
-        wait_until(lambda: network.tcp_counters("callers")["Tcp.RetransSegs"] >= 2, what="retransmissions")
+        wait_for(lambda: network.tcp_counters("callers")["Tcp.RetransSegs"] >= 2, what="retransmissions")
         connections = network.tcp_connections("callers")
         assert [(c["state"], c["unacked_bytes"], c["timer"]) for c in connections] == [
             ("ESTABLISHED", len(b"into the void"), "retransmit")
@@ -131,7 +132,7 @@ def test_blackhole_silences_an_established_connection_without_reset():
 def test_nft_faults_expire_in_the_kernel():
     with kernel_network() as network:
         fault = network.inject(parse_spec("loss", loss_rate=1.0), "to_target", 0.3)
-        wait_until(lambda: not network.fault_stats(fault["id"])["live"], what="the nft set element to expire")
+        wait_for(lambda: not network.fault_stats(fault["id"])["live"], what="the nft set element to expire")
         before = network.fault_stats(fault["id"])["acted"]
         send_datagrams(network, 100)
         assert network.fault_stats(fault["id"])["acted"] == before
@@ -160,7 +161,7 @@ def test_bandwidth_limit_is_tbf_and_the_guard_expires_it():
         fault = network.inject(parse_spec("bandwidth", rate_kbps=800), "to_target", 0.5)
         assert fault["mechanism"] == "tbf"
         assert "tbf" in qdiscs(network, "callers") and "tbf" not in qdiscs(network, "target")
-        wait_until(lambda: "tbf" not in qdiscs(network, "callers"), what="the guard to remove the qdisc")
+        wait_for(lambda: "tbf" not in qdiscs(network, "callers"), what="the guard to remove the qdisc")
 
 
 def test_delay_without_netem_on_a_veth_link_is_refused_with_the_reason():
@@ -195,7 +196,7 @@ def test_relay_delays_duplicates_and_corrupts_real_packets():
 def test_relay_faults_expire_on_the_relays_clock():
     with kernel_network(link="relay") as network:
         fault = network.inject(parse_spec("reordering", rate=0.5, gap_ms=5), "both", 0.3)
-        wait_until(lambda: not network.fault_stats(fault["id"])["live"], what="the relay fault to expire")
+        wait_for(lambda: not network.fault_stats(fault["id"])["live"], what="the relay fault to expire")
 
 
 def test_sweep_removes_namespaces_of_dead_runs_only():

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from chaosagenkit.kernel import system
-from tests.integration.kernel_support import needs_kernel, needs_tun, wait_until
+from tests.integration.kernel_support import needs_kernel, needs_tun
+from tests.polling import wait_for
 
-pytestmark = needs_kernel
+#: one at a time beside other kernel tests (make test: pytest -n 2 --dist loadgroup)
+pytestmark = [needs_kernel, pytest.mark.xdist_group("kernel")]
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -46,8 +48,6 @@ def test_everything_goes_when_the_chaos_process_is_killed(link):
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait()
         victim.stdout.close()
-    wait_until(
-        lambda: not set(made["namespaces"]) & set(system.list_namespaces()), what="the namespaces to go"
-    )
-    wait_until(lambda: not any(running(pid) for pid in made["pids"]), what="guard, relay and target to exit")
-    wait_until(lambda: not os.path.exists(made["state_file"]), what="the state file to go")
+    wait_for(lambda: not set(made["namespaces"]) & set(system.list_namespaces()), what="the namespaces to go")
+    wait_for(lambda: not any(running(pid) for pid in made["pids"]), what="guard, relay and target to exit")
+    wait_for(lambda: not os.path.exists(made["state_file"]), what="the state file to go")

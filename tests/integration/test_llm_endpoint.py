@@ -15,8 +15,10 @@ import pytest
 
 from chaosagenkit.control_client import ControlClient
 from chaosagenkit.exceptions import ControlAPIError
+from chaosagenkit.limits import MAX_SEED
 from chaosagenkit.llm import process
 from chaosagenkit.sandbox import SANDBOX
+from tests.polling import wait_for
 
 openai = pytest.importorskip("openai", reason="the openai SDK comes with the extra chaosagenkit[llm]")
 anthropic = pytest.importorskip(
@@ -291,10 +293,7 @@ def test_bad_faults_are_refused_and_change_nothing(llm):
 def test_faults_expire_by_themselves(llm):
     control = process.client_for(llm)
     control.post("/faults", {"kind": "refusal", "duration_s": 0.2})
-    deadline = time.monotonic() + 10
-    while control.get("/faults"):
-        assert time.monotonic() < deadline, "the fault did not expire"
-        time.sleep(0.05)
+    wait_for(lambda: not control.get("/faults"), timeout_s=10, what="the fault to expire")
     assert chat(oai(llm)).choices[0].message.content == "req-12"
 
 
@@ -310,3 +309,21 @@ def test_a_token_protects_the_control_api():
     finally:
         process.teardown()
         SANDBOX.reset()
+
+
+def test_reseed_takes_the_seed_range_every_control_plane_takes(llm):
+    """POST /seed is checked by the one validator: 0 .. limits.MAX_SEED, as on the chaos host."""
+    control = process.client_for(llm)
+    before = control.get("/health")["seed"]
+    try:
+        assert control.post("/seed", {"seed": MAX_SEED}) == {"seed": MAX_SEED}
+        for body, words in (
+            ({"seed": MAX_SEED + 1}, "'seed' must be"),
+            ({"seed": True}, "'seed' must be"),
+            ({}, "'seed' is missing"),
+        ):
+            with pytest.raises(ControlAPIError) as refused:
+                control.post("/seed", body)
+            assert refused.value.status == 400 and words in str(refused.value), body
+    finally:
+        control.post("/seed", {"seed": before})

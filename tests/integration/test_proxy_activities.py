@@ -16,6 +16,7 @@ from chaosagenkit.control_client import ControlClient
 from chaosagenkit.exceptions import TargetError
 from chaosagenkit.network import actions, daemons, expiry, probes
 from chaosagenkit.sandbox import SANDBOX
+from tests.polling import wait_for
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_network]
 
@@ -34,13 +35,6 @@ def run() -> Iterator[ControlClient]:
     daemons.teardown()
     SANDBOX.reset()
     listener.close()
-
-
-def wait_until(predicate, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
 
 
 def test_injecting_records_the_fault_and_returns_toxiproxys_json(run):
@@ -96,7 +90,7 @@ def test_bad_arguments_fail_with_one_line_before_anything_changes(run, call, mes
 def test_a_fault_with_a_duration_expires_by_itself(run):
     actions.inject_timeout("edge", duration_s=0.5, name="short")
     assert [t["name"] for t in probes.list_toxics("edge")] == ["short"]
-    wait_until(lambda: probes.list_toxics("edge") == [])
+    wait_for(lambda: probes.list_toxics("edge") == [])
     inject = [e for e in SANDBOX.timeline() if e["event"] == "inject"][-1]
     assert inject["duration_s"] == 0.5
 
@@ -104,7 +98,7 @@ def test_a_fault_with_a_duration_expires_by_itself(run):
 def test_a_disabled_proxy_comes_back_after_its_duration_by_the_daemons_own_timer(run):
     assert actions.disable_proxy("edge", duration_s=0.5)["enabled"] is False
     assert expiry.pending() == [], "our daemon keeps the TTL: nothing here has to survive"
-    wait_until(lambda: run.get("/proxies/edge")["enabled"])
+    wait_for(lambda: run.get("/proxies/edge")["enabled"])
     disable = SANDBOX.timeline()[-1]
     assert (disable["event"], disable["target"], disable["duration_s"]) == ("disable", "edge", 0.5)
 
@@ -115,7 +109,7 @@ def test_traffic_impacted_is_true_only_when_the_toxic_met_traffic(run):
     host, port = run.get("/proxies/edge")["listen"].rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=5) as client:
         client.sendall(b"ping")
-        wait_until(lambda: probes.proxy_stats("edge")["upstream"]["sent"] == 4)
+        wait_for(lambda: probes.proxy_stats("edge")["upstream"]["sent"] == 4)
     assert probes.traffic_impacted("edge", "tiny") is True
     actions.remove_toxic("edge", "tiny")
     assert probes.traffic_impacted("edge", "tiny") is True, "counters outlive the toxic"
@@ -254,7 +248,7 @@ def test_against_another_server_one_client_timer_per_fault_replaced_and_cancelle
         actions.remove_toxic("db", "slow", configuration=configuration)
         assert expiry.pending() == []
         actions.disable_proxy("db", duration_s=0.2, configuration=configuration)
-        wait_until(lambda: _ToxiproxyStandIn.bodies[-1] == ("/proxies/db", {"enabled": True}))
+        wait_for(lambda: _ToxiproxyStandIn.bodies[-1] == ("/proxies/db", {"enabled": True}))
         assert expiry.pending() == []
     finally:
         expiry.cancel_all()

@@ -27,6 +27,7 @@ import pytest
 
 from chaosagenkit.network import daemons as process
 from tests.integration.proxy_support import echo_handler
+from tests.polling import wait_for_async as wait_for
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_network, pytest.mark.slow]
 
@@ -82,15 +83,6 @@ async def until(predicate: Callable[[], bool], window_s: float) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + window_s
     while not predicate() and loop.time() < deadline:
-        await asyncio.sleep(0.02)
-
-
-async def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
 
 

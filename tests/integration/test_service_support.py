@@ -20,6 +20,8 @@ from typing import Any
 
 from agenkit.interfaces import Agent, Message
 
+from tests.polling import wait_for
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -74,18 +76,6 @@ async def call_async(endpoint: str, n: int = 1, *, timeout_ms: int = 10_000, tag
 
 def call(endpoint: str, n: int = 1, **kwargs: Any) -> list[Outcome]:
     return asyncio.run(call_async(endpoint, n, **kwargs))
-
-
-def wait_for(condition: Callable[[], Any], timeout_s: float = 15.0, what: str = "condition") -> Any:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def raw_request(

@@ -19,6 +19,7 @@ from chaosagenkit.client.runtime import RUNTIME
 from chaosagenkit.topology.netns import ETC_NETNS, NETNS_DIR, DnsNamespace, unavailable_reason
 
 pytestmark = [
+    pytest.mark.xdist_group("kernel"),  # one at a time beside other kernel tests (pytest -n --dist loadgroup)
     pytest.mark.chaos,
     pytest.mark.skipif(
         unavailable_reason() is not None, reason=f"topology namespace: {unavailable_reason()}"

@@ -12,16 +12,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from chaosagenkit.report import write_reports
+from tests.polling import wait_for
 from tests.report import journals as builders
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(condition, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def test_sigint_during_the_method_gives_an_interrupted_report(tmp_path):

@@ -59,6 +59,7 @@ def test_the_build_step_puts_the_experiments_into_the_package(tmp_path):
     shipped = sorted(p.name for p in (tmp_path / "chaosagenkit" / "experiments").glob("*.json"))
     assert shipped == sorted(p.name for p in (REPO / "experiments").glob("*.json"))
     assert (tmp_path / "chaosagenkit" / "builtin_suite.py").exists()
+    assert (tmp_path / "chaosagenkit" / "py.typed").exists()  # PEP 561: users' checkers read our types
 
 
 def test_chaos_agent_is_importable_from_the_package_without_slowing_import_chaosagenkit():

@@ -179,7 +179,7 @@ def test_the_same_seed_gives_the_same_decisions_and_another_seed_others():
         policy.add(parse_llm_fault({"kind": "server_error", "rate": 0.5}), now=0.0)
         policy.add(parse_llm_fault({"kind": "stream_cut", "after_events": 1, "rate": 0.5}), now=0.0)
         made = decisions(policy, [PLAIN, STREAM] * 50)
-        return [d.is_clean for d in made]
+        return [not d.fault_ids for d in made]
 
     assert run(7) == run(7)
     assert run(7) != run(8)
@@ -189,7 +189,7 @@ def test_faults_expire_by_themselves():
     policy = LlmFaultPolicy(seed=1)
     policy.add(parse_llm_fault({"kind": "refusal", "duration_s": 5}), now=100.0)
     assert policy.decide_request(104.9, PLAIN).content == ("refusal",)
-    assert policy.decide_request(105.0, PLAIN).is_clean
+    assert not policy.decide_request(105.0, PLAIN).fault_ids
     assert policy.active(105.0) == []
 
 

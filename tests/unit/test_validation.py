@@ -137,7 +137,15 @@ def test_the_daemons_take_the_same_seed_range(command):
             lambda: validation.require_choice("up", "stream", ("upstream", "downstream")),
             "'stream' must be one of upstream, downstream, got 'up'",
         ),
-        (lambda: validation.require_name(" ", "name"), "'name' must be a non-empty string, got ' '"),
+        (lambda: validation.require_text(" ", "name"), "'name' must be a non-empty string, got ' '"),
+        (
+            lambda: validation.require_known_keys({"b": 1, "z": 2, "a": 3}, ("a", "b"), "a server field"),
+            "'z' is not a server field (known: a, b)",
+        ),
+        (
+            lambda: validation.require_known_keys({"x": 1}, ("a",), "a field here", prefix="hosts.h."),
+            "'hosts.h.x' is not a field here (known: a)",
+        ),
         (lambda: validation.require_ttl(None), "'duration_s' must be a number, got None"),
     ],
 )
@@ -149,6 +157,7 @@ def test_checks_return_what_they_accepted():
     assert validation.require_number(100.0, "n", integer=True) == 100
     assert isinstance(validation.require_number(100.0, "n", integer=True), int)
     assert validation.require_probability(1, "rate") == 1.0
+    assert validation.require_known_keys({"a": 1}, ("a", "b"), "a field") is None
     assert validation.require_ttl(None, default=7) == 7
     assert validation.seed_or_none("12") == 12 and validation.seed_or_none("") is None
     assert 0 <= validation.random_seed() < 2**31

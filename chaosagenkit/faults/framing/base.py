@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 __all__ = [
     "JSON_KINDS",
@@ -50,6 +50,20 @@ JSON_KINDS = ("invalid_json", "invalid_utf8", "wrong_type", "missing_fields")
 
 class NotFraming(Exception):
     """The stream is not (or no longer) in the framing its parser reads: pass it untouched."""
+
+
+class Parser(Protocol):
+    """What FrameReader asks of each framing's parser (agenkit, HTTP/1.1, HTTP/2, WebSocket)."""
+
+    def held_bytes(self) -> int: ...
+
+    def changed(self) -> None: ...
+
+    def release_partial(self, buffer: bytearray) -> bytes: ...
+
+    def parse(self, buffer: bytearray, out: list) -> Parser | None:
+        """Move messages from ``buffer`` to ``out``; the parser taking over after an upgrade, or None."""
+        ...
 
 
 class WebSocketSession:

@@ -26,11 +26,13 @@ from chaosagenkit.faults.framing.base import (
     Frame,
     FramingContext,
     NotFraming,
+    Parser,
     WebSocketSession,
     corrupt_json,
     decode_envelope,
     pass_through,
 )
+from chaosagenkit.faults.framing.websocket import WebSocketParser
 
 __all__ = [
     "MAX_HEAD",
@@ -134,7 +136,7 @@ class HttpParser:
         # head is read once (reading it pops a request method or records one)
         self._holding: tuple[int, int] | None = None
         self._upgrading = False  # this direction asked for a WebSocket upgrade
-        self._switch: Callable[[], object] | None = None
+        self._switch: Callable[[], Parser] | None = None
         self._answered = 0  # final responses read (to find the request each one answers)
 
     def held_bytes(self) -> int:
@@ -143,7 +145,7 @@ class HttpParser:
     def changed(self) -> None:
         """Nothing to adjust in this framing."""
 
-    def parse(self, buffer: bytearray, out: list):
+    def parse(self, buffer: bytearray, out: list) -> Parser | None:
         """Move complete messages and passed-through bytes from ``buffer`` to ``out``.
 
         Returns the parser that takes the stream over after a protocol switch,
@@ -287,12 +289,11 @@ def _content_length(headers: dict[bytes, bytes]) -> int:
     return int(value)
 
 
-def _opaque():
+def _opaque() -> Parser:
     raise NotFraming("protocol switched")
 
 
-def _websocket(deflate: bool, no_context_takeover: bool):
-    from chaosagenkit.faults.framing.websocket import WebSocketParser
+def _websocket(deflate: bool, no_context_takeover: bool) -> Parser:
 
     return WebSocketParser(deflate=deflate, no_context_takeover=no_context_takeover)
 

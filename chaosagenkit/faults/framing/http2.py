@@ -24,7 +24,7 @@ windows (4 MiB) absorb that for messages of ordinary size.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import hpack
 import hpack.exceptions
@@ -341,7 +341,8 @@ class Http2Parser:
         stream_id, frame_type, block = self._block  # type: ignore[misc]
         self._block = None
         try:
-            headers = self._decoder.decode(bytes(block))
+            # raw=False (the default): names and values are str.
+            headers = cast(list[tuple[str, str]], self._decoder.decode(bytes(block)))
         except (hpack.exceptions.HPACKError, ValueError, UnicodeDecodeError) as e:
             raise NotFraming(f"header block not decodable: {e}") from None
         if frame_type != HEADERS:
@@ -378,10 +379,10 @@ class Http2Parser:
             self._emit(held, out)
         else:
             data = held.data
-            size = 5 + int.from_bytes(data[1:5], "big") if len(data) >= 5 else None
-            if data and size is not None and len(data) == size:
+            expected = 5 + int.from_bytes(data[1:5], "big") if len(data) >= 5 else None
+            if data and expected is not None and len(data) == expected:
                 out.append(GrpcFrame([held], held.stream, self._envelope(held.stream, stream)))
-            elif data and (size is None or len(data) < size):
+            elif data and (expected is None or len(data) < expected):
                 self._group, self._group_stream, self._group_bytes = [], held.stream, 0
                 self._add_to_group(held)
             else:

@@ -28,13 +28,13 @@ import logging
 import re
 
 from chaosagenkit.faults.framing.agenkit import AgenkitParser
-from chaosagenkit.faults.framing.base import MAX_MESSAGE_SIZE, Frame, FramingContext, NotFraming
+from chaosagenkit.faults.framing.base import MAX_MESSAGE_SIZE, Frame, FramingContext, NotFraming, Parser
 from chaosagenkit.faults.framing.http1 import REQUEST_LINE, STATUS_LINE, HttpParser
 from chaosagenkit.faults.framing.http2 import PREFACE, SETTINGS, Http2Parser
 
 __all__ = ["DETECT_WINDOW_S", "MAX_START_LINE", "PROTOCOLS", "FrameReader"]
 
-logger = logging.getLogger("chaosagenkit.framing")
+logger = logging.getLogger(__name__)
 
 #: ``protocol`` values: detect, or fix the framing (websocket starts as HTTP/1.1, its upgrade).
 PROTOCOLS = ("auto", "agenkit", "http", "websocket", "grpc")
@@ -69,7 +69,7 @@ class FrameReader:
         self.context = context if context is not None else FramingContext()
         self._record = record
         self._buffer = bytearray()
-        self._parser = None
+        self._parser: Parser | None = None
         self._mode = "detect"
         if protocol == "agenkit":
             self._start("agenkit")
