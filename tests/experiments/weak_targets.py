@@ -10,8 +10,10 @@ steady state holds), and show their weakness only under the fault.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
+from typing import Any
 
 from agenkit.interfaces import Agent, Message
 
@@ -162,3 +164,30 @@ class EchoThenFail(Agent):
 
 def echo_then_fail() -> Agent:
     return EchoThenFail()
+
+
+class LenientToolAgent(Agent):
+    """The LLM-backed target (chaosagenkit.llm.targets) with one weakness a team could ship: when
+    the model's tool call does not parse, it runs the tool with no text instead of failing,
+    so the caller gets a wrong answer rather than an error."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    @property
+    def name(self) -> str:
+        return "llm"
+
+    async def process(self, message: Message) -> Message:
+        try:
+            return await self.inner.process(message)
+        except json.JSONDecodeError:
+            return Message(
+                role="agent", content="", metadata={"request_id": (message.metadata or {}).get("request_id")}
+            )
+
+
+def lenient_tool_agent() -> Agent:
+    from chaosagenkit.llm.targets import llm_agent
+
+    return LenientToolAgent(llm_agent())
