@@ -7,12 +7,19 @@ Every test must leave nothing behind: no child process, no listening port.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.polling import wait_for
+
+# A test run started in the background by a non-interactive shell inherits SIGINT ignored, and so
+# would every child a test starts (an ignored signal stays ignored across exec): the Ctrl-C tests
+# need Python's default, in this process and in the children.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def child_pids(parent: int | None = None) -> set[int]:

@@ -248,10 +248,11 @@ def test_latency_is_added_to_every_round_trip(api, transport):
 
 DROP_FINDINGS = [
     (
+        # on a connection already open, reset_peer closes it (FIN), as Toxiproxy does
         "reset",
         {"type": "reset_peer", "attributes": {"timeout": 0}},
-        AgenkitConnectionError,
-        "Connection reset by peer",
+        ConnectionClosedError,
+        "Connection closed",
     ),
     ("cut", {"type": "limit_data", "attributes": {"bytes": 10}}, ConnectionClosedError, "Connection closed"),
     ("timeout", {"type": "timeout", "attributes": {"timeout": 0}}, AgentTimeoutError, "timed out"),
@@ -271,10 +272,27 @@ def test_connection_faults_surface_as_agenkit_errors(api, what, toxic, error, wo
 
 def test_closing_a_remote_agent_after_a_reset_raises(api):
     # Finding: RemoteAgent.close() lets the socket's ConnectionResetError escape, so a
-    # caller's clean-up (finally: await agent.close()) fails too.
-    _, closing = asyncio.run(
-        _through_proxy(api, "tcp", [{"type": "reset_peer", "attributes": {"timeout": 0}}], 1, timeout_ms=1000)
-    )
+    # caller's clean-up (finally: await agent.close()) fails too. reset_peer resets (RST)
+    # a connection opened while it is on (an open one it closes with FIN, as Toxiproxy).
+    async def scenario():
+        async with agenkit_server("tcp") as upstream:
+            proxy = await asyncio.to_thread(api.post, "/proxies", {"name": "agent", "upstream": upstream})
+            try:
+                await asyncio.to_thread(
+                    api.post, "/proxies/agent/toxics", {"type": "reset_peer", "attributes": {"timeout": 0}}
+                )
+                agent = RemoteAgent("echo", endpoint=f"tcp://{proxy['listen']}", timeout_ms=1000)
+                with pytest.raises(Exception):  # noqa: B017  # what it is, is the other test's business
+                    await agent.process(Message(role="user", content="reset"))
+                try:
+                    await agent.close()
+                except Exception as e:
+                    return e
+                return None
+            finally:
+                await asyncio.to_thread(api.delete, "/proxies/agent")
+
+    closing = asyncio.run(scenario())
     assert isinstance(closing, ConnectionResetError), repr(closing)
 
 

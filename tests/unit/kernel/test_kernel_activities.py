@@ -16,6 +16,9 @@ from chaosagenkit.sandbox import SANDBOX
 from chaosagenkit.service import hosts as process
 from chaosagenkit.suite import _unmet_requirement
 
+#: builds real namespaces as root: one at a time beside the other kernel tests (pytest -n --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("kernel")
+
 
 @pytest.fixture(autouse=True)
 def empty_registry():
