@@ -50,3 +50,23 @@ def no_leftover_processes():
         wait_for(lambda: not child_pids() - before, timeout_s=10.0, what="the test's child processes to exit")
     except AssertionError:
         pytest.fail(f"test left child processes running: {sorted(child_pids() - before)}")
+
+
+@pytest.fixture(autouse=True)
+def _one_kernel_test_at_a_time(request, tmp_path_factory):
+    """Tests marked ``xdist_group("kernel")`` build network namespaces and nftables tables and
+    check that none is left: under ``pytest -n`` they take a machine-wide lock, so two never
+    overlap whichever worker runs them (the group alone did not keep them on one worker)."""
+    marker = request.node.get_closest_marker("xdist_group")
+    if marker is None or "kernel" not in marker.args:
+        yield
+        return
+    import fcntl
+
+    # in pytest's own temporary root (shared by the workers of one run, cleaned by pytest)
+    with open(tmp_path_factory.getbasetemp().parent / "kernel.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
