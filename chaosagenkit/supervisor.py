@@ -59,6 +59,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -106,6 +107,8 @@ _MAX_STDERR_LINE = 4096
 _STDERR_LINES_KEPT = 50
 _STDERR_LINES_SHOWN = 5
 _STDERR_DRAIN_S = 2.0
+#: Each started child's stderr reader, so that stopping the child also ends its thread.
+_stderr_readers: weakref.WeakKeyDictionary[subprocess.Popen[bytes], _StderrTail] = weakref.WeakKeyDictionary()
 
 
 # -- the parent's half ---------------------------------------------------------------
@@ -196,7 +199,7 @@ def stop(process: subprocess.Popen[bytes], grace_s: float = STOP_GRACE_S) -> int
         if process.poll() is None:
             process.terminate()
             try:
-                return process.wait(grace_s)
+                process.wait(grace_s)
             except subprocess.TimeoutExpired:
                 pass
     except BaseException:  # a second Ctrl-C while waiting: still leave nothing running
@@ -206,10 +209,16 @@ def stop(process: subprocess.Popen[bytes], grace_s: float = STOP_GRACE_S) -> int
 
 
 def kill(process: subprocess.Popen[bytes]) -> int:
-    """SIGKILL (unless it already exited) and reap. Returns the exit status."""
+    """SIGKILL (unless it already exited) and reap; its stderr reader ends too. Returns the exit status."""
     if process.poll() is None:
         process.kill()
-    return process.wait()
+    code = process.wait()
+    # A stopped child leaves no thread behind: a runner that forks workers
+    # (suite.run_suite with jobs > 1) refuses to while any thread runs.
+    reader = _stderr_readers.pop(process, None)
+    if reader is not None:
+        reader.join()
+    return code
 
 
 def _await_ready(process: subprocess.Popen[bytes], command: str, timeout_s: float) -> dict[str, Any]:
@@ -268,6 +277,11 @@ class _StderrTail:
             target=self._pump, args=(process, label), name=f"stderr-{process.pid}", daemon=True
         )
         self._thread.start()
+        _stderr_readers[process] = self
+
+    def join(self) -> None:
+        """Wait for the reader to reach the end of the pipe (bounded: a grandchild may hold it open)."""
+        self._thread.join(_STDERR_DRAIN_S)
 
     def _pump(self, process: subprocess.Popen[bytes], label: str) -> None:
         assert process.stderr is not None
@@ -280,7 +294,7 @@ class _StderrTail:
     def text(self) -> str:
         # A child that just exited may still have lines in the pipe; a grandchild that
         # inherited stderr may keep it open, hence the bound.
-        self._thread.join(_STDERR_DRAIN_S)
+        self.join()
         shown = [line.strip() for line in list(self._lines) if line.strip()]
         return " | ".join(shown[-_STDERR_LINES_SHOWN:])
 

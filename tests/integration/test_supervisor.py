@@ -111,6 +111,9 @@ def test_ready_line_token_in_the_environment_and_a_clean_stop(command):
     finally:
         assert child.stop() == 0
     assert child.process.returncode == 0
+    assert f"stderr-{child.pid}" not in {t.name for t in threading.enumerate()}, (
+        "its stderr reader ended with it"
+    )
 
 
 # -- failed starts ---------------------------------------------------------------------
@@ -287,6 +290,9 @@ def test_kill_is_sigkill_and_reaps(command):
     assert child.kill() == -signal.SIGKILL
     assert child.process.returncode == -signal.SIGKILL and not pid_alive(child.pid)
     assert child.stop() == -signal.SIGKILL, "stopping a stopped child does nothing"
+    assert f"stderr-{child.pid}" not in {t.name for t in threading.enumerate()}, (
+        "its stderr reader ended with it"
+    )
 
 
 # -- open files ------------------------------------------------------------------------

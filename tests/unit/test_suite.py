@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from pathlib import Path
 
 import click
@@ -232,6 +233,8 @@ def test_left_behind_names_live_processes_of_the_run_and_a_registry_not_emptied(
 def test_a_parallel_worker_that_writes_no_journal_fails_and_an_old_journal_is_not_read(tmp_path):
     from chaosagenkit.suite import run_suite
 
+    # forked workers need a single-threaded runner: a thread left by an earlier test is a leak
+    assert threading.active_count() == 1, f"threads still running: {threading.enumerate()}"
     for name in ("a", "b"):
         write_experiment(tmp_path, name, None)  # no activity: chaoslib refuses it before running
     journals = tmp_path / "journals"
