@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import inspect
 import ipaddress
 import json
 import logging
@@ -43,25 +44,27 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from chaosagenkit import metrics
 from chaosagenkit.control_options import ControlOptions
 from chaosagenkit.credentials import bind_token_problem
-from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.exceptions import ConfigurationError, FaultNotFound
 from chaosagenkit.validation import require_seed
 
 __all__ = [
     "COMMON_ERRORS",
     "ApiError",
     "ErrorTable",
+    "FaultHolder",
     "Reply",
     "Route",
     "build_app",
     "check_bind",
     "connection_families",
+    "fault_routes",
     "is_loopback",
     "metrics_route",
     "parse_host_port",
@@ -76,8 +79,8 @@ Handler = Callable[[web.Request], Awaitable[Any]]
 #: Domain error class -> HTTP status; a subclass maps as its closest listed base.
 ErrorTable = Mapping[type[BaseException], int]
 
-#: What every control API maps the same way: a value the user got wrong.
-COMMON_ERRORS: ErrorTable = {ConfigurationError: 400}
+#: What every control API maps the same way: a value the user got wrong, a fault id that is gone.
+COMMON_ERRORS: ErrorTable = {ConfigurationError: 400, FaultNotFound: 404}
 
 #: Toxiproxy's answer to a browser (api.go, stopBrowsersMiddleware), kept word for word.
 BROWSER_REFUSED = "User agent not allowed"
@@ -138,6 +141,71 @@ def build_app(
     for route in routes:
         app.router.add_route(route.method, route.path, _json_handler(route.handler))
     return app
+
+
+class FaultHolder(Protocol):
+    """What a process that holds faults behind a control API offers (the chaos host, the LLM endpoint).
+
+    ``add_faults`` may be a coroutine function (the host acquires memory and threads).
+    """
+
+    def health(self) -> Any: ...
+    def faults(self) -> Any: ...
+    def add_faults(self, data: Any) -> Any: ...
+    def remove_fault(self, fault_id: str) -> Any: ...
+    def clear_faults(self) -> Any: ...
+    def stats(self) -> Any: ...
+    def reseed(self, seed: int) -> None: ...
+
+
+def fault_routes(holder: FaultHolder) -> list[Route]:
+    """The routes every fault-holding control API has, the same way.
+
+    ``GET /health``, ``GET /faults``, ``POST /faults`` (one object or a list,
+    201), ``DELETE /faults``, ``DELETE /faults/{fault_id}`` (404 when gone),
+    ``GET /stats``, ``POST /seed``.
+    """
+
+    async def health(request: web.Request) -> Any:
+        return holder.health()
+
+    async def list_faults(request: web.Request) -> Any:
+        return holder.faults()
+
+    async def add_faults(request: web.Request) -> Any:
+        data = await read_json(request)
+        created = holder.add_faults(data)
+        if inspect.isawaitable(created):
+            created = await created
+        return Reply(201, created if isinstance(data, list) else created[0])
+
+    async def clear_faults(request: web.Request) -> Any:
+        return {"removed": holder.clear_faults()}
+
+    async def remove_fault(request: web.Request) -> Any:
+        fault_id = request.match_info["fault_id"]
+        removed = holder.remove_fault(fault_id)
+        if removed is None:
+            raise FaultNotFound(f"no active fault with id {fault_id!r} (it may have expired)")
+        return removed
+
+    async def stats(request: web.Request) -> Any:
+        return holder.stats()
+
+    async def reseed(request: web.Request) -> Any:
+        seed = await read_seed(request)
+        holder.reseed(seed)
+        return {"seed": seed}
+
+    return [
+        Route("GET", "/health", health),
+        Route("GET", "/faults", list_faults),
+        Route("POST", "/faults", add_faults),
+        Route("DELETE", "/faults", clear_faults),
+        Route("DELETE", "/faults/{fault_id}", remove_fault),
+        Route("GET", "/stats", stats),
+        Route("POST", "/seed", reseed),
+    ]
 
 
 async def read_json(request: web.Request, *, required: bool = True) -> Any:

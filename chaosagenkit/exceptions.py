@@ -17,6 +17,7 @@ __all__ = [
     "ChaosAgenkitError",
     "ConfigurationError",
     "ControlAPIError",
+    "FaultNotFound",
     "ProcessStartError",
     "TargetError",
 ]
@@ -36,6 +37,10 @@ class ConfigurationError(ChaosAgenkitError, ValueError):
         self.field = field
         self.message = message
         super().__init__(f"'{field}' {message}")
+
+
+class FaultNotFound(ChaosAgenkitError):
+    """No active fault has that id (it may have expired)."""
 
 
 class TargetError(ChaosAgenkitError):

@@ -33,7 +33,7 @@ from collections import Counter
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar, Self, cast
 
-from chaosagenkit.exceptions import ChaosAgenkitError, ConfigurationError
+from chaosagenkit.exceptions import ConfigurationError
 from chaosagenkit.limits import DEFAULT_TTL_S, MAX_CPU_THREADS, MAX_MEMORY_MIB, MAX_PADDING_BYTES, MAX_TIME_MS
 from chaosagenkit.validation import (
     invalid,
@@ -57,7 +57,6 @@ __all__ = [
     "FailFirst",
     "FailingFault",
     "FailureRate",
-    "FaultNotFound",
     "FaultPolicy",
     "FaultSpec",
     "LargeResponse",
@@ -413,10 +412,6 @@ class Decision:
 
 
 NO_FAULT = Decision()
-
-
-class FaultNotFound(ChaosAgenkitError):
-    """No active fault has that id (it may have expired)."""
 
 
 class FaultPolicy:

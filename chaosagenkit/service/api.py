@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from chaosagenkit import metrics
-from chaosagenkit.api import ErrorTable, Reply, Route, build_app, metrics_route, read_json, read_seed
+from chaosagenkit.api import ErrorTable, Reply, Route, build_app, fault_routes, metrics_route, read_json
 from chaosagenkit.control_options import ControlOptions
 from chaosagenkit.exceptions import ConfigurationError
-from chaosagenkit.faults.service import Crash, FaultNotFound
+from chaosagenkit.faults.service import Crash
 from chaosagenkit.service.chaos_agent import LATENCY_BUCKETS_MS
 from chaosagenkit.validation import invalid
 
@@ -39,7 +39,6 @@ __all__ = ["ERRORS", "application", "metric_families", "routes"]
 #: The host's errors and their statuses, the one place they are decided.
 ERRORS: ErrorTable = {
     ConfigurationError: 400,  # a fault or a field the host refuses; nothing changed
-    FaultNotFound: 404,
 }
 
 
@@ -51,30 +50,6 @@ def application(host: ChaosHost, options: ControlOptions | None = None) -> web.A
 def routes(host: ChaosHost) -> list[Route]:
     """The route table of ``host``'s control API."""
 
-    async def health(request: web.Request) -> Any:
-        return host.health()
-
-    async def list_faults(request: web.Request) -> Any:
-        return host.faults()
-
-    async def add_faults(request: web.Request) -> Any:
-        data = await read_json(request)
-        created = await host.add_faults(data)
-        return Reply(201, created if isinstance(data, list) else created[0])
-
-    async def clear_faults(request: web.Request) -> Any:
-        return {"removed": host.clear_faults()}
-
-    async def remove_fault(request: web.Request) -> Any:
-        fault_id = request.match_info["fault_id"]
-        removed = host.remove_fault(fault_id)
-        if removed is None:
-            raise FaultNotFound(f"no active fault with id {fault_id!r} (it may have expired)")
-        return removed
-
-    async def stats(request: web.Request) -> Any:
-        return host.stats()
-
     async def crash(request: web.Request) -> Any:
         body = await read_json(request, required=False)
         if body is None:
@@ -85,24 +60,13 @@ def routes(host: ChaosHost) -> list[Route]:
         created = await host.add_faults(spec.to_json())
         return Reply(202, {"crash": spec.when, "fault": created[0]})
 
-    async def reseed(request: web.Request) -> Any:
-        seed = await read_seed(request)
-        host.reseed(seed)
-        return {"seed": seed}
-
     async def middleware(request: web.Request) -> Any:
         return {"middleware": host.middleware()}
 
     return [
-        Route("GET", "/health", health),
-        Route("GET", "/faults", list_faults),
-        Route("POST", "/faults", add_faults),
-        Route("DELETE", "/faults", clear_faults),
-        Route("DELETE", "/faults/{fault_id}", remove_fault),
-        Route("GET", "/stats", stats),
+        *fault_routes(host),
         metrics_route(lambda: metric_families(host)),
         Route("POST", "/crash", crash),
-        Route("POST", "/seed", reseed),
         Route("GET", "/middleware", middleware),
     ]
 
