@@ -27,9 +27,11 @@ where one is asked for.
 
 from __future__ import annotations
 
+import json
 import math
 import secrets
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from chaosagenkit.exceptions import ConfigurationError
@@ -39,6 +41,7 @@ __all__ = [
     "finite_float",
     "invalid",
     "random_seed",
+    "read_json_file",
     "require",
     "require_choice",
     "require_known_keys",
@@ -182,6 +185,16 @@ def require_ttl(value: Any, field: str = "duration_s", *, default: float | None 
     if value is None and default is not None:
         return default
     return float(require_number(value, field, minimum=0, exclusive_minimum=True, maximum=MAX_TTL_S))
+
+
+def read_json_file(path: Path, field: str) -> Any:
+    """The JSON value in file ``path``; a file that cannot be read or is not JSON is refused as ``field``."""
+    try:
+        return json.loads(path.read_text())
+    except OSError as e:
+        raise ConfigurationError(field, f"cannot be read: {e.strerror or e}") from None
+    except ValueError as e:
+        raise ConfigurationError(field, f"is not valid JSON: {e}") from None
 
 
 def random_seed() -> int:

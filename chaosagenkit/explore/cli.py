@@ -8,14 +8,15 @@ Exit codes: 0 no invariant was violated (and every run could be judged),
 from __future__ import annotations
 
 import json
-import secrets
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from chaosagenkit.cli_options import seed_option
 from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.validation import random_seed
 
 __all__ = ["DEFAULT_STACKS", "explore", "parse_stacks"]
 
@@ -83,12 +84,7 @@ def parse_stacks(text: str) -> tuple[tuple[dict[str, Any], ...], ...]:
     show_default=True,
     help="Seconds for everything: trials, shrinking and confirmation runs.",
 )
-@click.option(
-    "--seed",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Seed of every random decision (default: drawn, printed).",
-)
+@seed_option("Seed of every random decision (default: drawn, printed).")
 @click.option(
     "--out",
     "out_dir",
@@ -178,7 +174,7 @@ def explore(
     options = ExploreOptions(
         out=out_dir,
         stacks=stacks,
-        seed=secrets.randbelow(2**31) if seed is None else seed,
+        seed=random_seed() if seed is None else seed,
         budget_s=budget_s,
         transport=transport,
         agent=agent,

@@ -21,7 +21,6 @@ forward the requests it receives.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
 from pathlib import Path
@@ -30,9 +29,9 @@ from urllib.parse import urlsplit
 
 import click
 
+from chaosagenkit.cli_options import exit_with_parent_option, seed_option
 from chaosagenkit.credentials import token_from_options, token_options
 from chaosagenkit.exceptions import ConfigurationError
-from chaosagenkit.limits import MAX_SEED
 from chaosagenkit.llm.responder import Responder
 from chaosagenkit.supervisor import (
     EXIT_BAD_ARGUMENTS,
@@ -44,7 +43,7 @@ from chaosagenkit.supervisor import (
     raise_open_files_limit,
     stop_requested,
 )
-from chaosagenkit.validation import random_seed
+from chaosagenkit.validation import random_seed, read_json_file
 
 __all__ = ["llm_proxy", "parse_upstream", "read_script"]
 
@@ -53,7 +52,7 @@ __all__ = ["llm_proxy", "parse_upstream", "read_script"]
 @click.option("--listen", default="127.0.0.1:0", show_default=True, help="HOST:PORT of the model API.")
 @click.option("--control", default="127.0.0.1:0", show_default=True, help="HOST:PORT of the control API.")
 @token_options
-@click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=None, help="Seed of the fault RNG.")
+@seed_option("Seed of the fault RNG (default: random, on the ready line).")
 @click.option(
     "--upstream",
     default="",
@@ -68,7 +67,7 @@ __all__ = ["llm_proxy", "parse_upstream", "read_script"]
     help='JSON list of built-in model rules: {"match": REGEX, "reply": TEXT} or '
     '{"match": REGEX, "tool": NAME, "arguments": {...}}.',
 )
-@click.option("--exit-with-parent", is_flag=True, default=False, help="Exit when the parent process dies.")
+@exit_with_parent_option
 def llm_proxy(
     listen: str,
     control: str,
@@ -127,12 +126,7 @@ def parse_upstream(value: str) -> str:
 
 def read_script(path: Path) -> list[dict[str, Any]]:
     """The built-in model's rules from a JSON file, checked (``Responder`` names a bad rule)."""
-    try:
-        script = json.loads(path.read_text())
-    except OSError as e:
-        raise ConfigurationError("script", f"cannot be read: {e.strerror or e}") from None
-    except ValueError as e:
-        raise ConfigurationError("script", f"is not valid JSON: {e}") from None
+    script = read_json_file(path, "script")
     if not isinstance(script, list):
         raise ConfigurationError("script", "must hold a JSON list of rules")
     Responder(script)

@@ -19,7 +19,6 @@ does that work in C (see benchmarks/results/proxy.md for the difference).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
@@ -30,10 +29,11 @@ from typing import Any
 import click
 
 from chaosagenkit.api import check_bind, parse_host_port, start_app
+from chaosagenkit.cli_options import exit_with_parent_option, seed_option
 from chaosagenkit.control_options import ControlOptions, control_plane_options
 from chaosagenkit.credentials import token_from_options, token_options
 from chaosagenkit.exceptions import ConfigurationError
-from chaosagenkit.limits import DEFAULT_TTL_S, MAX_SEED
+from chaosagenkit.limits import DEFAULT_TTL_S
 from chaosagenkit.log_limit import RepeatLimiter
 from chaosagenkit.network.api import application
 from chaosagenkit.network.proxy import format_address
@@ -47,6 +47,7 @@ from chaosagenkit.supervisor import (
     fail,
     raise_open_files_limit,
 )
+from chaosagenkit.validation import read_json_file
 
 __all__ = ["proxy", "run_daemon"]
 
@@ -61,12 +62,7 @@ logger = logging.getLogger("chaosagenkit.proxy")
     help="HOST:PORT of the API (port 0: any free port).",
 )
 @token_options
-@click.option(
-    "--seed",
-    type=click.IntRange(min=0, max=MAX_SEED),
-    default=None,
-    help="Seed of every random fault decision (default: random, printed).",
-)
+@seed_option("Seed of every random fault decision (default: random, printed).")
 @click.option(
     "--config",
     "config_path",
@@ -75,7 +71,7 @@ logger = logging.getLogger("chaosagenkit.proxy")
     help="JSON file of proxies to create (Toxiproxy's populate format).",
 )
 @control_plane_options
-@click.option("--exit-with-parent", is_flag=True, help="Exit when the parent process dies.")
+@exit_with_parent_option
 @click.option(
     "--loop",
     "loop_name",
@@ -204,12 +200,7 @@ def _event_loop_runner(name: str):
 
 
 def _read_config(path: Path) -> list[Any]:
-    try:
-        data = json.loads(path.read_text())
-    except OSError as e:
-        raise ConfigurationError("--config", f"cannot be read: {e.strerror or e}") from None
-    except ValueError as e:
-        raise ConfigurationError("--config", f"is not valid JSON: {e}") from None
+    data = read_json_file(path, "--config")
     if not isinstance(data, list):
         raise ConfigurationError("--config", "must hold a JSON array of proxies (populate format)")
     return data

@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING
 
 import click
 
+from chaosagenkit.cli_options import exit_with_parent_option, seed_option
 from chaosagenkit.control_options import control_plane_options
 from chaosagenkit.credentials import token_from_options, token_options
 from chaosagenkit.exceptions import ConfigurationError
-from chaosagenkit.limits import MAX_SEED
 from chaosagenkit.log_limit import RepeatLimiter
 from chaosagenkit.service.endpoint import parse_endpoint
 from chaosagenkit.service.resources import limit_data_memory
@@ -74,12 +74,7 @@ MEMORY_HEADROOM_ENV = "CHAOSAGENKIT_MEMORY_HEADROOM_MIB"
     help="HOST:PORT of the control API (port 0 = any free port; see the ready line).",
 )
 @token_options
-@click.option(
-    "--seed",
-    type=click.IntRange(min=0, max=MAX_SEED),
-    default=None,
-    help="Seed of the fault RNG (default: a random one, reported on the ready line).",
-)
+@seed_option("Seed of the fault RNG (default: a random one, reported on the ready line).")
 @click.option(
     "--http-default-middleware/--no-http-default-middleware",
     default=True,
@@ -95,7 +90,7 @@ MEMORY_HEADROOM_ENV = "CHAOSAGENKIT_MEMORY_HEADROOM_MIB"
     help="Cap the host's data memory (RLIMIT_DATA) at its size once serving plus this many MiB: "
     f"allocations beyond fail with MemoryError (or ${MEMORY_HEADROOM_ENV}).",
 )
-@click.option("--exit-with-parent", is_flag=True, default=False, help="Exit when the parent process dies.")
+@exit_with_parent_option
 @click.option("--own-socket-dir", is_flag=True, default=False, hidden=True)
 def serve(
     agent: str,

@@ -14,9 +14,11 @@ from click.testing import CliRunner
 
 from chaosagenkit import validation
 from chaosagenkit.exceptions import ConfigurationError
+from chaosagenkit.explore.cli import explore as explore_command
 from chaosagenkit.faults.service import parse_fault
 from chaosagenkit.faults.toxics import build_toxic
 from chaosagenkit.limits import DEFAULT_TTL_S, MAX_SEED, MAX_TIME_MS, MAX_TTL_S
+from chaosagenkit.llm.cli import llm_proxy as llm_proxy_command
 from chaosagenkit.network.cli import proxy as proxy_command
 from chaosagenkit.network.operations import check_common
 from chaosagenkit.network.server import ProxyServer
@@ -108,8 +110,12 @@ def test_a_seed_has_one_range_everywhere(entry):
     assert message(lambda: call(-1)) == "'seed' must be >= 0, got -1"
 
 
-@pytest.mark.parametrize("command", [serve_command, proxy_command], ids=["serve", "proxy"])
-def test_the_daemons_take_the_same_seed_range(command):
+@pytest.mark.parametrize(
+    "command",
+    [serve_command, proxy_command, llm_proxy_command, explore_command],
+    ids=["serve", "proxy", "llm-proxy", "explore"],
+)
+def test_every_command_takes_the_same_seed_range(command):
     runner = CliRunner()
     refused = runner.invoke(command, ["--seed", str(2**64)])
     assert refused.exit_code == 2 and "--seed" in refused.output
@@ -151,6 +157,19 @@ def test_the_daemons_take_the_same_seed_range(command):
 )
 def test_one_message_style(call, expected):
     assert message(call) == expected
+
+
+def test_a_json_file_that_cannot_be_read_or_parsed_is_refused_as_its_field(tmp_path):
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text('[{"name": "p"}]')
+    bad.write_text("[{")
+    assert validation.read_json_file(good, "--config") == [{"name": "p"}]
+    assert message(lambda: validation.read_json_file(bad, "--config")).startswith(
+        "'--config' is not valid JSON: "
+    )
+    assert message(lambda: validation.read_json_file(tmp_path / "gone.json", "script")) == (
+        "'script' cannot be read: No such file or directory"
+    )
 
 
 def test_checks_return_what_they_accepted():
