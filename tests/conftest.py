@@ -1,7 +1,8 @@
 """Shared test fixtures.
 
 Every test must leave nothing behind: no child process, no listening port.
-``no_leftover_processes`` (autouse) checks the first after each test.
+``no_leftover_processes`` (autouse) checks the first after each test, and
+``no_leftover_processes_after_the_module`` after each module's fixtures.
 """
 
 from __future__ import annotations
@@ -50,6 +51,19 @@ def no_leftover_processes():
         wait_for(lambda: not child_pids() - before, timeout_s=10.0, what="the test's child processes to exit")
     except AssertionError:
         pytest.fail(f"test left child processes running: {sorted(child_pids() - before)}")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_leftover_processes_after_the_module():
+    """Fail a module whose fixtures leave a child process alive (the check above sees a test's own)."""
+    before = child_pids()
+    yield
+    try:
+        wait_for(
+            lambda: not child_pids() - before, timeout_s=10.0, what="the module's child processes to exit"
+        )
+    except AssertionError:
+        pytest.fail(f"the module left child processes running: {sorted(child_pids() - before)}")
 
 
 @pytest.fixture(autouse=True)

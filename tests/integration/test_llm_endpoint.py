@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from chaosagenkit import supervisor
 from chaosagenkit.control_client import ControlClient
 from chaosagenkit.exceptions import ControlAPIError
 from chaosagenkit.limits import MAX_SEED
@@ -297,8 +298,7 @@ def test_faults_expire_by_themselves(llm):
     assert chat(oai(llm)).choices[0].message.content == "req-12"
 
 
-def test_a_token_protects_the_control_api():
-    SANDBOX.reset()
+def test_a_token_protects_the_control_api(endpoints):
     ref = process.start_endpoint("guarded", token="s3cret")
     try:
         with pytest.raises(ControlAPIError) as caught:
@@ -306,9 +306,8 @@ def test_a_token_protects_the_control_api():
         assert caught.value.status == 401
         assert process.client_for(ref).get("/faults") == []
         assert chat(oai(ref)).choices[0].message.content == "req-12", "the model API takes any key"
-    finally:
-        process.teardown()
-        SANDBOX.reset()
+    finally:  # only this one: the module's endpoints serve the tests after it
+        supervisor.stop(SANDBOX.llm_endpoints.pop("guarded").process)
 
 
 def test_reseed_takes_the_seed_range_every_control_plane_takes(llm):
