@@ -26,8 +26,9 @@ Rules kept here (the design rules of a topology):
   own agenkit RemoteAgent and middleware inside the calling host. ``from``
   is a host, or ``clients`` for the run's top-level callers (a proxy in
   front of an entry host; clients name it as their ``proxy``).
-  ``"proxy": false`` connects directly (unix sockets cannot cross a TCP
-  proxy), and then no network fault can reach that edge.
+  The proxy of a unix:// callee listens on a unix socket beside the
+  callee's. ``"proxy": false`` connects directly, and then no network
+  fault can reach that edge.
 - ``{edge:NAME}`` in a host's ``env`` becomes that edge's endpoint (the
   proxy's address with the callee's scheme): how any agent, not only a
   composition, is pointed at its dependencies.

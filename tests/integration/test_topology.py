@@ -162,3 +162,38 @@ def test_faults_reach_a_host_and_an_edge_then_teardown_leaves_nothing(built):
         host, _, port = address.split("://")[-1].rpartition(":")
         with socket.socket() as s:
             assert s.connect_ex((host, int(port))) != 0, f"{address} still accepts connections"
+
+
+def test_a_unix_topology_goes_through_unix_socket_proxies_that_faults_reach():
+    control.configure_control()
+    try:
+        control.build_sandbox(
+            seed=42,
+            servers=[],
+            proxy=None,
+            proxies=[],
+            clients=[{"name": "c", "proxy": "entry", "timeout_ms": 3000}],
+            configuration={"transport": "unix"},
+            topology={
+                "name": "u",
+                "hosts": [
+                    _worker("w1"),
+                    {"name": "seq", "compose": {"kind": "sequential", "children": ["seq_w1"]}},
+                ],
+                "edges": [
+                    {"name": "seq_w1", "from": "seq", "to": "w1", "timeout_ms": 2000},
+                    {"name": "entry", "from": "clients", "to": "seq"},
+                ],
+            },
+        )
+        assert {name: p.listen.startswith("unix:") for name, p in SANDBOX.proxies.items()} == {
+            "seq_w1": True,
+            "entry": True,
+        }
+        assert system.edge_endpoint("seq_w1").startswith("unix://")
+        assert client_probes.send_requests("c", count=2)["success_ratio"] == 1.0
+        assert probes.requests_per_edge()["seq_w1"] == 2, "the composition called w1 over its edge"
+        network_actions.disable_proxy("seq_w1", duration_s=30)  # the inner edge only: its unix-socket proxy
+        assert client_probes.send_requests("c", count=2)["success_ratio"] == 0.0
+    finally:
+        assert control.teardown_sandbox() == []
