@@ -27,3 +27,36 @@ def test_ci_runs_readme_commands():
     assert commands == ["make test", "make demo"]
     for command in commands:
         assert command in readme
+
+
+def test_the_per_transport_table_is_what_the_experiments_record():
+    """docs/FINDINGS-transports.md's "Recorded verdicts now" row by row against experiments/*.json."""
+    import json
+
+    text = (ROOT / "docs/FINDINGS-transports.md").read_text()
+    table = text.split("## Recorded verdicts now", 1)[1].split("\n## ", 1)[0]
+    rows = [
+        line.strip("|").split("|")
+        for line in table.splitlines()
+        if line.startswith("| ") and "---" not in line
+    ]
+    header = [cell.strip() for cell in rows[0]]
+    assert header[0] == "experiment"
+    shown = {
+        cells[0].strip(): dict(zip(header[1:], (c.strip() for c in cells[1:]), strict=True))
+        for cells in rows[1:]
+    }
+    experiments = sorted((ROOT / "experiments").glob("*.json"))
+    assert sorted(shown) == [path.stem for path in experiments]
+    for path in experiments:
+        extension = next(e for e in json.loads(path.read_text())["extensions"] if e["name"] == "chaosagenkit")
+        for transport in header[1:]:
+            if transport in (extension.get("skip") or {}):
+                expected = "n/a"
+            elif transport not in (extension.get("verdicts") or {}):
+                expected = "not recorded"
+            else:
+                expected = extension["verdicts"][transport]
+                if expected == "deviates":
+                    expected += f" ({len(extension['deviations'][transport])})"
+            assert shown[path.stem][transport] == expected, (path.stem, transport)
