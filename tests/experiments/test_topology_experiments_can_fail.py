@@ -4,7 +4,8 @@ For each expectation met on some transport (the recorded verdicts and
 deviations say which), a weakened setup, made only through the experiment's
 own configuration (as a user would with --var), makes THAT expectation miss
 its tolerance with a value: its probe ran and returned something the
-tolerance rejects. One weakened run may miss several expectations; the
+tolerance rejects. An expectation the record shows deviating on another
+transport has already missed with a value there, unweakened. One weakened run may miss several expectations; the
 test names each one it must miss. ``test_every_met_expectation_is_covered``
 keeps this table complete as the experiments change.
 
@@ -124,10 +125,19 @@ def met_somewhere(name: str) -> set[str]:
     return met
 
 
+def missed_somewhere(name: str) -> set[str]:
+    """The method expectations of ``name`` recorded as deviating on some transport."""
+    deviations = _extension(name).get("deviations") or {}
+    return {expectation for names in deviations.values() for expectation in names}
+
+
 def test_every_met_expectation_is_covered():
-    covered: dict[str, set[str]] = {}
+    # An expectation met on one transport and recorded as deviating on another has already
+    # missed with a value in a real run of the unweakened system (dns_failure's silent resolver:
+    # 2.1 s over tcp and http, 3 ms over grpc, T4), and `make demo` / `make matrix` miss it again.
+    covered = {name: missed_somewhere(name) for name in TOPOLOGY_EXPERIMENTS}
     for name, _transport, _what, _overrides, misses in WEAKENED:
-        covered.setdefault(name, set()).update(misses)
+        covered[name].update(misses)
     for name in TOPOLOGY_EXPERIMENTS:
         assert met_somewhere(name) <= covered.get(name, set()), (
             f"{name}: no weakened setup misses {sorted(met_somewhere(name) - covered.get(name, set()))}"
