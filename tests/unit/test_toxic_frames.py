@@ -10,6 +10,7 @@ from agenkit.adapters.python.codec import decode_bytes
 from agenkit.adapters.python.errors import InvalidMessageError, MalformedPayloadError
 
 from chaosagenkit.faults.framing import DETECT_WINDOW_S, MAX_MESSAGE_SIZE
+from chaosagenkit.faults.framing.base import ONE_WRITE_BYTES
 from chaosagenkit.faults.toxics import build_toxic
 from tests.unit.network.driver import Run, delivered, run
 from tests.unit.network.frames import (
@@ -156,9 +157,15 @@ def test_delay_frame_delays_the_chosen_frame_and_what_follows_waits():
     assert out == [("deliver", 0.25, RESPONSE), ("deliver", 0.35, NEXT)]
 
 
-def test_duplicate_frame_sends_copies_back_to_back():
+def test_duplicate_frame_sends_small_copies_in_the_message_s_write():
     out = run(build_toxic("duplicate_frame", {"copies": 2}), [(0.0, "data", RESPONSE)])
-    assert out == [("deliver", 0.0, RESPONSE)] * 3
+    assert out == [("deliver", 0.0, RESPONSE * 3)]
+
+
+def test_duplicate_frame_sends_large_copies_as_writes_the_link_can_pause_between():
+    large = http_response(response_envelope("x" * ONE_WRITE_BYTES))
+    out = run(build_toxic("duplicate_frame", {"copies": 2}), [(0.0, "data", large)])
+    assert out == [("deliver", 0.0, large)] * 3
 
 
 def test_reorder_swaps_a_held_frame_with_the_next_one():

@@ -29,6 +29,8 @@ __all__ = [
 
 #: agenkit's transport.MAX_MESSAGE_SIZE (not imported: the proxy must not import agenkit).
 MAX_MESSAGE_SIZE = 10 * 1024 * 1024
+#: Copies of a duplicated message up to this size in all go out in one write (``Frame.copies``).
+ONE_WRITE_BYTES = 64 * 1024
 
 #: Every way ``malformed_frame`` can corrupt a message; each framing says which apply to it.
 MALFORMED_KINDS = (
@@ -146,8 +148,20 @@ class Frame:
         raise NotImplementedError
 
     def copies(self, times: int) -> list[bytes]:
-        """The message ``times`` times in a row, as separate writes where the framing allows."""
-        return [self.raw] * times
+        """The message ``times`` times in a row: one write up to ``ONE_WRITE_BYTES`` in all.
+
+        One write puts the copies in the reader's same read, whatever the load
+        on either machine: separate writes of a small message arrive as
+        separate segments that a fast reader sees apart and a slow one
+        together, and an HTTP/1.1 client that drops an idle connection with
+        unread bytes behaves differently in the two cases (httpcore does).
+        Larger messages go as separate writes, which the link can pause
+        between.
+        """
+        raw = self.raw
+        if len(raw) * times <= ONE_WRITE_BYTES:
+            return [raw * times]
+        return [raw] * times
 
     def dropped(self) -> bytes:
         return b""

@@ -1,7 +1,8 @@
 """``duplicate_frame``: send chosen agenkit messages ``copies`` extra times, back to back.
 
-A duplicated response stays in the stream after the caller read the first
-copy, so the caller's NEXT request on that connection receives it: a client
+The copies go out in the same write as the message (up to 64 KiB in all),
+so the reader finds them in the read that brings the message. A duplicated
+response stays in the stream after the caller read the first copy, so the caller's NEXT request on that connection receives it: a client
 that does not match responses to requests returns the wrong answer. Over
 gRPC the copies go in the same call's stream (before its end): a unary call
 then carries more than one message.
@@ -38,6 +39,6 @@ class DuplicateFrameToxic(FrameToxic):
 
     def on_frame(self, state: FrameState, frame: Frame, now: float) -> list[Instruction]:
         state.act()
-        # one instruction per copy where the framing allows (sharing one bytes object): a
-        # 10 MiB message sent 100 times more is 101 writes the link can pause between
+        # small copies in one write, so the reader meets them in one read whatever the load;
+        # a 10 MiB message sent 100 times more is 101 writes the link can pause between
         return [Deliver(now, data) for data in frame.copies(1 + self.config.copies)]
