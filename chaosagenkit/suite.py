@@ -107,6 +107,8 @@ class RunPlan:
     recorded: str | None = None  # the verdict recorded in the experiment, if any
     recorded_deviations: tuple[str, ...] | None = None  # None: not recorded
     finding: str | None = None
+    #: expectations recorded as unstable on this transport, with why (``verdict.compare``)
+    unstable: tuple[tuple[str, str], ...] = ()
 
     @property
     def label(self) -> str:
@@ -139,7 +141,9 @@ class RunResult:
     def comparison(self) -> Comparison:
         """This run against what its experiment records (the golden master)."""
         plan = self.plan
-        return compare(self.judgement, plan.recorded, plan.recorded_deviations, plan.finding)
+        return compare(
+            self.judgement, plan.recorded, plan.recorded_deviations, plan.finding, dict(plan.unstable)
+        )
 
 
 def experiment_extension(experiment: dict[str, Any]) -> dict[str, Any]:
@@ -183,13 +187,18 @@ def plan_runs(paths: list[Path], transports: tuple[str, ...] = ()) -> list[RunPl
         if not isinstance(declared, list) or not all(t in TRANSPORTS for t in declared):
             _bad_extension(path, "transports", f"a list of {', '.join(TRANSPORTS)}", declared)
         tables = {}
-        for key in ("skip", "verdicts", "deviations", "findings"):
+        for key in ("skip", "verdicts", "deviations", "findings", "unstable"):
             tables[key] = extension.get(key) or {}
             if not isinstance(tables[key], dict):
                 _bad_extension(path, key, "an object of TRANSPORT: ...", tables[key])
         for transport, names in tables["deviations"].items():
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
                 _bad_extension(path, f"deviations.{transport}", "a list of names", names)
+        for transport, reasons in tables["unstable"].items():
+            if not isinstance(reasons, dict) or not all(
+                isinstance(n, str) and isinstance(r, str) and r for n, r in reasons.items()
+            ):
+                _bad_extension(path, f"unstable.{transport}", "an object of EXPECTATION: why", reasons)
         unmet = _unmet_requirement(extension.get("requires") or [])
         for transport in declared:
             if transports and transport not in transports:
@@ -203,6 +212,7 @@ def plan_runs(paths: list[Path], transports: tuple[str, ...] = ()) -> list[RunPl
                     recorded=tables["verdicts"].get(transport),
                     recorded_deviations=None if names is None else tuple(sorted(set(names))),
                     finding=tables["findings"].get(transport),
+                    unstable=tuple(sorted((tables["unstable"].get(transport) or {}).items())),
                 )
             )
     return plans
@@ -378,7 +388,13 @@ def summary_table(results: list[RunResult], against_recorded: bool = False) -> s
         row = [r.plan.path.stem, r.plan.transport, str(r.verdict), f"{r.duration_s:.1f}s"]
         if against_recorded:
             outcome = r.comparison.outcome
-            same = {"same": "yes", "expected": "yes (finding)", "differs": "NO", "unchecked": "NO"}
+            same = {
+                "same": "yes",
+                "expected": "yes (finding)",
+                "unstable": "yes (unstable)",
+                "differs": "NO",
+                "unchecked": "NO",
+            }
             row += [r.plan.recorded or "-", same.get(outcome, outcome)]
         rows.append(row)
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(headers)]
@@ -574,8 +590,8 @@ def run(
             comparison = r.comparison
             if comparison.outcome == "differs":
                 click.echo(f"DIFFERENT: {r.plan.label}: {comparison.message}")
-            elif comparison.outcome == "not recorded":
-                click.echo(f"not recorded: {r.plan.label}: {comparison.message}")
+            elif comparison.outcome in ("not recorded", "unstable"):
+                click.echo(f"{comparison.outcome}: {r.plan.label}: {comparison.message}")
     if record:
         record_observed(results)
     sys.exit(suite_exit_code(results, against_recorded))

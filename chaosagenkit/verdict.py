@@ -24,7 +24,11 @@ method expectation by its name, a steady-state probe as
 ``steady-state:<name>``. They are what an experiment records as its golden
 master (``"deviations": {"http": [...]}`` in its ``chaosagenkit``
 extension) beside its verdict, so a new deviation inside an experiment
-already recorded as deviating is caught (``compare``).
+already recorded as deviating is caught (``compare``). An expectation whose
+outcome on a transport was traced to a race the run cannot control is
+recorded as ``"unstable": {"http": {"<name>": "<why>"}}``: the verdict of
+each run still says what happened, and the comparison accepts that
+expectation met or missed, and nothing else.
 
 Method expectations are checked by chaosagenkit's control (Chaos Toolkit
 records method probes but never checks their tolerance) and marked
@@ -37,7 +41,7 @@ nothing: the reports list it as not checked.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -192,8 +196,9 @@ class Comparison:
     """An observed judgement against what the experiment records for that transport.
 
     ``outcome``: ``same`` (holds as recorded), ``expected`` (deviates exactly
-    as recorded: a known finding), ``differs`` (another verdict, or another
-    set of deviations), ``unchecked`` (the run could not judge: failed,
+    as recorded: a known finding), ``unstable`` (differs from the record only
+    in expectations recorded as unstable on this transport), ``differs``
+    (another verdict, or another set of deviations), ``unchecked`` (the run could not judge: failed,
     baseline not met, ...), ``not recorded`` (no recorded verdict, or a
     deviation whose recorded set is missing: said, not failed).
     """
@@ -206,7 +211,7 @@ class Comparison:
     @property
     def ok(self) -> bool:
         """True unless the run differs from its record or could not judge."""
-        return self.outcome in ("same", "expected", "not recorded", "skipped")
+        return self.outcome in ("same", "expected", "unstable", "not recorded", "skipped")
 
 
 def compare(
@@ -214,8 +219,13 @@ def compare(
     recorded_verdict: str | None,
     recorded_deviations: Iterable[str] | None,
     finding: str | None = None,
+    unstable: Mapping[str, str] | None = None,
 ) -> Comparison:
-    """Compare an observed judgement with the recorded verdict and deviation set."""
+    """Compare an observed judgement with the recorded verdict and deviation set.
+
+    ``unstable``: expectation names this transport records as unstable, each
+    with why; a difference made of those alone is ``unstable``, not ``differs``.
+    """
     deviations = None if recorded_deviations is None else tuple(sorted(set(recorded_deviations)))
     verdict = judgement.verdict
     if verdict == Verdict.SKIPPED:
@@ -224,6 +234,17 @@ def compare(
         return Comparison("unchecked", f"{verdict.label}: {judgement.reason}", recorded_verdict, deviations)
     if recorded_verdict is None:
         return Comparison("not recorded", f"no recorded verdict; observed {verdict}", None, deviations)
+    flipped = _unstable_difference(judgement, recorded_verdict, deviations, unstable or {})
+    if flipped:
+        name = flipped[0]
+        state = "missed" if name in judgement.deviations else "met"
+        more = f" (+{len(flipped) - 1} more)" if len(flipped) > 1 else ""
+        return Comparison(
+            "unstable",
+            f"as recorded but for {name}, {state} this time, recorded as unstable{more}: {(unstable or {})[name]}",
+            recorded_verdict,
+            deviations,
+        )
     if verdict.value != recorded_verdict:
         return Comparison(
             "differs",
@@ -257,6 +278,27 @@ def compare(
         recorded_verdict,
         deviations,
     )
+
+
+def _unstable_difference(
+    judgement: Judgement,
+    recorded_verdict: str,
+    deviations: tuple[str, ...] | None,
+    unstable: Mapping[str, str],
+) -> tuple[str, ...]:
+    """The unstable expectations that alone make this run differ from its record (empty: not so)."""
+    if not unstable or judgement.verdict not in (Verdict.HOLDS, Verdict.DEVIATES):
+        return ()
+    if recorded_verdict == Verdict.HOLDS.value:
+        recorded: set[str] = set()
+    elif recorded_verdict == Verdict.DEVIATES.value and deviations is not None:
+        recorded = set(deviations)
+    else:
+        return ()
+    difference = set(judgement.deviations) ^ recorded
+    if not difference or not difference <= set(unstable):
+        return ()
+    return tuple(sorted(difference))
 
 
 def exit_code(judgements: Iterable[Judgement], comparisons: Iterable[Comparison] | None = None) -> int:

@@ -101,6 +101,7 @@ class PlanRecord:
     verdicts: dict[str, str] = field(default_factory=dict)
     findings: dict[str, str] = field(default_factory=dict)
     deviations: dict[str, list[str]] = field(default_factory=dict)
+    unstable: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -227,7 +228,10 @@ class ExperimentResult:
     @property
     def comparison(self) -> Comparison:
         """This run against the experiment's record (verdict and deviations)."""
-        return compare(self.judgement, self.recorded_verdict, self.recorded_deviations, self.recorded_finding)
+        unstable = (self.plan.unstable.get(self.transport) if self.plan and self.transport else None) or {}
+        return compare(
+            self.judgement, self.recorded_verdict, self.recorded_deviations, self.recorded_finding, unstable
+        )
 
     @property
     def observed_verdict(self) -> str:
@@ -515,6 +519,11 @@ def _plan(experiment: dict[str, Any]) -> PlanRecord | None:
                 findings={str(k): str(v) for k, v in findings.items()},
                 deviations={
                     str(k): [str(n) for n in v] for k, v in deviations.items() if isinstance(v, list)
+                },
+                unstable={
+                    str(k): {str(n): str(r) for n, r in v.items()}
+                    for k, v in _dict(ext.get("unstable")).items()
+                    if isinstance(v, dict)
                 },
             )
     return None

@@ -131,13 +131,20 @@ def observed_vs_recorded(result: ExperimentResult) -> str | None:
             return text
         case "not recorded":
             return f"{text} (deviations not recorded)"
+        case "unstable":
+            return f"{text} ({comparison.message})"
         case _:
             return f"{text} (differs: {comparison.message})"
 
 
 def is_expected(result: ExperimentResult, against_recorded: bool) -> bool:
-    """A deviation equal to the recorded one, in a report made ``--against-recorded``: a known finding."""
-    return against_recorded and result.comparison.outcome == "expected"
+    """A deviation the record explains, in a report made ``--against-recorded``: a known finding,
+    or a deviation only in expectations recorded as unstable on this transport."""
+    return (
+        against_recorded
+        and result.verdict == Verdict.DEVIATES
+        and result.comparison.outcome in ("expected", "unstable")
+    )
 
 
 def verdict_tally(results: list[ExperimentResult], against_recorded: bool = False) -> tuple[str, str]:

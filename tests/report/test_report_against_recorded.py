@@ -44,6 +44,23 @@ def test_a_deviation_as_recorded_is_an_expected_finding_not_a_failure(journal):
     assert "✘ deviates" in markdown_summary([result])
 
 
+def test_a_deviation_only_in_an_expectation_recorded_as_unstable_is_expected_and_says_so(journal):
+    data = recorded(journal("deviated_expectation"), "holds", None)
+    extension = next(e for e in data["experiment"]["extensions"] if e["name"] == "chaosagenkit")
+    extension["unstable"] = {"tcp": {"circuit-state": "a race traced to X"}}
+    result = read_result(data, "j.json")
+    assert result.comparison.outcome == "unstable"
+    suite = suite_of(junit_xml([result], against_recorded=True))
+    assert suite.get("failures") == "0" and suite.get("errors") == "0"
+    run_case = next(c for c in suite.findall("testcase") if c.get("name") == RUN_TESTCASE)
+    assert "circuit-state, missed this time, recorded as unstable: a race traced to X" in (
+        run_case.find("skipped").get("message")
+    )
+    assert "≈ deviates (expected)" in markdown_summary([result], against_recorded=True)
+    extension["unstable"] = {"http": {"circuit-state": "only over http"}}  # not this transport's
+    assert read_result(data, "j.json").comparison.outcome == "differs"
+
+
 def test_a_new_deviation_inside_a_known_one_is_a_failure_naming_it(journal):
     data = recorded(journal("deviated_expectation"), "deviates", ["steady-state:success-rate"])
     result = read_result(data, "j.json")

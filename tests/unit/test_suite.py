@@ -71,6 +71,26 @@ def test_plan_runs_reads_recorded_deviations_and_findings(tmp_path):
     assert http.recorded_deviations is None  # not recorded: said, never failed
 
 
+def test_plan_runs_reads_unstable_expectations_and_refuses_them_without_a_reason(tmp_path):
+    write_experiment(
+        tmp_path,
+        "a",
+        {
+            "transports": ["tcp", "http"],
+            "verdicts": {"http": "holds"},
+            "unstable": {"http": {"drains": "why"}},
+        },
+    )
+    tcp, http = plan_runs([tmp_path])
+    assert (tcp.unstable, http.unstable) == ((), (("drains", "why"),))
+    unstable = RunResult(http, Judgement(Verdict.DEVIATES, "x", ("drains",)))
+    assert unstable.comparison.outcome == "unstable" and suite_exit_code([unstable], True) == 0
+    assert summary_table([unstable], True).splitlines()[2].endswith("yes (unstable)")
+    write_experiment(tmp_path, "a", {"transports": ["http"], "unstable": {"http": {"drains": ""}}})
+    with pytest.raises(click.BadParameter, match=r"unstable\.http"):
+        plan_runs([tmp_path])
+
+
 def result(verdict: str, recorded: str | None = None, deviations=(), recorded_deviations=None) -> RunResult:
     plan = RunPlan(Path("x.json"), "tcp", recorded=recorded, recorded_deviations=recorded_deviations)
     return RunResult(plan, Judgement(Verdict(verdict), "why", tuple(deviations)))

@@ -189,6 +189,40 @@ def test_compare_with_the_golden_master(judgement, recorded, recorded_deviations
     assert comparison.ok == (outcome in ("same", "expected", "not recorded", "skipped"))
 
 
+RACE = {"a": "a race traced to the server's shutdown"}
+
+
+@pytest.mark.parametrize(
+    ("judgement", "recorded", "recorded_deviations", "outcome"),
+    [
+        (deviates("a"), "holds", None, "unstable"),  # the unstable one missed this time
+        (Judgement(Verdict.HOLDS, "ok"), "deviates", ["a"], "unstable"),  # met this time
+        (deviates("a", "b"), "deviates", ["b"], "unstable"),
+        (deviates("b"), "deviates", ["a", "b"], "unstable"),
+        (deviates("a", "b"), "holds", None, "differs"),  # b is not unstable
+        (deviates("a", "b"), "deviates", ["a"], "differs"),
+        (deviates("a"), "deviates", None, "not recorded"),  # no record to differ from
+        (Judgement(Verdict.HOLDS, "ok"), "holds", None, "same"),
+        (deviates("a"), "deviates", ["a"], "expected"),
+        (Judgement(Verdict.DEVIATES, "the journal says the run deviated"), "holds", None, "differs"),
+        (Judgement(Verdict.FAILED, "x"), "holds", None, "unchecked"),
+    ],
+)
+def test_an_unstable_expectation_may_go_either_way_and_nothing_else(
+    judgement, recorded, recorded_deviations, outcome
+):
+    comparison = compare(judgement, recorded, recorded_deviations, unstable=RACE)
+    assert comparison.outcome == outcome
+    assert comparison.ok == (outcome != "differs" and outcome != "unchecked")
+
+
+def test_an_unstable_difference_says_which_way_it_went_and_why():
+    missed = compare(deviates("a"), "holds", None, unstable=RACE).message
+    met = compare(Judgement(Verdict.HOLDS, "ok"), "deviates", ["a"], unstable=RACE).message
+    assert "a, missed this time" in missed and RACE["a"] in missed
+    assert "a, met this time" in met
+
+
 def test_a_new_deviation_is_named_and_an_expected_one_carries_its_finding():
     assert "new: b" in compare(deviates("a", "b"), "deviates", ["a"]).message
     assert "no longer: b" in compare(deviates("a"), "deviates", ["a", "b"]).message
