@@ -12,6 +12,7 @@ import pytest
 
 from chaosagenkit.sandbox import SANDBOX
 from chaosagenkit.suite import RunPlan, experiment_extension, plan_runs, run_one
+from tests.ports import assert_released
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -89,7 +90,4 @@ def assert_nothing_left_behind(journal: dict[str, Any]) -> None:
     """No sandbox entry, no listening port of the run (child processes: autouse fixture)."""
     assert not SANDBOX.servers and not SANDBOX.proxies and not SANDBOX.proxy_daemons
     assert not SANDBOX.clients
-    for host, port in addresses_used(journal):
-        with socket.socket() as s:
-            s.settimeout(1.0)
-            assert s.connect_ex((host, port)) != 0, f"{host}:{port} still accepts connections"
+    assert_released(addresses_used(journal))

@@ -22,6 +22,7 @@ from chaosagenkit.network import actions as network_actions
 from chaosagenkit.sandbox import SANDBOX
 from chaosagenkit.service import actions as service_actions
 from chaosagenkit.topology import probes, system
+from tests.ports import assert_released
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow]
 
@@ -158,10 +159,9 @@ def test_faults_reach_a_host_and_an_edge_then_teardown_leaves_nothing(built):
     assert len(pids) == 6
     assert control.teardown_sandbox() == []
     assert not SANDBOX.servers and not SANDBOX.proxies and not system.active()
-    for address in addresses:
-        host, _, port = address.split("://")[-1].rpartition(":")
-        with socket.socket() as s:
-            assert s.connect_ex((host, int(port))) != 0, f"{address} still accepts connections"
+    assert_released(
+        (host, int(port)) for host, _, port in (a.split("://")[-1].rpartition(":") for a in addresses)
+    )
 
 
 def test_a_unix_topology_goes_through_unix_socket_proxies_that_faults_reach():
