@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import inspect
 import ipaddress
 import json
 import logging
@@ -146,12 +145,12 @@ def build_app(
 class FaultHolder(Protocol):
     """What a process that holds faults behind a control API offers (the chaos host, the LLM endpoint).
 
-    ``add_faults`` may be a coroutine function (the host acquires memory and threads).
+    ``add_faults`` is a coroutine: the host acquires memory and threads for what it adds.
     """
 
     def health(self) -> Any: ...
     def faults(self) -> Any: ...
-    def add_faults(self, data: Any) -> Any: ...
+    async def add_faults(self, data: Any) -> list[Any]: ...
     def remove_fault(self, fault_id: str) -> Any: ...
     def clear_faults(self) -> Any: ...
     def stats(self) -> Any: ...
@@ -174,9 +173,7 @@ def fault_routes(holder: FaultHolder) -> list[Route]:
 
     async def add_faults(request: web.Request) -> Any:
         data = await read_json(request)
-        created = holder.add_faults(data)
-        if inspect.isawaitable(created):
-            created = await created
+        created = await holder.add_faults(data)
         return Reply(201, created if isinstance(data, list) else created[0])
 
     async def clear_faults(request: web.Request) -> Any:

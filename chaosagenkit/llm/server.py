@@ -195,7 +195,7 @@ class LlmEndpoint:
     def faults(self) -> list[dict[str, Any]]:
         return [fault.to_json() for fault in self.policy.active(time.time())]
 
-    def add_faults(self, data: Any) -> list[dict[str, Any]]:
+    async def add_faults(self, data: Any) -> list[dict[str, Any]]:
         """Add one fault or a list (all or nothing: every spec is checked first)."""
         specs = parse_llm_faults(data)
         now = time.time()
